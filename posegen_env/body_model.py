@@ -14,6 +14,7 @@ import io
 import json
 import os
 import pickle
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,7 +102,7 @@ def _read_asset(path: Path) -> dict:
     try:
         with np.load(path, allow_pickle=False) as npz:
             data = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, EOFError) as err:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as err:
         raise BodyModelError(f"{path}: corrupt or unreadable body asset ({err}); "
                              "rebuild it with train/build_body.py") from err
     if str(data.get("format", "")) != ASSET_FORMAT:
