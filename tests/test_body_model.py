@@ -28,7 +28,7 @@ def pose_with(**rotations_deg) -> np.ndarray:
     return pose
 
 
-def joints_of(body, body_pose, global_orient=np.zeros(3), betas=None) -> np.ndarray:
+def joints_of(body, body_pose, global_orient=(0.0, 0.0, 0.0), betas=None) -> np.ndarray:
     return body(global_orient, body_pose, betas).joints[0].detach().numpy()
 
 
