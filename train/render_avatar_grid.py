@@ -42,7 +42,7 @@ def main() -> None:
         orient, pose = get_pose(name)
         rgb, _ = renderer.render(orient, pose, None, None, cameras)
         images.extend(rgb)
-        labels.extend(f"{name} az{az} el{el}" for az, el in VIEWS)
+        labels.extend([name] + [f"az {az} el {el}" for az, el in VIEWS[1:]])
     print(save_image_grid(args.out, np.stack(images), columns=len(VIEWS), labels=labels))
 
 
