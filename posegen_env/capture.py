@@ -423,8 +423,8 @@ def _check_replaceable(out_dir: Path, overwrite: bool) -> None:
     if not (out_dir.exists() or out_dir.is_symlink()):
         return
     if not overwrite:
-        raise CaptureError(f"{out_dir}: already exists; pass overwrite=True to replace it, or choose another "
-                           "out_dir")
+        raise CaptureError(f"{out_dir}: already exists; pass overwrite=True (--overwrite in the scripts) "
+                           "to replace it, or choose another out_dir")
     if not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / CAPTURE_JSON).is_file()):
         raise CaptureError(f"{out_dir}: refusing to replace it: it is not a capture (no {CAPTURE_JSON}) "
                            "nor an empty directory; remove it yourself or choose another out_dir")

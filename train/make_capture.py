@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from posegen_env.body_model import load_body_model
+from posegen_env.body_model import BodyModelError, load_body_model
 from posegen_env.camera import Camera, orbit_camera
-from posegen_env.capture import CaptureWriter
+from posegen_env.capture import CaptureError, CaptureWriter
 from posegen_env.grid import save_image_grid
 from posegen_env.mesh_renderer import MeshRenderer
 from posegen_env.pose_library import interpolate_poses, library_array, mirror_pose
@@ -125,4 +125,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (CaptureError, BodyModelError) as err:
+        raise SystemExit(f"make_capture.py: error: {err}") from None
