@@ -98,7 +98,7 @@ def limit_violation(body_pose) -> np.ndarray:
     return (below + above).sum(axis=-1)
 
 
-def is_within_limits(body_pose, tol: float = 1e-6):
+def is_within_limits(body_pose, tol: float = 1e-6) -> bool | np.ndarray:
     """True where a pose lies inside the limits (up to ``tol`` radians in total)."""
     v = limit_violation(body_pose)
     return bool(v <= tol) if v.ndim == 0 else v <= tol

@@ -1,0 +1,263 @@
+"""Random poses, body shapes and camera views: a narrow "public dataset" and a uniform reference.
+
+The base samplers imitate what public 3D pose datasets cover: everyday library poses seen from
+near-frontal, eye-level cameras. They are deliberately narrow, so that out-of-distribution
+suites (unusual poses, views from above, behind or below) expose what an estimator trained on
+them gets wrong. The uniform samplers cover the whole plausible space and serve as the
+reference those suites are drawn against. Ranges are documented in docs/pose_space.md.
+
+Every sampler has ``sample(n, rng)``, where ``rng`` is a ``np.random.Generator`` or a seed:
+pose samplers return a dict of arrays, camera samplers a batched ``CameraParams``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from .camera import Camera, focal_from_fov, orbit_camera
+from .pose_library import KEY_POSES, interpolate_poses, library_array, mirror_pose
+from .pose_space import BODY_POSE_DIM, BODY_POSE_HIGH, BODY_POSE_LOW, clip_to_limits
+
+REFERENCE_WIDTH = 256  # image width (px) that ``CameraParams.focal_px`` refers to
+NUM_BETAS = 10
+
+
+def as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
+    """A Generator from a Generator (used as is), an integer seed, or None (fresh entropy)."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, bool)):
+        return np.random.default_rng(rng)
+    raise ValueError(f"rng must be a numpy Generator, an int seed or None, got {type(rng).__name__}")
+
+
+def _check_n(n) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"number of samples n must be a non-negative int, got {n!r}")
+    return int(n)
+
+
+def _check_range(name: str, lo_hi, lower: float | None = None) -> tuple[float, float]:
+    lo, hi = (float(v) for v in lo_hi)
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo <= hi):
+        raise ValueError(f"{name} must be a finite (low, high) pair with low <= high, got {lo_hi!r}")
+    if lower is not None and lo <= lower:
+        raise ValueError(f"{name} must stay above {lower}, got {lo_hi!r}")
+    return lo, hi
+
+
+def _yaw(angles_rad: np.ndarray) -> Rotation:
+    return Rotation.from_rotvec(np.stack([np.zeros_like(angles_rad), angles_rad, np.zeros_like(angles_rad)], -1))
+
+
+# ----------------------------------------------------------------------------------------- cameras
+
+
+@dataclass(frozen=True)
+class CameraParams:
+    """A batch of orbit cameras (1-D arrays of equal length), independent of image size.
+
+    ``focal_px`` is the focal length at ``ref_width`` pixels; ``to_camera`` rescales it to the
+    requested width, so the field of view (what matters for the pose) is kept.
+    """
+
+    azimuth_deg: np.ndarray
+    elevation_deg: np.ndarray
+    distance: np.ndarray
+    roll_deg: np.ndarray
+    focal_px: np.ndarray
+    ref_width: int = REFERENCE_WIDTH
+
+    def __post_init__(self):
+        arrays = {f.name: np.atleast_1d(np.asarray(getattr(self, f.name), dtype=np.float64))
+                  for f in fields(self) if f.name != "ref_width"}
+        shapes = {k: a.shape for k, a in arrays.items()}
+        if len(set(shapes.values())) != 1 or any(a.ndim != 1 for a in arrays.values()):
+            raise ValueError(f"camera parameters must be scalars or 1-D arrays of one length, got shapes {shapes}")
+        for name, a in arrays.items():
+            if not np.isfinite(a).all():
+                raise ValueError(f"camera {name} contains NaN or inf")
+            object.__setattr__(self, name, a)
+        if (arrays["distance"] <= 0).any() or (arrays["focal_px"] <= 0).any():
+            raise ValueError("camera distance and focal_px must be positive")
+        if int(self.ref_width) <= 0:
+            raise ValueError(f"ref_width must be positive, got {self.ref_width}")
+        object.__setattr__(self, "ref_width", int(self.ref_width))
+
+    def __len__(self) -> int:
+        return len(self.azimuth_deg)
+
+    def __getitem__(self, index) -> CameraParams:
+        """A sub-batch (an int index keeps a batch of one)."""
+        idx = np.atleast_1d(np.arange(len(self))[index])
+        return CameraParams(*(getattr(self, f.name)[idx] for f in fields(self) if f.name != "ref_width"),
+                            ref_width=self.ref_width)
+
+    @property
+    def fov_deg(self) -> np.ndarray:
+        """Horizontal field of view of each camera, degrees."""
+        return np.rad2deg(2.0 * np.arctan(0.5 * self.ref_width / self.focal_px))
+
+    def as_dict(self) -> dict[str, np.ndarray]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "ref_width"}
+
+    def to_camera(self, index: int = 0, target=(0.0, 0.0, 0.0), width: int = REFERENCE_WIDTH,
+                  height: int | None = None) -> Camera:
+        """The ``index``-th camera, orbiting ``target`` (the body's pelvis or centre, world metres)."""
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"camera index {index} out of range for a batch of {len(self)}")
+        target = np.asarray(target, dtype=np.float64)
+        if target.shape != (3,) or not np.isfinite(target).all():
+            raise ValueError(f"camera target must be a finite (3,) world point, got {target!r}")
+        focal = float(self.focal_px[index]) * width / self.ref_width
+        return orbit_camera(float(self.azimuth_deg[index]), float(self.elevation_deg[index]),
+                            float(self.distance[index]), float(self.roll_deg[index]), target=target,
+                            focal_px=focal, width=width, height=height)
+
+    def to_cameras(self, targets, width: int = REFERENCE_WIDTH, height: int | None = None) -> list[Camera]:
+        """One Camera per entry; ``targets`` is (3,) for all or (n, 3), one per camera."""
+        t = np.asarray(targets, dtype=np.float64)
+        t = np.broadcast_to(t, (len(self), 3)) if t.shape == (3,) else t
+        if t.shape != (len(self), 3):
+            raise ValueError(f"targets must have shape (3,) or ({len(self)}, 3), got {np.shape(targets)}")
+        return [self.to_camera(i, t[i], width, height) for i in range(len(self))]
+
+
+@dataclass(frozen=True)
+class _RangeCameraSampler:
+    """Cameras with every orbit parameter (and the field of view) uniform in its range."""
+
+    azimuth_deg: tuple[float, float]
+    elevation_deg: tuple[float, float]
+    distance: tuple[float, float]
+    roll_deg: tuple[float, float]
+    fov_deg: tuple[float, float]
+
+    def __post_init__(self):
+        for f in fields(self):
+            _check_range(f.name, getattr(self, f.name), lower=0.0 if f.name in ("distance", "fov_deg") else None)
+        if not -90 <= self.elevation_deg[0] <= self.elevation_deg[1] <= 90:
+            raise ValueError(f"elevation_deg must lie within [-90, 90], got {self.elevation_deg}")
+        if self.fov_deg[1] >= 180:
+            raise ValueError(f"fov_deg must stay below 180, got {self.fov_deg}")
+
+    def sample(self, n: int, rng: np.random.Generator | int | None = None) -> CameraParams:
+        n, rng = _check_n(n), as_rng(rng)
+        u = {f.name: rng.uniform(*getattr(self, f.name), size=n) for f in fields(self)}
+        focal = np.array([focal_from_fov(f, REFERENCE_WIDTH) for f in u.pop("fov_deg")])
+        return CameraParams(**u, focal_px=focal)
+
+
+@dataclass(frozen=True)
+class BaseCameraSampler(_RangeCameraSampler):
+    """Near-frontal, eye-level, upright cameras at a few metres: a typical lab/video capture."""
+
+    azimuth_deg: tuple[float, float] = (-25.0, 25.0)
+    elevation_deg: tuple[float, float] = (-5.0, 10.0)
+    distance: tuple[float, float] = (2.5, 3.5)
+    roll_deg: tuple[float, float] = (-3.0, 3.0)
+    fov_deg: tuple[float, float] = (40.0, 50.0)
+
+
+@dataclass(frozen=True)
+class UniformCameraSampler(_RangeCameraSampler):
+    """Every reasonable view: all around, from below to steeply above, near and far, tilted."""
+
+    azimuth_deg: tuple[float, float] = (0.0, 360.0)
+    elevation_deg: tuple[float, float] = (-30.0, 70.0)
+    distance: tuple[float, float] = (1.8, 6.0)
+    roll_deg: tuple[float, float] = (-20.0, 20.0)
+    fov_deg: tuple[float, float] = (25.0, 70.0)
+
+
+# ------------------------------------------------------------------------------------------- poses
+
+
+@dataclass(frozen=True)
+class BasePoseSampler:
+    """Library poses, lightly varied: the narrow distribution public datasets cover.
+
+    Each sample: a random library pose, mirrored with ``p_mirror``, with probability
+    ``p_interpolate`` slerped towards another library pose of similar global orientation
+    (alpha up to ``max_alpha``, so the first pose dominates), Gaussian noise of ``noise_deg``
+    per axis-angle component, clipped to the joint limits; a yaw jitter of +-``yaw_jitter_deg``;
+    betas ~ N(0, ``betas_std``^2).
+
+    Besides ``global_orient`` (n, 3), ``body_pose`` (n, 69) and ``betas`` (n, 10), ``sample``
+    returns where each pose came from: ``pose_index`` and ``partner_index`` (into
+    ``pose_library.pose_names()``, -1 for none), ``alpha`` and ``mirrored``.
+    """
+
+    noise_deg: float = 5.0
+    p_mirror: float = 0.5
+    p_interpolate: float = 0.5
+    max_alpha: float = 0.5
+    yaw_jitter_deg: float = 15.0
+    betas_std: float = 0.5
+    max_partner_angle_deg: float = 30.0  # only blend poses whose global orientations are this close
+
+    def __post_init__(self):
+        for name in ("p_mirror", "p_interpolate", "max_alpha"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be a probability in [0, 1], got {getattr(self, name)}")
+        for name in ("noise_deg", "yaw_jitter_deg", "betas_std", "max_partner_angle_deg"):
+            if not (np.isfinite(getattr(self, name)) and getattr(self, name) >= 0.0):
+                raise ValueError(f"{name} must be finite and >= 0, got {getattr(self, name)}")
+
+    def sample(self, n: int, rng: np.random.Generator | int | None = None) -> dict[str, np.ndarray]:
+        n, rng = _check_n(n), as_rng(rng)
+        lib_go, lib_bp = library_array()
+        num = len(KEY_POSES)
+        rot = Rotation.from_rotvec(lib_go)
+        close = np.stack([(rot[i].inv() * rot).magnitude() for i in range(num)])
+        close = close <= np.deg2rad(self.max_partner_angle_deg)
+        np.fill_diagonal(close, False)
+
+        idx = rng.integers(num, size=n)
+        partner = np.full(n, -1)
+        alpha = np.zeros(n)
+        blend = rng.random(n) < self.p_interpolate
+        for k in np.flatnonzero(blend):
+            options = np.flatnonzero(close[idx[k]])
+            if len(options):
+                partner[k] = rng.choice(options)
+                alpha[k] = rng.uniform(0.0, self.max_alpha)
+        other = np.where(partner >= 0, partner, idx)
+        go, bp = interpolate_poses((lib_go[idx], lib_bp[idx]), (lib_go[other], lib_bp[other]), alpha)
+
+        mirrored = rng.random(n) < self.p_mirror
+        mgo, mbp = mirror_pose(go, bp)
+        go, bp = np.where(mirrored[:, None], mgo, go), np.where(mirrored[:, None], mbp, bp)
+
+        bp = clip_to_limits(bp + rng.normal(0.0, np.deg2rad(self.noise_deg), size=(n, BODY_POSE_DIM)))
+        yaw = rng.uniform(-1.0, 1.0, size=n) * np.deg2rad(self.yaw_jitter_deg)
+        go = (_yaw(yaw) * Rotation.from_rotvec(go)).as_rotvec() if n else go
+        betas = rng.normal(0.0, self.betas_std, size=(n, NUM_BETAS))
+        return {"global_orient": go.reshape(n, 3), "body_pose": bp.reshape(n, BODY_POSE_DIM), "betas": betas,
+                "pose_index": idx, "partner_index": partner, "alpha": alpha, "mirrored": mirrored}
+
+
+@dataclass(frozen=True)
+class UniformPoseSampler:
+    """Every axis-angle component uniform within its joint limit; upright body, any heading.
+
+    Far wider than any dataset (and often odd-looking), it is the reference for how much of
+    the pose space an estimator handles. Betas ~ N(0, ``betas_std``^2).
+    """
+
+    betas_std: float = 1.0
+
+    def __post_init__(self):
+        if not (np.isfinite(self.betas_std) and self.betas_std >= 0.0):
+            raise ValueError(f"betas_std must be finite and >= 0, got {self.betas_std}")
+
+    def sample(self, n: int, rng: np.random.Generator | int | None = None) -> dict[str, np.ndarray]:
+        n, rng = _check_n(n), as_rng(rng)
+        bp = rng.uniform(BODY_POSE_LOW, BODY_POSE_HIGH, size=(n, BODY_POSE_DIM))
+        yaw = rng.uniform(-np.pi, np.pi, size=n)
+        go = np.stack([np.zeros(n), yaw, np.zeros(n)], axis=-1)
+        betas = rng.normal(0.0, self.betas_std, size=(n, NUM_BETAS))
+        return {"global_orient": go, "body_pose": bp, "betas": betas}
