@@ -211,8 +211,11 @@ class BodyModel(torch.nn.Module):
             raise BodyModelError(f"{name} contains NaN or inf")
         return t
 
-    def forward(self, global_orient, body_pose, betas=None, transl=None) -> BodyOutput:
-        """Pose the body. Axis-angle radians: global_orient (B,3), body_pose (B,69); betas (B,<=K)."""
+    def prepare_inputs(self, global_orient, body_pose, betas=None, transl=None) -> tuple[torch.Tensor, ...]:
+        """Checked float32 batches: global_orient (B,3), body_pose (B,69), betas (B,K), transl (B,3).
+
+        Axis-angle radians; fewer than K betas are zero-padded; a batch of one broadcasts.
+        """
         body_pose = self._as_batch(body_pose, "body_pose", NUM_BODY_JOINTS * 3, None)
         B = body_pose.shape[0]
         global_orient = self._as_batch(global_orient, "global_orient", 3, B)
@@ -226,6 +229,11 @@ class BodyModel(torch.nn.Module):
         betas = torch.nn.functional.pad(betas, (0, self.num_betas - betas.shape[1]))
         betas = self._as_batch(betas, "betas", self.num_betas, B)
         transl = self._as_batch(torch.zeros(1, 3) if transl is None else transl, "transl", 3, B)
+        return global_orient, body_pose, betas, transl
+
+    def forward(self, global_orient, body_pose, betas=None, transl=None) -> BodyOutput:
+        """Pose the body (see ``prepare_inputs`` for the parameters)."""
+        global_orient, body_pose, betas, transl = self.prepare_inputs(global_orient, body_pose, betas, transl)
         out = self.smpl(global_orient=global_orient, body_pose=body_pose, betas=betas, transl=transl)
         return BodyOutput(out.vertices, out.joints[:, :NUM_JOINTS], out.joints[:, NUM_JOINTS:])
 

@@ -230,6 +230,10 @@ class Capture:
         """Person mask, bool (H, W)."""
         return _read_png(self.mask_path(cam, frame), "mask", self.image_size) >= MASK_THRESHOLD
 
+    def load_alpha(self, cam: str, frame: int) -> np.ndarray:
+        """Soft person coverage, float32 (H, W) in [0, 1] (masks may have anti-aliased edges)."""
+        return _read_png(self.mask_path(cam, frame), "mask", self.image_size).astype(np.float32) / 255.0
+
     def frame_params(self, frame: int) -> dict[str, np.ndarray]:
         """SMPL parameters of one frame: global_orient (3,), body_pose (69,), betas (B,), transl (3,)."""
         if not 0 <= frame < self.num_frames:

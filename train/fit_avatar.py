@@ -1,0 +1,132 @@
+"""Fit an animatable human NeRF (PoseGen avatar) to a multi-view capture.
+
+    python train/fit_avatar.py --capture captures/default --out runs/avatar.pt
+
+Trains on the capture's training cameras and frames, reports whole-image PSNR on its held-out
+cameras (training poses) and held-out poses, checkpoints periodically (atomically) and resumes
+from ``OUT.ckpt`` if it exists. Uses CUDA when available.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from posegen_env.avatar.checkpoint import AvatarError, build_avatar, read_avatar_file, save_avatar
+from posegen_env.avatar.fit import build_ray_bank, evaluate, new_avatar, photometric_loss
+from posegen_env.body_model import BodyModelError, load_body_model
+from posegen_env.capture import CaptureError, load_capture
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--capture", type=Path, required=True, help="capture folder (docs/capture_format.md)")
+    parser.add_argument("--out", type=Path, required=True, help="fitted avatar file (.pt)")
+    parser.add_argument("--body", default=None, help="SMPL .pkl or PoseGen body .npz the capture was made with")
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--batch-rays", type=int, default=4096)
+    parser.add_argument("--lr", type=float, default=0.05, help="learning rate of the voxel values")
+    parser.add_argument("--voxel", type=float, default=0.01, help="voxel size (m)")
+    parser.add_argument("--shell", type=float, default=0.03, help="voxels within this distance of the body (m)")
+    parser.add_argument("--samples", type=int, default=12, help="samples per ray")
+    parser.add_argument("--eval-every", type=int, default=1000)
+    parser.add_argument("--ckpt-every", type=int, default=500)
+    parser.add_argument("--eval-images", type=int, default=8, help="held-out images per PSNR evaluation")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="a few seconds of fitting (smoke tests)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.steps, args.batch_rays, args.eval_every, args.ckpt_every, args.eval_images = 60, 1024, 60, 30, 2
+    if args.steps < 1 or args.batch_rays < 1 or args.samples < 1:
+        parser.error("--steps, --batch-rays and --samples must be positive")
+    return args
+
+
+def held_out(capture, count: int, rng: np.random.Generator) -> dict[str, tuple[list[int], list[str]]]:
+    """A fixed subset of held-out images: novel cameras of training poses, and novel poses."""
+    s = capture.splits
+    pick = lambda xs, n: sorted(rng.choice(xs, size=min(n, len(xs)), replace=False).tolist())  # noqa: E731
+    half = max(1, count // 2)
+    sets = {}
+    if s["test_cameras"]:
+        sets["novel_view"] = (pick(s["train_frames"], half), pick(s["test_cameras"], 1))
+    if s["test_frames"]:
+        sets["novel_pose"] = (pick(s["test_frames"], half), pick(s["train_cameras"] + s["test_cameras"], 1))
+    return sets
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
+                          else ("cpu" if args.device == "auto" else args.device))
+    torch.manual_seed(args.seed)
+    start = time.time()
+    capture = load_capture(args.capture)
+    body = load_body_model(args.body, device=device)
+    ckpt_path = args.out.with_name(args.out.name + ".ckpt")
+    if ckpt_path.exists():
+        state = read_avatar_file(ckpt_path)
+        avatar = build_avatar(state, body, device).train()
+        step = state["step"]
+        print(f"resuming from {ckpt_path} at step {step}")
+    else:
+        avatar = new_avatar(body, voxel_size=args.voxel, shell=args.shell, num_samples=args.samples,
+                            background=capture.background).to(device)
+        state, step = None, 0
+    field = avatar.field
+    optimizer = torch.optim.Adam([{"params": [field.density, field.colour], "lr": args.lr},
+                                  {"params": field.mlp.parameters(), "lr": 1e-2}])
+    if state is not None and "optimizer" in state:
+        optimizer.load_state_dict(state["optimizer"])
+
+    frames, cams = capture.splits["train_frames"], capture.splits["train_cameras"]
+    with tqdm(total=len(frames), desc="casting training rays", unit="frame") as bar:
+        bank = build_ray_bank(avatar, capture, frames, cams, progress=bar)
+    print(f"{len(bank):,} training rays from {len(frames)} frames x {len(cams)} cameras; "
+          f"foreground pixels missed by the proxy: {bank.missed_foreground}")
+    evals = held_out(capture, args.eval_images, np.random.default_rng(args.seed))
+    background = torch.as_tensor(capture.background, dtype=torch.float32, device=device) / 255.0
+    generator = torch.Generator(device=device).manual_seed(args.seed + step)
+    sched = lambda s: 0.1 ** (s / args.steps)  # noqa: E731  exponential decay to 10% of the learning rate
+    history = []
+    with tqdm(total=args.steps, initial=step, desc="fitting avatar", unit="step") as bar:
+        while step < args.steps:
+            for group, base in zip(optimizer.param_groups, (args.lr, 1e-2), strict=True):
+                group["lr"] = base * sched(step)
+            index = torch.randint(len(bank), (args.batch_rays,), generator=generator, device=device)
+            rays, rgb, alpha = bank.batch(index)
+            loss = photometric_loss(field, rays, rgb, alpha, background, avatar.num_samples, generator)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.5f}")
+            if step % args.eval_every == 0 or step == args.steps:
+                avatar.eval()
+                scores = {k: evaluate(avatar, capture, f, c) for k, (f, c) in evals.items()}
+                avatar.train()
+                history.append({"step": step, "loss": loss.item(), **scores})
+                bar.write(f"step {step}: " + ", ".join(f"{k} PSNR {v:.2f} dB" for k, v in scores.items()))
+            if step % args.ckpt_every == 0 and step < args.steps:
+                save_avatar(ckpt_path, avatar, extra={"step": step, "optimizer": optimizer.state_dict()})
+    meta = {"capture": str(args.capture), "steps": step, "seconds": round(time.time() - start, 1),
+            "rays": len(bank), "history": history}
+    save_avatar(args.out, avatar, meta=meta)
+    ckpt_path.unlink(missing_ok=True)
+    print(json.dumps({k: v for k, v in meta.items() if k != "history"} | (history[-1] if history else {})))
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB) in {time.time() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (CaptureError, BodyModelError, AvatarError) as err:
+        raise SystemExit(f"fit_avatar.py: error: {err}") from None
