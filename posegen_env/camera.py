@@ -70,12 +70,14 @@ class Camera:
         u = (np.arange(self.width)[:, None] + offsets[None, :]).reshape(-1)
         v = (np.arange(self.height)[:, None] + offsets[None, :]).reshape(-1)
         uu, vv = np.meshgrid(u, v)
-        pix = np.stack([uu, vv, np.ones_like(uu)], axis=-1).reshape(-1, 3)
-        dirs_cam = pix @ np.linalg.inv(self.K).T
-        dirs = dirs_cam @ self.R  # R^T applied to row vectors
+        return self.pixel_rays(uu.reshape(-1), vv.reshape(-1))
+
+    def pixel_rays(self, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Ray origins and unit directions (N, 3) through pixel coordinates ``u``, ``v`` (N,)."""
+        pix = np.stack([u, v, np.ones_like(u)], axis=-1).astype(np.float64)
+        dirs = pix @ np.linalg.inv(self.K).T @ self.R  # camera -> world (R^T on row vectors)
         dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
-        origins = np.broadcast_to(self.center, dirs.shape).copy()
-        return origins, dirs
+        return np.broadcast_to(self.center, dirs.shape).copy(), dirs
 
     def crop(self, center_xy, size: float, out_size: int) -> Camera:
         """The camera whose image is the square crop of side ``size`` px centred at ``center_xy``,

@@ -34,7 +34,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--lr", type=float, default=0.05, help="learning rate of the voxel values")
     parser.add_argument("--voxel", type=float, default=0.01, help="voxel size (m)")
     parser.add_argument("--shell", type=float, default=0.03, help="voxels within this distance of the body (m)")
-    parser.add_argument("--samples", type=int, default=12, help="samples per ray")
+    parser.add_argument("--samples", type=int, default=12, help="samples per ray band")
+    parser.add_argument("--proxy-faces", type=int, default=2000, help="triangles of the ray-casting proxy")
+    parser.add_argument("--inflate", type=float, default=0.025,
+                        help="proxy inflation (m): raise it for loose clothing or imprecise SMPL fits")
     parser.add_argument("--eval-every", type=int, default=1000)
     parser.add_argument("--ckpt-every", type=int, default=500)
     parser.add_argument("--eval-images", type=int, default=8, help="held-out images per PSNR evaluation")
@@ -78,6 +81,7 @@ def main(argv=None) -> None:
         print(f"resuming from {ckpt_path} at step {step}")
     else:
         avatar = new_avatar(body, voxel_size=args.voxel, shell=args.shell, num_samples=args.samples,
+                            proxy_faces=args.proxy_faces, inflate=args.inflate,
                             background=capture.background).to(device)
         state, step = None, 0
     field = avatar.field

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 import trimesh
 from scipy.spatial import cKDTree
 
@@ -42,36 +43,50 @@ class CanonicalField(torch.nn.Module):
         self.register_buffer("origin", torch.as_tensor(origin, dtype=torch.float32))
         self.register_buffer("dims", torch.as_tensor(np.asarray(dims), dtype=torch.long))
         n = len(voxels)
-        grid = torch.full(tuple(int(d) for d in dims), n, dtype=torch.int32)  # n = the empty row
-        grid[tuple(torch.as_tensor(voxels, dtype=torch.long).T)] = torch.arange(n, dtype=torch.int32)
-        self.register_buffer("index", grid, persistent=False)
-        self.density = torch.nn.Parameter(torch.full((n, 1), float(init_logit)))
-        self.colour = torch.nn.Parameter(torch.zeros(n, features))
+        # Flat row index per voxel of a grid padded by one empty voxel on every side, so the eight
+        # corners of any clamped point are valid cells; row n is the empty row.
+        padded = [int(d) + 2 for d in dims]
+        grid = torch.full(padded, n, dtype=torch.long)
+        v = torch.as_tensor(voxels, dtype=torch.long) + 1
+        grid[v[:, 0], v[:, 1], v[:, 2]] = torch.arange(n)
+        self.register_buffer("index", grid.reshape(-1), persistent=False)
+        self.register_buffer("strides", torch.tensor([padded[1] * padded[2], padded[2], 1]), persistent=False)
+        self.register_buffer("corner_offsets", _CORNERS @ self.strides, persistent=False)
+        self.register_buffer("upper", torch.tensor(padded, dtype=torch.float32) - 1.001, persistent=False)
+        # The last row of each table is empty space (fixed: it is the embedding padding row).
+        density = torch.full((n + 1, 1), float(init_logit))
+        density[n] = _EMPTY_LOGIT
+        self.density = torch.nn.Parameter(density)
+        self.colour = torch.nn.Parameter(torch.zeros(n + 1, features))
         self.mlp = torch.nn.Sequential(torch.nn.Linear(features, hidden), torch.nn.ReLU(),
                                        torch.nn.Linear(hidden, 3))
 
     @property
     def num_voxels(self) -> int:
-        return self.density.shape[0]
+        return self.density.shape[0] - 1
 
-    def _gather(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Trilinear interpolation of (density logit, colour features) at (P, 3) canonical points."""
-        g = (points - self.origin) / self.voxel_size - 0.5
+    def corners(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rows (P, 8) of the eight voxels around each canonical point and their trilinear weights (P, 8)."""
+        g = ((points - self.origin) / self.voxel_size + 0.5).clamp(min=0.0)  # +1 padding, -0.5 centre
+        g = torch.minimum(g, self.upper)
         base = torch.floor(g)
         frac = g - base
-        corner = base.long()[:, None, :] + _CORNERS.to(points.device)  # (P, 8, 3)
-        inside = ((corner >= 0) & (corner < self.dims)).all(dim=-1)
-        corner = torch.where(inside[..., None], corner, torch.zeros_like(corner))
-        rows = self.index[corner[..., 0], corner[..., 1], corner[..., 2]].long()
-        rows = torch.where(inside, rows, torch.full_like(rows, self.num_voxels))
-        cw = torch.where(_CORNERS.to(points.device)[None].bool(), frac[:, None, :], 1 - frac[:, None, :]).prod(-1)
-        empty_logit = self.density.new_full((1, 1), _EMPTY_LOGIT)
-        density = torch.cat([self.density, empty_logit])[rows][..., 0]  # (P, 8)
-        colour = torch.cat([self.colour, self.colour.new_zeros(1, self.colour.shape[1])])[rows]  # (P, 8, C)
-        return (cw * density).sum(-1), (cw[..., None] * colour).sum(1)
+        rows = self.index[(base.long() @ self.strides)[:, None] + self.corner_offsets]
+        w = torch.stack([1 - frac, frac], dim=-1)  # (P, 3, 2)
+        weights = (w[:, 0, :, None, None] * w[:, 1, None, :, None] * w[:, 2, None, None, :]).reshape(-1, 8)
+        return rows, weights
+
+    def density_at(self, rows: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Density sigma (P,) in 1/m."""
+        logit = (F.embedding(rows, self.density, padding_idx=self.num_voxels)[..., 0] * weights).sum(-1)
+        return torch.exp(torch.clamp(logit, max=15.0))
+
+    def colour_at(self, rows: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Colour (P, 3) in [0, 1]."""
+        features = F.embedding(rows, self.colour, padding_idx=self.num_voxels)
+        return torch.sigmoid(self.mlp((features * weights[..., None]).sum(1)))
 
     def forward(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Density sigma (P,) in 1/m and colour (P, 3) in [0, 1]."""
-        logit, feat = self._gather(points)
-        sigma = torch.exp(torch.clamp(logit, max=15.0))
-        return sigma, torch.sigmoid(self.mlp(feat))
+        """Density (P,) and colour (P, 3) at canonical points (P, 3)."""
+        rows, weights = self.corners(points)
+        return self.density_at(rows, weights), self.colour_at(rows, weights)

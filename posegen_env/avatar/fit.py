@@ -12,8 +12,6 @@ from posegen_env.avatar.proxy import SkinnedProxy
 from posegen_env.avatar.renderer import AvatarRenderer, RayHits, march
 from posegen_env.capture import Capture
 
-RAY_FIELDS = ("origin", "direction", "t_near", "length", "to_canonical")
-
 
 @dataclass
 class RayBank:
@@ -28,13 +26,11 @@ class RayBank:
         return self.rgb.shape[0]
 
     def batch(self, index: torch.Tensor) -> tuple[RayHits, torch.Tensor, torch.Tensor]:
-        r = self.rays
-        sub = RayHits(r.pixel[index], *(getattr(r, f)[index] for f in RAY_FIELDS), r.num_pixels)
-        return sub, self.rgb[index], self.alpha[index]
+        return self.rays.select(index), self.rgb[index], self.alpha[index]
 
 
 def new_avatar(body_model, voxel_size: float = 0.01, shell: float = 0.03, features: int = 8,
-               proxy_faces: int = 4000, inflate: float = 0.02, band: float = 0.06, num_samples: int = 12,
+               proxy_faces: int = 2000, inflate: float = 0.025, band: float = 0.06, num_samples: int = 12,
                background=(255, 255, 255)) -> AvatarRenderer:
     """An untrained avatar for ``body_model``: empty-ish field on a shell around its rest surface."""
     voxels, origin, dims = shell_voxels(body_model.rest_vertices(), body_model.faces, voxel_size, shell)
@@ -67,8 +63,7 @@ def build_ray_bank(renderer: AvatarRenderer, capture: Capture, frames, cameras, 
             alphas.append(mask[h.pixel.cpu()])
         if progress is not None:
             progress.update(1)
-    rays = RayHits(torch.cat([h.pixel for h in parts]),
-                   *(torch.cat([getattr(h, f) for h in parts]) for f in RAY_FIELDS), 0)
+    rays = RayHits.concat(parts)
     return RayBank(rays, torch.cat(rgbs).to(renderer.device), torch.cat(alphas).to(renderer.device), missed)
 
 

@@ -36,15 +36,70 @@ class PosedBodies:
 
 @dataclass
 class RayHits:
-    """The rays of one image that enter the proxy shell (all tensors have one row per hit ray)."""
+    """The rays of one image that enter the proxy shell (every tensor has one row per hit ray).
+
+    Band 1 starts where the ray first enters the shell. Band 2 starts where it enters the shell
+    again after leaving it (``has_second``): a ray that grazes a limb and misses it still finds
+    the body part behind, with that part's own skinning.
+    """
 
     pixel: torch.Tensor  # (R,) flat pixel index
-    origin: torch.Tensor  # (R, 3) world
+    origin: torch.Tensor  # (R, 3) world, minus the body translation
     direction: torch.Tensor  # (R, 3) world, unit
-    t_near: torch.Tensor  # (R,) where the ray enters the shell
-    length: torch.Tensor  # (R,) length of the sampling band along the ray
-    to_canonical: torch.Tensor  # (R, 3, 4) posed (minus translation) -> canonical mean-shape T-pose
+    t_near: torch.Tensor  # (R, 2) where each band starts along the ray
+    length: torch.Tensor  # (R, 2) length of each band
+    to_canonical: torch.Tensor  # (R, 2, 3, 4) posed (minus translation) -> canonical mean-shape T-pose
+    has_second: torch.Tensor  # (R,) bool
     num_pixels: int
+
+    FIELDS = ("pixel", "origin", "direction", "t_near", "length", "to_canonical", "has_second")
+
+    def select(self, index: torch.Tensor) -> RayHits:
+        return RayHits(*(getattr(self, f)[index] for f in self.FIELDS), self.num_pixels)
+
+    @staticmethod
+    def concat(parts: list[RayHits], num_pixels: int = 0) -> RayHits:
+        return RayHits(*(torch.cat([getattr(h, f) for h in parts]) for f in RayHits.FIELDS), num_pixels)
+
+
+def _pixels_under(vertices: np.ndarray, camera: Camera) -> np.ndarray:
+    """Flat indices of the pixels inside the shell's projected bounding box (other rays must miss).
+
+    A shell that reaches behind the camera gets every pixel."""
+    cam = camera.world_to_camera(vertices)
+    if (cam[:, 2] <= 1e-6).any():
+        return np.arange(camera.width * camera.height)
+    uv = cam[:, :2] / cam[:, 2:] @ camera.K[:2, :2].T + camera.K[:2, 2]
+    lo = np.clip(np.floor(uv.min(axis=0)).astype(int), 0, [camera.width, camera.height])
+    hi = np.clip(np.ceil(uv.max(axis=0)).astype(int) + 1, 0, [camera.width, camera.height])
+    u, v = np.meshgrid(np.arange(lo[0], hi[0]), np.arange(lo[1], hi[1]))
+    return (v * camera.width + u).reshape(-1)
+
+
+_EMBREE_DEVICE = None
+
+
+def _embree_scene(vertices: np.ndarray, faces: np.ndarray):
+    """An Embree scene of one triangle mesh (the device is shared: creating one costs more than a BVH)."""
+    global _EMBREE_DEVICE
+    from embreex import rtcore, rtcore_scene
+    from embreex.mesh_construction import TriangleMesh
+
+    if _EMBREE_DEVICE is None:
+        _EMBREE_DEVICE = rtcore.EmbreeDevice()
+    scene = rtcore_scene.EmbreeScene(_EMBREE_DEVICE)
+    TriangleMesh(scene=scene, vertices=np.ascontiguousarray(vertices, np.float32),
+                 indices=np.ascontiguousarray(faces, np.int32))
+    return scene
+
+
+def _next_hit(scene, origins: np.ndarray, dirs: np.ndarray, t_from: np.ndarray):
+    """The first hit beyond ``t_from`` along each ray: (hit mask, triangle, t, barycentric (N, 3))."""
+    start = (origins + (t_from + 1e-4)[:, None] * dirs).astype(np.float32)
+    out = scene.run(start, dirs.astype(np.float32), output=1)
+    hit = out["primID"] >= 0
+    u, v = out["u"], out["v"]
+    return hit, out["primID"], t_from + 1e-4 + out["tfar"], np.stack([1 - u - v, u, v], axis=1)
 
 
 class SkinnedProxy(torch.nn.Module):
@@ -69,7 +124,7 @@ class SkinnedProxy(torch.nn.Module):
         self.faces_np = np.asarray(faces)
 
     @classmethod
-    def from_body(cls, body_model, face_count: int = 4000, **kwargs) -> SkinnedProxy:
+    def from_body(cls, body_model, face_count: int = 2000, **kwargs) -> SkinnedProxy:
         """Decimate the body's rest mesh and snap the result to body vertices (so it inherits
         their skinning weights and shape directions)."""
         rest = body_model.rest_vertices()
@@ -109,32 +164,49 @@ class SkinnedProxy(torch.nn.Module):
     def cast(self, bodies: PosedBodies, index: int, camera: Camera) -> RayHits:
         """The rays of ``camera`` that enter body ``index``'s shell, with their canonical mapping."""
         device = bodies.vertices.device
-        shell = trimesh.Trimesh(bodies.inflated[index].cpu().double().numpy(), self.faces_np, process=False)
-        origins, dirs = camera.rays()
-        try:
-            from trimesh.ray.ray_pyembree import RayMeshIntersector
-
-            caster = RayMeshIntersector(shell)
-        except (ImportError, ValueError):
-            caster = trimesh.ray.ray_triangle.RayMeshIntersector(shell)
-        tri, ray, loc = caster.intersects_id(origins, dirs, multiple_hits=False, return_locations=True)
-        if len(ray) == 0:
-            empty = torch.zeros(0, device=device)
-            return RayHits(empty.long(), empty.reshape(0, 3), empty.reshape(0, 3), empty, empty,
-                           empty.reshape(0, 3, 4), camera.width * camera.height)
-        bary = trimesh.triangles.points_to_barycentric(shell.triangles[tri], loc)
-        t_near = np.einsum("rc,rc->r", loc - origins[ray], dirs[ray])
-        cos = np.abs(np.einsum("rc,rc->r", shell.face_normals[tri], dirs[ray]))
+        shell = bodies.inflated[index].cpu().double().numpy()
+        pixels = _pixels_under(shell, camera)
+        origins, dirs = camera.pixel_rays(pixels % camera.width, pixels // camera.width)
+        scene = _embree_scene(shell, self.faces_np)
+        hit, tri, t, bary = _next_hit(scene, origins, dirs, np.zeros(len(dirs)))
+        rays, tri, t, bary = np.flatnonzero(hit), tri[hit], t[hit], bary[hit]
+        o, d = origins[rays], dirs[rays]
+        # Band 2: the next entering hit after the ray has left the shell (a shell that intersects
+        # itself can also be entered again without leaving it).
+        normals = self._face_normals(shell)
+        second = np.zeros(len(rays), dtype=bool)
+        tri2, t2, bary2 = tri.copy(), t.copy(), bary.copy()
+        pending, t_from = np.arange(len(rays)), t
+        for _ in range(2):
+            h, tr, tt, bb = _next_hit(scene, o[pending], d[pending], t_from)
+            entering = h & (np.einsum("nc,nc->n", normals[tr], d[pending]) < 0)
+            done = pending[entering]
+            second[done], tri2[done], t2[done], bary2[done] = True, tr[entering], tt[entering], bb[entering]
+            pending, t_from = pending[h & ~entering], tt[h & ~entering]
         f = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32, device=device)  # noqa: E731
-        bary_t, tri_t = f(np.clip(bary, 0, 1)), torch.as_tensor(tri, dtype=torch.long, device=device)
-        corners = self.faces[tri_t]  # (R, 3)
-        weights = torch.einsum("rk,rkj->rj", bary_t, self.weights[corners])
+        both_tri = np.stack([tri, tri2], axis=1).reshape(-1)
+        both_bary = np.stack([bary, bary2], axis=1).reshape(-1, 3)
+        to_canonical = self._to_canonical(bodies, index, torch.as_tensor(both_tri, device=device),
+                                          f(np.clip(both_bary, 0, 1)))
+        facing = np.abs(np.einsum("nc,nc->n", normals[both_tri], np.repeat(d, 2, axis=0)))
+        length = torch.clamp(self.band / torch.clamp(f(facing), min=0.25), max=4 * self.band)
+        R = len(rays)
+        return RayHits(torch.as_tensor(pixels[rays], dtype=torch.long, device=device),
+                       f(o) - bodies.transl[index], f(d), f(np.stack([t, t2], axis=1)), length.reshape(R, 2),
+                       to_canonical.reshape(R, 2, 3, 4), torch.as_tensor(second, device=device),
+                       camera.width * camera.height)
+
+    def _face_normals(self, vertices: np.ndarray) -> np.ndarray:
+        tri = vertices[self.faces_np]
+        n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+        return n / (np.linalg.norm(n, axis=1, keepdims=True) + 1e-12)
+
+    def _to_canonical(self, bodies: PosedBodies, index: int, tri: torch.Tensor, bary: torch.Tensor) -> torch.Tensor:
+        """(N, 3, 4) inverse skinning at points on the shell: blended bone transform, then shape offset."""
+        corners = self.faces[tri]  # (N, 3)
+        weights = torch.einsum("rk,rkj->rj", bary, self.weights[corners])
         blended = torch.einsum("rj,jab->rab", weights, bodies.transforms[index])  # rest -> posed (no transl)
-        shape_offset = torch.einsum("rk,rkc->rc", bary_t,
-                                    torch.einsum("k,vck->vc", bodies.betas[index], self.shapedirs)[corners])
-        inverse = torch.linalg.inv(blended)[:, :3, :]  # posed -> rest (shaped)
-        to_canonical = inverse.clone()
-        to_canonical[:, :, 3] -= shape_offset  # ... -> canonical mean shape
-        length = torch.clamp(self.band / torch.clamp(f(cos), min=0.25), max=4 * self.band)
-        return RayHits(torch.as_tensor(ray, dtype=torch.long, device=device), f(origins[ray]) - bodies.transl[index],
-                       f(dirs[ray]), f(t_near), length, to_canonical, camera.width * camera.height)
+        offsets = torch.einsum("k,vck->vc", bodies.betas[index], self.shapedirs)[corners]
+        to_canonical = torch.linalg.inv(blended)[:, :3, :].clone()  # posed -> rest (shaped)
+        to_canonical[:, :, 3] -= torch.einsum("rk,rkc->rc", bary, offsets)  # ... -> canonical mean shape
+        return to_canonical

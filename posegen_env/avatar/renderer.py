@@ -19,6 +19,8 @@ from posegen_env.avatar.field import CanonicalField
 from posegen_env.avatar.proxy import RayHits, SkinnedProxy
 from posegen_env.camera import Camera
 
+_MIN_WEIGHT = 1e-4  # samples contributing less than this to a pixel get no colour lookup
+
 
 @dataclass
 class AvatarRender:
@@ -30,29 +32,49 @@ class AvatarRender:
     joints2d: torch.Tensor  # (B, 24, 2) pixels
 
 
-def march(field: CanonicalField, hits: RayHits, num_samples: int,
-          jitter: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Volume-render hit rays: colour (R, 3) premultiplied by opacity, and opacity (R,).
-
-    Samples are evenly spaced in each ray's band (randomly offset within their bins when a
-    ``jitter`` generator is given, for training).
-    """
-    R = hits.t_near.shape[0]
-    if R == 0:
-        return hits.t_near.new_zeros(0, 3), hits.t_near.new_zeros(0)
-    bins = torch.arange(num_samples + 1, device=hits.t_near.device, dtype=torch.float32) / num_samples
-    edges = hits.t_near[:, None] + hits.length[:, None] * bins  # (R, S+1)
+def _march_band(field: CanonicalField, hits: RayHits, band: int, num_samples: int,
+                jitter: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    t_near, length, to_canonical = hits.t_near[:, band], hits.length[:, band], hits.to_canonical[:, band]
+    R = t_near.shape[0]
+    bins = torch.arange(num_samples + 1, device=t_near.device, dtype=torch.float32) / num_samples
+    edges = t_near[:, None] + length[:, None] * bins  # (R, S+1)
     starts, ends = edges[:, :-1], edges[:, 1:]
     if jitter is None:
         mids = 0.5 * (starts + ends)
     else:
         mids = starts + (ends - starts) * torch.rand(starts.shape, generator=jitter, device=starts.device)
     posed = hits.origin[:, None, :] + mids[..., None] * hits.direction[:, None, :]  # (R, S, 3)
-    canonical = torch.einsum("rab,rsb->rsa", hits.to_canonical[:, :, :3], posed) + hits.to_canonical[:, None, :, 3]
-    sigma, rgb = field(canonical.reshape(-1, 3))
-    weights, _, _ = nerfacc.render_weight_from_density(starts, ends, sigma.reshape(R, num_samples))
-    colour = (weights[..., None] * rgb.reshape(R, num_samples, 3)).sum(dim=1)
-    return colour, weights.sum(dim=1)
+    canonical = torch.einsum("rab,rsb->rsa", to_canonical[:, :, :3], posed) + to_canonical[:, None, :, 3]
+    rows, trilinear = field.corners(canonical.reshape(-1, 3))
+    sigma = field.density_at(rows, trilinear).reshape(R, num_samples)
+    weights, _, _ = nerfacc.render_weight_from_density(starts, ends, sigma)
+    # Colour only where a sample contributes: most samples are in front of the surface or hidden.
+    weights = weights.reshape(-1)
+    keep = torch.nonzero(weights.detach() > _MIN_WEIGHT)[:, 0]
+    rgb = field.colour_at(rows[keep], trilinear[keep])
+    ray = torch.div(keep, num_samples, rounding_mode="floor")
+    colour = torch.zeros(R, 3, device=rgb.device, dtype=rgb.dtype).index_add(0, ray, weights[keep, None] * rgb)
+    return colour, weights.reshape(R, num_samples).sum(dim=1)
+
+
+def march(field: CanonicalField, hits: RayHits, num_samples: int, jitter: torch.Generator | None = None,
+          min_transmittance: float = 0.01) -> tuple[torch.Tensor, torch.Tensor]:
+    """Volume-render hit rays: colour (R, 3) premultiplied by opacity, and opacity (R,).
+
+    Samples are evenly spaced in each band (randomly offset within their bins when a ``jitter``
+    generator is given, for training). A ray's second band is only marched while more than
+    ``min_transmittance`` of its light is left after the first (early ray termination).
+    """
+    if hits.t_near.shape[0] == 0:
+        return hits.origin.new_zeros(0, 3), hits.origin.new_zeros(0)
+    colour, opacity = _march_band(field, hits, 0, num_samples, jitter)
+    behind = torch.nonzero(hits.has_second & (opacity.detach() < 1 - min_transmittance))[:, 0]
+    if len(behind):
+        colour2, opacity2 = _march_band(field, hits.select(behind), 1, num_samples, jitter)
+        transmittance = 1 - opacity[behind]
+        colour = colour.index_add(0, behind, transmittance[:, None] * colour2)
+        opacity = opacity.index_add(0, behind, transmittance * opacity2)
+    return colour, opacity
 
 
 class AvatarRenderer(torch.nn.Module):
@@ -115,8 +137,7 @@ class AvatarRenderer(torch.nn.Module):
             if H * W == 0:
                 raise ValueError("image size must be positive")
             # March all images' rays in one batch.
-            merged = RayHits(*(torch.cat([getattr(h, f) for h in hits]) for f in
-                               ("pixel", "origin", "direction", "t_near", "length", "to_canonical")), H * W)
+            merged = RayHits.concat(hits, H * W)
             colour, opacity = march(self.field, merged, self.num_samples)
             image_of = torch.cat([torch.full_like(h.pixel, b) for b, h in enumerate(hits)])
             flat = image_of * (H * W) + merged.pixel
