@@ -11,7 +11,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["posegen_env", "posegen_env.*", "agents", "agents.*"]),
-    package_data={"posegen_env": ["assets/*.npz", "assets/*.md"]},
+    package_data={"posegen_env": ["assets/*.npz", "assets/*.pt", "assets/*.md"]},
     install_requires=[
         "torch>=2.1",
         "numpy>=1.24",
@@ -22,6 +22,7 @@ setup(
         "stable-baselines3>=2.3",
         "trimesh>=4.0",
         "embreex>=2.17",
+        "fast-simplification>=0.1",  # decimates the body into the avatar's ray-casting proxy
         "pillow>=9.0",
         "matplotlib>=3.7",
         "tqdm>=4.60",

@@ -29,14 +29,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--capture", type=Path, required=True, help="capture folder (docs/capture_format.md)")
     parser.add_argument("--out", type=Path, required=True, help="fitted avatar file (.pt)")
     parser.add_argument("--body", default=None, help="SMPL .pkl or PoseGen body .npz the capture was made with")
-    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--batch-rays", type=int, default=4096)
     parser.add_argument("--lr", type=float, default=0.05, help="learning rate of the voxel values")
     parser.add_argument("--voxel", type=float, default=0.01, help="voxel size (m)")
     parser.add_argument("--shell", type=float, default=0.03, help="voxels within this distance of the body (m)")
     parser.add_argument("--samples", type=int, default=12, help="samples per ray band")
-    parser.add_argument("--proxy-faces", type=int, default=2000, help="triangles of the ray-casting proxy")
-    parser.add_argument("--inflate", type=float, default=0.025,
+    parser.add_argument("--proxy-faces", type=int, default=3000, help="triangles of the ray-casting proxy")
+    parser.add_argument("--inflate", type=float, default=0.01,
                         help="proxy inflation (m): raise it for loose clothing or imprecise SMPL fits")
     parser.add_argument("--eval-every", type=int, default=1000)
     parser.add_argument("--ckpt-every", type=int, default=500)

@@ -30,8 +30,8 @@ def avatar_state(renderer: AvatarRenderer, meta: dict | None = None) -> dict:
                   "voxel_size": field.voxel_size, "density": field.density.detach().half().cpu(),
                   "colour": field.colour.detach().half().cpu(),
                   "mlp": {k: v.cpu() for k, v in field.mlp.state_dict().items()}},
-        "proxy": {"vertex_ids": proxy.vertex_ids.cpu(), "faces": proxy.faces.cpu(), "inflate": proxy.inflate,
-                  "band": proxy.band},
+        "proxy": {"vertex_ids": proxy.vertex_ids.cpu(), "faces": proxy.faces.cpu(), "rest": proxy.v_template.cpu(),
+                  "inflate": proxy.inflate, "band": proxy.band},
         "num_samples": renderer.num_samples,
         "background": list(renderer.background),
         "meta": meta or {},
@@ -70,7 +70,8 @@ def build_avatar(state: dict, body_model, device=None) -> AvatarRenderer:
         field.density.copy_(f["density"].float())
         field.colour.copy_(f["colour"].float())
     field.mlp.load_state_dict(f["mlp"])
-    proxy = SkinnedProxy(body_model, p["vertex_ids"].numpy(), p["faces"].numpy(), p["inflate"], p["band"])
+    proxy = SkinnedProxy(body_model, p["vertex_ids"].numpy(), p["faces"].numpy(), p["rest"].numpy(),
+                         p["inflate"], p["band"])
     renderer = AvatarRenderer(body_model, field, proxy, state["num_samples"], tuple(state["background"]))
     return renderer.to(device or "cpu").eval()
 

@@ -30,7 +30,7 @@ class RayBank:
 
 
 def new_avatar(body_model, voxel_size: float = 0.01, shell: float = 0.03, features: int = 8,
-               proxy_faces: int = 2000, inflate: float = 0.025, band: float = 0.06, num_samples: int = 12,
+               proxy_faces: int = 3000, inflate: float = 0.01, band: float = 0.06, num_samples: int = 12,
                background=(255, 255, 255)) -> AvatarRenderer:
     """An untrained avatar for ``body_model``: empty-ish field on a shell around its rest surface."""
     voxels, origin, dims = shell_voxels(body_model.rest_vertices(), body_model.faces, voxel_size, shell)

@@ -105,8 +105,8 @@ def _next_hit(scene, origins: np.ndarray, dirs: np.ndarray, t_from: np.ndarray):
 class SkinnedProxy(torch.nn.Module):
     """Decimated body mesh that follows the body model's pose and shape (LBS on ~2k vertices)."""
 
-    def __init__(self, body_model, vertex_ids: np.ndarray, faces: np.ndarray, inflate: float = 0.02,
-                 band: float = 0.06):
+    def __init__(self, body_model, vertex_ids: np.ndarray, faces: np.ndarray, rest_vertices: np.ndarray,
+                 inflate: float = 0.01, band: float = 0.06):
         super().__init__()
         if inflate <= 0 or band <= 0:
             raise ValueError(f"inflate and band must be positive metres, got {inflate} and {band}")
@@ -115,7 +115,7 @@ class SkinnedProxy(torch.nn.Module):
         idx = torch.as_tensor(np.asarray(vertex_ids), dtype=torch.long)
         self.register_buffer("vertex_ids", idx.clone())
         self.register_buffer("faces", torch.as_tensor(np.asarray(faces), dtype=torch.long))
-        self.register_buffer("v_template", smpl.v_template[idx].clone())
+        self.register_buffer("v_template", torch.as_tensor(np.asarray(rest_vertices), dtype=torch.float32))
         self.register_buffer("shapedirs", smpl.shapedirs[idx].clone())
         self.register_buffer("weights", smpl.lbs_weights[idx].clone())
         self.register_buffer("parents", smpl.parents.clone())
@@ -124,17 +124,14 @@ class SkinnedProxy(torch.nn.Module):
         self.faces_np = np.asarray(faces)
 
     @classmethod
-    def from_body(cls, body_model, face_count: int = 2000, **kwargs) -> SkinnedProxy:
-        """Decimate the body's rest mesh and snap the result to body vertices (so it inherits
-        their skinning weights and shape directions)."""
+    def from_body(cls, body_model, face_count: int = 3000, **kwargs) -> SkinnedProxy:
+        """Decimate the body's rest mesh; each coarse vertex takes the skinning weights and shape
+        directions of the nearest body vertex."""
         rest = body_model.rest_vertices()
         coarse = trimesh.Trimesh(rest, body_model.faces, process=False).simplify_quadric_decimation(
             face_count=face_count)
         _, nearest = cKDTree(rest).query(np.asarray(coarse.vertices))
-        faces = nearest[np.asarray(coarse.faces)]
-        faces = faces[(faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])]
-        used, faces = np.unique(faces, return_inverse=True)
-        return cls(body_model, used, faces.reshape(-1, 3), **kwargs)
+        return cls(body_model, nearest, np.asarray(coarse.faces), np.asarray(coarse.vertices), **kwargs)
 
     @torch.no_grad()
     def pose(self, global_orient: torch.Tensor, body_pose: torch.Tensor, betas: torch.Tensor,

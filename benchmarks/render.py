@@ -1,0 +1,132 @@
+"""Avatar NeRF benchmark: quality against the ground-truth renderer, and speed.
+
+    python train/make_capture.py --out captures/default      # once, for the quality figures
+    python benchmarks/render.py --capture captures/default
+
+Quality: whole-image PSNR on the capture's held-out cameras (training poses) and held-out
+poses (all cameras), same background. Speed: batched rendering including skinning, against a
+naive renderer that samples the body's whole bounding box uniformly (same model, same image,
+per-sample nearest-vertex skinning) and against the ground-truth mesh renderer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import nerfacc
+import numpy as np
+import torch
+from scipy.spatial import cKDTree
+
+from posegen_env.avatar import load_avatar
+from posegen_env.avatar.fit import psnr
+from posegen_env.camera import orbit_camera
+from posegen_env.capture import load_capture
+from posegen_env.mesh_renderer import MeshRenderer
+from posegen_env.samplers import BasePoseSampler
+
+
+def quality(avatar, capture) -> dict[str, float]:
+    s = capture.splits
+    result = {}
+    every_camera = s["train_cameras"] + s["test_cameras"]
+    for name, frames, cams in (("held-out cameras, training poses", s["train_frames"][::4], s["test_cameras"]),
+                               ("held-out poses, all cameras", s["test_frames"], every_camera)):
+        scores = []
+        for frame in frames:
+            p = capture.frame_params(frame)
+            out = avatar.render(p["global_orient"], p["body_pose"], p["betas"], [capture.cameras[c] for c in cams],
+                                p["transl"], background=capture.background)
+            scores += [psnr(img.numpy(), capture.load_image(c, frame) / 255.0) for c, img in zip(cams, out.rgb, strict=True)]
+        result[name] = (float(np.mean(scores)), len(scores))
+    return result
+
+
+def workload(avatar, n: int, size: int, seed: int = 0):
+    """n base-distribution poses, each seen by a capture-like camera from a random direction."""
+    rng = np.random.default_rng(seed)
+    poses = BasePoseSampler().sample(n, rng)
+    target = avatar.body.rest_joints()[0]
+    cams = [orbit_camera(a, e, 3.4, target=target, fov_deg=40, width=size)
+            for a, e in zip(rng.uniform(0, 360, n), rng.uniform(-10, 40, n), strict=True)]
+    return poses, cams
+
+
+def timed(fn, repeats: int = 3) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+@torch.no_grad()
+def naive_render(avatar, poses, cams, index: int, samples: int = 128) -> torch.Tensor:
+    """Uniform samples over the posed body's bounding box, skinning from the nearest proxy vertex."""
+    args = avatar.body.prepare_inputs(poses["global_orient"][index], poses["body_pose"][index], poses["betas"][index])
+    bodies = avatar.proxy.pose(*args)
+    verts = bodies.vertices[0].numpy()
+    lo, hi = verts.min(0) - 0.05, verts.max(0) + 0.05
+    origins, dirs = cams[index].rays()
+    inv = 1.0 / np.where(np.abs(dirs) < 1e-9, 1e-9, dirs)
+    t0, t1 = (lo - origins) * inv, (hi - origins) * inv
+    near, far = np.minimum(t0, t1).max(1), np.maximum(t0, t1).min(1)
+    hit = np.flatnonzero(far > np.maximum(near, 0))
+    edges = near[hit, None] + (far - near)[hit, None] * np.linspace(0, 1, samples + 1)
+    mids = 0.5 * (edges[:, 1:] + edges[:, :-1])
+    points = origins[hit, None] + mids[..., None] * dirs[hit, None]
+    _, nearest = cKDTree(verts).query(points.reshape(-1, 3))
+    blend = torch.einsum("pj,jab->pab", avatar.proxy.weights[nearest], bodies.transforms[0])
+    inverse = torch.linalg.inv(blend)
+    pts = torch.as_tensor(points.reshape(-1, 3), dtype=torch.float32)
+    canonical = torch.einsum("pab,pb->pa", inverse[:, :3, :3], pts) + inverse[:, :3, 3]
+    sigma, rgb = avatar.field(canonical)
+    t = torch.as_tensor(edges, dtype=torch.float32)
+    weights, _, _ = nerfacc.render_weight_from_density(t[:, :-1], t[:, 1:], sigma.reshape(len(hit), samples))
+    return (weights[..., None] * rgb.reshape(len(hit), samples, 3)).sum(1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--avatar", default=None, help="avatar file (default: the shipped one)")
+    parser.add_argument("--capture", type=Path, default=Path("captures/default"))
+    parser.add_argument("--batch", type=int, default=64)
+    args = parser.parse_args()
+    avatar = load_avatar(args.avatar)
+    print(f"torch threads: {torch.get_num_threads()}; voxels: {avatar.field.num_voxels:,}; "
+          f"proxy triangles: {len(avatar.proxy.faces_np):,}")
+    meta = avatar_meta(args.avatar)
+    if meta:
+        last = meta.get("history", [{}])[-1]
+        print(f"fitting: {meta.get('seconds')} s for {meta.get('steps')} steps; final held-out PSNR "
+              + ", ".join(f"{k} {v:.2f} dB" for k, v in last.items() if k not in ("step", "loss")))
+    if args.capture.is_dir():
+        for name, (value, n) in quality(avatar, load_capture(args.capture)).items():
+            print(f"PSNR {name}: {value:.2f} dB over {n} images")
+    else:
+        print(f"no capture at {args.capture}: skipping quality (make one with train/make_capture.py)")
+    truth = MeshRenderer(avatar.body, supersample=1)
+    for size in (64, 128):
+        poses, cams = workload(avatar, args.batch, size)
+        t = timed(lambda p=poses, c=cams: avatar.render(p["global_orient"], p["body_pose"], p["betas"], c))
+        nerf_rate = args.batch / t
+        t_naive = timed(lambda p=poses, c=cams: [naive_render(avatar, p, c, i) for i in range(2)], repeats=1) / 2
+        t_mesh = timed(lambda p=poses, c=cams: [truth.render(p["global_orient"][i], p["body_pose"][i], p["betas"][i],
+                                                             None, [c[i]]) for i in range(8)], repeats=1) / 8
+        print(f"{size}x{size}: avatar {nerf_rate:6.1f} images/s (batch {args.batch}, with skinning) | "
+              f"naive bounding-box sampling {1 / t_naive:5.2f} images/s ({nerf_rate * t_naive:5.0f}x slower) | "
+              f"mesh renderer {1 / t_mesh:6.1f} images/s")
+
+
+def avatar_meta(path) -> dict:
+    from posegen_env.avatar.checkpoint import DEFAULT_AVATAR_PATH, read_avatar_file
+
+    return read_avatar_file(path or DEFAULT_AVATAR_PATH).get("meta", {})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""The avatar NeRF: the shipped default matches the ground truth, renders any pose, rejects bad input."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from posegen_env.avatar import DEFAULT_AVATAR_PATH, AvatarError, load_avatar, save_avatar
+from posegen_env.avatar.fit import build_ray_bank, new_avatar, photometric_loss, psnr
+from posegen_env.body_model import BodyModelError, load_body_model
+from posegen_env.camera import Camera, intrinsics, look_at, orbit_camera
+from posegen_env.capture import load_capture
+from posegen_env.mesh_renderer import MeshRenderer
+from posegen_env.pose_library import get_pose
+from posegen_env.samplers import UniformPoseSampler
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def avatar():
+    return load_avatar()
+
+
+@pytest.fixture(scope="module")
+def truth(avatar):
+    return MeshRenderer(avatar.body, background=(255, 255, 255), supersample=2)
+
+
+def capture_camera(azimuth, elevation, avatar, width=128) -> Camera:
+    """A camera like the capture's (3.4 m from the pelvis, 40 degree field of view)."""
+    return orbit_camera(azimuth, elevation, 3.4, target=avatar.body.rest_joints()[0], fov_deg=40, width=width)
+
+
+def test_default_avatar_is_shipped_small():
+    assert DEFAULT_AVATAR_PATH.is_file() and DEFAULT_AVATAR_PATH.stat().st_size < 10e6
+
+
+@pytest.mark.parametrize("pose_name, azimuth, elevation", [("rest", 20, 10), ("walk_midstance", 200, 0),
+                                                           ("sit_chair", 75, 30)])
+def test_training_poses_match_ground_truth(avatar, truth, pose_name, azimuth, elevation):
+    """Library poses were training poses; these views are off the training camera rings."""
+    orient, pose = get_pose(pose_name)
+    cam = capture_camera(azimuth, elevation, avatar)
+    out = avatar.render(orient, pose, None, [cam])
+    rgb, alpha = truth.render(orient, pose, None, None, [cam])
+    assert psnr(out.rgb[0].numpy(), rgb[0] / 255.0) > 27.0
+    predicted, actual = out.alpha[0].numpy() > 0.5, alpha[0] > 0.5
+    assert (predicted & actual).sum() / (predicted | actual).sum() > 0.9  # silhouette IoU
+
+
+def test_novel_poses_render_a_person_where_the_body_is(avatar, truth):
+    poses = UniformPoseSampler().sample(3, np.random.default_rng(7))
+    cams = [capture_camera(az, 15, avatar, width=96) for az in (30, 150, 270)]
+    out = avatar.render(poses["global_orient"], poses["body_pose"], poses["betas"], cams)
+    for k, cam in enumerate(cams):
+        _, alpha = truth.render(poses["global_orient"][k], poses["body_pose"][k], poses["betas"][k], None, [cam])
+        predicted, actual = out.alpha[k].numpy() > 0.5, alpha[0] > 0.5
+        assert (predicted & actual).sum() / (predicted | actual).sum() > 0.8
+        uv = np.round(out.joints2d[k].numpy()).astype(int)
+        near = [out.alpha[k, max(v - 1, 0):v + 2, max(u - 1, 0):u + 2].max() > 0.5 for u, v in uv]
+        assert sum(near) >= 22  # joints project onto the rendered person
+
+
+def test_batch_equals_one_by_one_and_is_deterministic(avatar):
+    poses = UniformPoseSampler().sample(3, np.random.default_rng(3))
+    cams = [capture_camera(az, 0, avatar, width=48) for az in (0, 90, 180)]
+    batch = avatar.render(poses["global_orient"], poses["body_pose"], poses["betas"], cams)
+    for k in range(3):
+        single = avatar.render(poses["global_orient"][k], poses["body_pose"][k], poses["betas"][k], [cams[k]])
+        assert torch.allclose(batch.rgb[k], single.rgb[0], atol=2e-4)
+        assert torch.allclose(batch.alpha[k], single.alpha[0], atol=2e-4)
+    again = avatar.render(poses["global_orient"], poses["body_pose"], poses["betas"], cams)
+    assert torch.equal(batch.rgb, again.rgb)
+    assert not batch.rgb.requires_grad
+
+
+def test_background_and_ground_truth_joints(avatar):
+    cam = capture_camera(0, 0, avatar, width=32)
+    out = avatar.render(np.zeros(3), np.zeros(69), None, [cam], background=(0, 0, 255))
+    assert torch.allclose(out.rgb[0, 0, 0], torch.tensor([0.0, 0.0, 1.0]))
+    joints = avatar.body(np.zeros(3), np.zeros(69)).joints[0]
+    assert torch.allclose(out.joints3d[0], joints, atol=1e-4)
+    assert np.allclose(out.joints2d[0].numpy(), cam.project(joints.numpy()), atol=1e-3)
+
+
+def test_camera_that_sees_nothing_gives_empty_image(avatar):
+    R, t = look_at(eye=(0.0, 0.0, 3.0), target=(0.0, 0.0, 6.0))  # 3 m in front, facing away
+    away = Camera(intrinsics(40.0, 32, 32), R, t, 32, 32)
+    out = avatar.render(np.zeros(3), np.zeros(69), None, [away])
+    assert float(out.alpha.max()) == 0.0
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"body_pose": np.zeros(68)}, BodyModelError, "body_pose must have shape"),
+    ({"global_orient": np.full(3, np.nan)}, BodyModelError, "NaN"),
+    ({"betas": np.full(10, np.inf)}, BodyModelError, "NaN or inf"),
+    ({"cameras": []}, ValueError, "cameras for 1 poses|camera"),
+    ({"cameras": [orbit_camera(0, 0, 0.05, width=16)]}, ValueError, "inside the body"),
+    ({"background": (1, 2)}, ValueError, "background"),
+])
+def test_bad_render_inputs(avatar, kwargs, error, message):
+    args = {"global_orient": np.zeros(3), "body_pose": np.zeros(69), "betas": None,
+            "cameras": [orbit_camera(0, 0, 3.0, width=16)], "background": None} | kwargs
+    with pytest.raises(error, match=message):
+        avatar.render(args["global_orient"], args["body_pose"], args["betas"], args["cameras"],
+                      background=args["background"])
+
+
+def test_zero_size_image_is_rejected():
+    with pytest.raises(ValueError, match="image size must be positive"):
+        Camera(intrinsics(40.0, 32, 32), np.eye(3), np.array([0.0, 0.0, 3.0]), 0, 32)
+    with pytest.raises(ValueError, match="must be positive"):
+        orbit_camera(0, 0, 3.0, width=0)
+
+
+def test_bad_avatar_files(tmp_path, avatar):
+    with pytest.raises(AvatarError, match="not found"):
+        load_avatar(tmp_path / "missing.pt")
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(DEFAULT_AVATAR_PATH.read_bytes()[:1000])
+    with pytest.raises(AvatarError, match="corrupt"):
+        load_avatar(corrupt)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    with pytest.raises(AvatarError, match="not a PoseGen avatar"):
+        load_avatar(foreign)
+    other_body = tmp_path / "other.pt"
+    save_avatar(other_body, avatar)
+    state = torch.load(other_body, weights_only=True)
+    state["body_identifier"] = "SMPL_NEUTRAL-6890v-0123456789"
+    torch.save(state, other_body)
+    with pytest.raises(AvatarError, match="fitted on body"):
+        load_avatar(other_body)
+
+
+@pytest.fixture(scope="module")
+def quick_capture(tmp_path_factory):
+    out = tmp_path_factory.mktemp("capture") / "quick"
+    subprocess.run([sys.executable, str(ROOT / "train" / "make_capture.py"), "--quick", "--out", str(out)],
+                   check=True, capture_output=True)
+    return out
+
+
+def test_fitting_reduces_the_loss(quick_capture):
+    capture = load_capture(quick_capture)
+    body = load_body_model()
+    avatar = new_avatar(body, voxel_size=0.02, background=capture.background)
+    bank = build_ray_bank(avatar, capture, capture.splits["train_frames"], capture.splits["train_cameras"])
+    optimizer = torch.optim.Adam([avatar.field.density, avatar.field.colour], lr=0.1)
+    generator = torch.Generator().manual_seed(0)
+    bg = torch.ones(3)
+    losses = []
+    for _ in range(40):
+        rays, rgb, alpha = bank.batch(torch.randint(len(bank), (512,), generator=generator))
+        loss = photometric_loss(avatar.field, rays, rgb, alpha, bg, 8, generator)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+
+
+def test_fit_script_quick_writes_loadable_avatar_and_resumes(quick_capture, tmp_path):
+    out = tmp_path / "avatar.pt"
+    cmd = [sys.executable, str(ROOT / "train" / "fit_avatar.py"), "--capture", str(quick_capture), "--out", str(out),
+           "--quick", "--voxel", "0.02"]
+    subprocess.run(cmd, check=True, capture_output=True)
+    avatar = load_avatar(out)
+    rendered = avatar.render(np.zeros(3), np.zeros(69), None, [orbit_camera(0, 0, 3.4, width=16)])
+    assert rendered.rgb.shape == (1, 16, 16, 3)
+    # An interrupted run leaves OUT.ckpt behind; the next run resumes from it.
+    save_avatar(out.with_name(out.name + ".ckpt"), avatar, extra={"step": 50})
+    resumed = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    assert "resuming" in resumed.stdout and "at step 50" in resumed.stdout
+    assert not out.with_name(out.name + ".ckpt").exists()
+    bad = subprocess.run(cmd[:3] + [str(tmp_path / "nope")] + cmd[4:], capture_output=True, text=True)
+    assert bad.returncode != 0 and "nope" in bad.stderr and "Traceback" not in bad.stderr
