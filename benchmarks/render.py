@@ -39,7 +39,8 @@ def quality(avatar, capture) -> dict[str, float]:
             p = capture.frame_params(frame)
             out = avatar.render(p["global_orient"], p["body_pose"], p["betas"], [capture.cameras[c] for c in cams],
                                 p["transl"], background=capture.background)
-            scores += [psnr(img.numpy(), capture.load_image(c, frame) / 255.0) for c, img in zip(cams, out.rgb, strict=True)]
+            for c, img in zip(cams, out.rgb, strict=True):
+                scores.append(psnr(img.numpy(), capture.load_image(c, frame) / 255.0))
         result[name] = (float(np.mean(scores)), len(scores))
     return result
 
