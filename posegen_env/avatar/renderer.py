@@ -32,8 +32,8 @@ class AvatarRender:
     joints2d: torch.Tensor  # (B, 24, 2) pixels
 
 
-def _march_band(field: CanonicalField, hits: RayHits, band: int, num_samples: int,
-                jitter: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+def _march_band(field: CanonicalField, hits: RayHits, band: int, num_samples: int, jitter: torch.Generator | None,
+                packed: bool) -> tuple[torch.Tensor, torch.Tensor]:
     t_near, length, to_canonical = hits.t_near[:, band], hits.length[:, band], hits.to_canonical[:, band]
     R = t_near.shape[0]
     bins = torch.arange(num_samples + 1, device=t_near.device, dtype=torch.float32) / num_samples
@@ -46,6 +46,8 @@ def _march_band(field: CanonicalField, hits: RayHits, band: int, num_samples: in
     posed = hits.origin[:, None, :] + mids[..., None] * hits.direction[:, None, :]  # (R, S, 3)
     canonical = torch.einsum("rab,rsb->rsa", to_canonical[:, :, :3], posed) + to_canonical[:, None, :, 3]
     rows, trilinear = field.corners(canonical.reshape(-1, 3))
+    if packed:
+        return _composite_packed(field, rows, trilinear, starts, ends)
     sigma = field.density_at(rows, trilinear).reshape(R, num_samples)
     weights, _, _ = nerfacc.render_weight_from_density(starts, ends, sigma)
     # Colour only where a sample contributes: most samples are in front of the surface or hidden.
@@ -57,20 +59,43 @@ def _march_band(field: CanonicalField, hits: RayHits, band: int, num_samples: in
     return colour, weights.reshape(R, num_samples).sum(dim=1)
 
 
+def _composite_packed(field: CanonicalField, rows: torch.Tensor, trilinear: torch.Tensor, starts: torch.Tensor,
+                      ends: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """nerfacc's packed (ray_indices) compositing over only the samples inside occupied voxels.
+
+    The sparse voxel shell is the occupancy grid: a sample whose eight corners are all empty has
+    zero density and is dropped before any field evaluation. nerfacc runs this path with its
+    CUDA kernels, so it is used on CUDA devices.
+    """
+    R, S = starts.shape
+    occupied = torch.nonzero((rows != field.num_voxels).any(dim=1))[:, 0]
+    ray_indices = torch.div(occupied, S, rounding_mode="floor")
+    sigma = field.density_at(rows[occupied], trilinear[occupied])
+    weights, _, _ = nerfacc.render_weight_from_density(starts.reshape(-1)[occupied], ends.reshape(-1)[occupied],
+                                                       sigma, ray_indices=ray_indices, n_rays=R)
+    rgb = field.colour_at(rows[occupied], trilinear[occupied])
+    colour = nerfacc.accumulate_along_rays(weights, rgb, ray_indices=ray_indices, n_rays=R)
+    opacity = nerfacc.accumulate_along_rays(weights, None, ray_indices=ray_indices, n_rays=R)
+    return colour, opacity[:, 0]
+
+
 def march(field: CanonicalField, hits: RayHits, num_samples: int, jitter: torch.Generator | None = None,
-          min_transmittance: float = 0.01) -> tuple[torch.Tensor, torch.Tensor]:
+          min_transmittance: float = 0.01, packed: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Volume-render hit rays: colour (R, 3) premultiplied by opacity, and opacity (R,).
 
     Samples are evenly spaced in each band (randomly offset within their bins when a ``jitter``
     generator is given, for training). A ray's second band is only marched while more than
     ``min_transmittance`` of its light is left after the first (early ray termination).
+    ``packed`` (default: on CUDA) composites only occupied samples with nerfacc's packed path;
+    otherwise the batched ``(n_rays, n_samples)`` functions are used, which run on any device.
     """
+    packed = hits.origin.is_cuda if packed is None else packed
     if hits.t_near.shape[0] == 0:
         return hits.origin.new_zeros(0, 3), hits.origin.new_zeros(0)
-    colour, opacity = _march_band(field, hits, 0, num_samples, jitter)
+    colour, opacity = _march_band(field, hits, 0, num_samples, jitter, packed)
     behind = torch.nonzero(hits.has_second & (opacity.detach() < 1 - min_transmittance))[:, 0]
     if len(behind):
-        colour2, opacity2 = _march_band(field, hits.select(behind), 1, num_samples, jitter)
+        colour2, opacity2 = _march_band(field, hits.select(behind), 1, num_samples, jitter, packed)
         transmittance = 1 - opacity[behind]
         colour = colour.index_add(0, behind, transmittance[:, None] * colour2)
         opacity = opacity.index_add(0, behind, transmittance * opacity2)
