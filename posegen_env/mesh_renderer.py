@@ -10,20 +10,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-import trimesh
 
 from posegen_env.appearance import ProceduralAppearance
 from posegen_env.camera import Camera
-
-
-def _intersector(mesh: trimesh.Trimesh):
-    """Embree's BVH when embreex is installed (~50x faster), trimesh's pure-Python one otherwise."""
-    try:
-        from trimesh.ray.ray_pyembree import RayMeshIntersector
-
-        return RayMeshIntersector(mesh)
-    except (ImportError, ValueError):
-        return trimesh.ray.ray_triangle.RayMeshIntersector(mesh)
+from posegen_env.raycast import embree_scene, next_hit
 
 
 class MeshRenderer:
@@ -60,27 +50,22 @@ class MeshRenderer:
 
     def render_vertices(self, vertices: np.ndarray, cameras: Sequence[Camera]) -> tuple[np.ndarray, np.ndarray]:
         """Render an already posed mesh (V, 3) from every camera (cameras may differ in size)."""
-        mesh = trimesh.Trimesh(vertices, self.faces, process=False)
-        caster = _intersector(mesh)
+        scene = embree_scene(vertices, self.faces)
         images, alphas = [], []
         for cam in cameras:
-            rgb, alpha = self._render_one(caster, mesh, cam)
+            rgb, alpha = self._render_one(scene, cam)
             images.append(rgb)
             alphas.append(alpha)
         return np.stack(images), np.stack(alphas)
 
-    def _render_one(self, caster, mesh: trimesh.Trimesh, cam: Camera) -> tuple[np.ndarray, np.ndarray]:
+    def _render_one(self, scene, cam: Camera) -> tuple[np.ndarray, np.ndarray]:
         s = self.supersample
         origins, dirs = cam.rays(s)
         colour = np.tile(self.background, (len(dirs), 1))
-        hit = np.zeros(len(dirs), dtype=np.float64)
-        locations, ray_ids, tri_ids = caster.intersects_location(origins, dirs, multiple_hits=False)
-        if len(ray_ids):
-            bary = trimesh.triangles.points_to_barycentric(mesh.triangles[tri_ids], locations)
-            colour[ray_ids] = self.appearance.colour(tri_ids, np.clip(bary, 0.0, 1.0))
-            hit[ray_ids] = 1.0
+        hit, tri, _, bary = next_hit(scene, origins, dirs, np.zeros(len(dirs)))
+        colour[hit] = self.appearance.colour(tri[hit], np.clip(bary[hit], 0.0, 1.0))
         # Average each pixel's s x s sub-rays (rays are ordered row-major at s times the resolution).
         H, W = cam.height, cam.width
         colour = colour.reshape(H, s, W, s, 3).mean(axis=(1, 3))
-        alpha = hit.reshape(H, s, W, s).mean(axis=(1, 3))
+        alpha = hit.astype(np.float64).reshape(H, s, W, s).mean(axis=(1, 3))
         return (np.clip(colour, 0, 1) * 255 + 0.5).astype(np.uint8), alpha.astype(np.float32)

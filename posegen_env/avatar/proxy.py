@@ -20,6 +20,7 @@ from scipy.spatial import cKDTree
 from smplx.lbs import batch_rigid_transform, batch_rodrigues
 
 from posegen_env.camera import Camera
+from posegen_env.raycast import embree_scene, next_hit
 
 
 @dataclass
@@ -74,32 +75,6 @@ def _pixels_under(vertices: np.ndarray, camera: Camera) -> np.ndarray:
     hi = np.clip(np.ceil(uv.max(axis=0)).astype(int) + 1, 0, [camera.width, camera.height])
     u, v = np.meshgrid(np.arange(lo[0], hi[0]), np.arange(lo[1], hi[1]))
     return (v * camera.width + u).reshape(-1)
-
-
-_EMBREE_DEVICE = None
-
-
-def _embree_scene(vertices: np.ndarray, faces: np.ndarray):
-    """An Embree scene of one triangle mesh (the device is shared: creating one costs more than a BVH)."""
-    global _EMBREE_DEVICE
-    from embreex import rtcore, rtcore_scene
-    from embreex.mesh_construction import TriangleMesh
-
-    if _EMBREE_DEVICE is None:
-        _EMBREE_DEVICE = rtcore.EmbreeDevice()
-    scene = rtcore_scene.EmbreeScene(_EMBREE_DEVICE)
-    TriangleMesh(scene=scene, vertices=np.ascontiguousarray(vertices, np.float32),
-                 indices=np.ascontiguousarray(faces, np.int32))
-    return scene
-
-
-def _next_hit(scene, origins: np.ndarray, dirs: np.ndarray, t_from: np.ndarray):
-    """The first hit beyond ``t_from`` along each ray: (hit mask, triangle, t, barycentric (N, 3))."""
-    start = (origins + (t_from + 1e-4)[:, None] * dirs).astype(np.float32)
-    out = scene.run(start, dirs.astype(np.float32), output=1)
-    hit = out["primID"] >= 0
-    u, v = out["u"], out["v"]
-    return hit, out["primID"], t_from + 1e-4 + out["tfar"], np.stack([1 - u - v, u, v], axis=1)
 
 
 class SkinnedProxy(torch.nn.Module):
@@ -164,8 +139,8 @@ class SkinnedProxy(torch.nn.Module):
         shell = bodies.inflated[index].cpu().double().numpy()
         pixels = _pixels_under(shell, camera)
         origins, dirs = camera.pixel_rays(pixels % camera.width, pixels // camera.width)
-        scene = _embree_scene(shell, self.faces_np)
-        hit, tri, t, bary = _next_hit(scene, origins, dirs, np.zeros(len(dirs)))
+        scene = embree_scene(shell, self.faces_np)
+        hit, tri, t, bary = next_hit(scene, origins, dirs, np.zeros(len(dirs)))
         rays, tri, t, bary = np.flatnonzero(hit), tri[hit], t[hit], bary[hit]
         o, d = origins[rays], dirs[rays]
         # Band 2: the next entering hit after the ray has left the shell (a shell that intersects
@@ -175,7 +150,7 @@ class SkinnedProxy(torch.nn.Module):
         tri2, t2, bary2 = tri.copy(), t.copy(), bary.copy()
         pending, t_from = np.arange(len(rays)), t
         for _ in range(2):
-            h, tr, tt, bb = _next_hit(scene, o[pending], d[pending], t_from)
+            h, tr, tt, bb = next_hit(scene, o[pending], d[pending], t_from)
             entering = h & (np.einsum("nc,nc->n", normals[tr], d[pending]) < 0)
             done = pending[entering]
             second[done], tri2[done], t2[done], bary2[done] = True, tr[entering], tt[entering], bb[entering]
