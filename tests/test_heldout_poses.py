@@ -224,7 +224,8 @@ def test_heldout_poses_look_like_their_names(posed, name):
 # ------------------------------------------------------------------------------------------ isolation
 
 
-@pytest.mark.parametrize("module", ["samplers.py", "pose_library.py"])
+@pytest.mark.parametrize("module", ["samplers.py", "pose_library.py", "training.py", "render_data.py",
+                                    "../train/pretrain_estimator.py"])
 def test_base_samplers_and_library_never_read_the_heldout_set(module):
     text = (PACKAGE / module).read_text(encoding="utf-8").lower()
     assert "heldout" not in text and "held_out" not in text, f"{module} must not read the held-out poses"

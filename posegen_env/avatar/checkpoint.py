@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -84,4 +85,7 @@ def load_avatar(path: str | os.PathLike | None = None, body_model=None, device=N
     if state["body_identifier"] != body_model.identifier:
         raise AvatarError(f"{path}: fitted on body '{state['body_identifier']}', but the body model is "
                           f"'{body_model.identifier}'. Load the body it was fitted on or refit the avatar")
-    return build_avatar(state, body_model, device)
+    renderer = build_avatar(state, body_model, device)
+    # Names the exact avatar, so data rendered with it (e.g. cached test suites) can be told apart.
+    renderer.identifier = f"{path.stem}-{hashlib.sha1(path.read_bytes()).hexdigest()[:10]}"
+    return renderer

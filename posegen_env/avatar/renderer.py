@@ -124,6 +124,12 @@ class AvatarRenderer(torch.nn.Module):
             raise ValueError(f"background must be an RGB triple in 0-255, got {background!r}")
         return (bg / 255.0).to(self.device)
 
+    @torch.no_grad()
+    def posed_joints(self, global_orient, body_pose, betas=None, transl=None) -> torch.Tensor:
+        """World joints (B, 24, 3) of the posed body: cheap (no image), e.g. to place cameras and crops."""
+        args = self.body.prepare_inputs(global_orient, body_pose, betas, transl)
+        return self.proxy.pose(*(a.to(self.device) for a in args)).joints
+
     def cast(self, global_orient, body_pose, betas, transl, cameras: Sequence[Camera]):
         """Pose the proxies and cast every image's rays: posed bodies, RayHits per image, the cameras
         and the body index of each image."""

@@ -1,0 +1,152 @@
+"""Training and fine-tuning pose estimators on labelled crops, with validation and early stopping.
+
+Pre-training and PoseGen's fine-tuning rounds use the same loop. Fine-tuning mixes the new
+(hard) samples with replay of base data at a fixed ratio and stops early on an
+in-distribution validation split, keeping the best weights, so that gains on hard data do not
+cost in-distribution accuracy.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from posegen_env.estimator import as_batch, predict
+from posegen_env.joints import EVAL_JOINTS
+from posegen_env.metrics import mpjpe
+
+
+@dataclass
+class PoseData:
+    """Labelled crops: uint8 images (N, S, S, 3) and root-relative camera-frame joints (N, 24, 3) in metres."""
+
+    images: np.ndarray
+    joints3d: np.ndarray
+
+    def __post_init__(self):
+        if len(self.images) != len(self.joints3d):
+            raise ValueError(f"{len(self.images)} images but {len(self.joints3d)} joint sets")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def validation_mpjpe(model, data: PoseData) -> float:
+    """Mean 14-joint MPJPE in mm of ``model`` on ``data``."""
+    return float(mpjpe(predict(model, data.images), data.joints3d, joints=EVAL_JOINTS).mean())
+
+
+def _augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Photometric jitter (brightness, contrast, colour balance): geometry-free, so labels stay exact."""
+    b = images.shape[0]
+    gain = 1 + 0.2 * (torch.rand(b, 1, 1, 1, generator=generator) - 0.5)
+    colour = 1 + 0.1 * (torch.rand(b, 3, 1, 1, generator=generator) - 0.5)
+    mean = images.mean(dim=(1, 2, 3), keepdim=True)
+    contrast = 1 + 0.3 * (torch.rand(b, 1, 1, 1, generator=generator) - 0.5)
+    return ((images - mean) * contrast + mean).mul(gain * colour).clamp_(0, 1)
+
+
+def train_estimator(model: torch.nn.Module, sources: list[tuple[PoseData, float]],
+                    score: Callable[[torch.nn.Module], float] | None, steps: int, batch_size: int = 64,
+                    lr: float = 1e-3, weight_decay: float = 1e-4, eval_every: int = 500, patience: int | None = None,
+                    seed: int = 0, start_step: int = 0, optimizer_state: dict | None = None,
+                    on_eval: Callable[[int, float, torch.optim.Optimizer], None] | None = None,
+                    desc: str = "training estimator") -> dict:
+    """Train ``model`` for ``steps`` steps on batches drawn from ``sources`` in proportion to their weights.
+
+    Every ``eval_every`` steps ``score(model)`` (lower is better, e.g. validation MPJPE) is
+    measured; with ``patience`` training stops after that many evaluations without improvement.
+    The best-scoring weights (including the starting ones) are restored.
+    """
+    weights = np.array([w for _, w in sources], dtype=float)
+    if (weights < 0).any() or weights.sum() <= 0 or any(len(d) == 0 for d, w in sources if w > 0):
+        raise ValueError("training sources need positive weights and at least one sample each")
+    weights /= weights.sum()
+    device = next(model.parameters()).device
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    if optimizer_state is not None:
+        optimizer.load_state_dict(optimizer_state)
+    generator = torch.Generator().manual_seed(seed + start_step)
+    rng = np.random.default_rng(seed + start_step)
+    history = {"step": [], "loss": [], "score": []}
+    initial = score(model) if score is not None else math.inf
+    best = (initial, copy.deepcopy(model.state_dict()), start_step)
+    stale, running = 0, []
+    model.train()
+    with tqdm(total=steps, initial=start_step, desc=desc, unit="step") as bar:
+        for step in range(start_step, steps):
+            for group in optimizer.param_groups:  # cosine decay to 5 %
+                group["lr"] = lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / max(steps, 1))))
+            counts = rng.multinomial(batch_size, weights)
+            idx = [rng.integers(len(d), size=c) for (d, _), c in zip(sources, counts, strict=True)]
+            images = np.concatenate([d.images[i] for (d, _), i in zip(sources, idx, strict=True)])
+            target = np.concatenate([d.joints3d[i] for (d, _), i in zip(sources, idx, strict=True)])
+            x = _augment(as_batch(images, model.input_size), generator).to(device)
+            y = torch.as_tensor(target, dtype=torch.float32, device=device)
+            loss = (model(x) - y).abs().mean()  # L1 in metres: robust to the occasional hard sample
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            running.append(loss.item())
+            bar.update(1)
+            done = step + 1
+            if done % eval_every == 0 or done == steps:
+                history["step"].append(done)
+                history["loss"].append(float(np.mean(running)))
+                running = []
+                value = score(model) if score is not None else -float(done)
+                model.train()
+                history["score"].append(value)
+                bar.set_postfix(loss=f"{history['loss'][-1] * 1000:.1f}mm", score=f"{value:.1f}")
+                if value < best[0]:
+                    best, stale = (value, copy.deepcopy(model.state_dict()), done), 0
+                else:
+                    stale += 1
+                if on_eval is not None:
+                    on_eval(done, value, optimizer)
+                if patience is not None and stale >= patience:
+                    bar.write(f"early stop at step {done}: no validation gain in {patience} evaluations")
+                    break
+    model.load_state_dict(best[1])
+    model.eval()
+    return history | {"initial_score": initial, "best_score": best[0], "best_step": best[2]}
+
+
+def finetune(model: torch.nn.Module, new: PoseData, replay: PoseData, val: PoseData, replay_ratio: float = 0.5,
+             steps: int = 1500, batch_size: int = 64, lr: float = 3e-4, eval_every: int = 250, patience: int = 3,
+             tolerance: float = 0.02, holdout: float = 0.1, seed: int = 0) -> dict:
+    """Fine-tune on ``new`` samples mixed with ``replay`` of base data (``replay_ratio`` of every batch).
+
+    A ``holdout`` fraction of the new samples measures progress on the hard data; a checkpoint
+    only counts while its in-distribution ``val`` MPJPE stays within ``tolerance`` (relative) of
+    the starting model's. Training stops after ``patience`` evaluations without a better
+    admissible checkpoint, and the best one is kept (possibly the starting weights).
+    """
+    if not 0.0 <= replay_ratio < 1.0:
+        raise ValueError(f"replay_ratio must be in [0, 1), got {replay_ratio}")
+    if len(new) < 2:
+        raise ValueError(f"fine-tuning needs at least 2 new samples, got {len(new)}")
+    order = np.random.default_rng(seed).permutation(len(new))
+    n_hold = max(1, int(round(holdout * len(new))))
+    hard_val = PoseData(new.images[order[:n_hold]], new.joints3d[order[:n_hold]])
+    train_new = PoseData(new.images[order[n_hold:]], new.joints3d[order[n_hold:]])
+    limit = validation_mpjpe(model, val) * (1.0 + tolerance)
+    checks = {"in_distribution": [], "hard": []}
+
+    def score(m: torch.nn.Module) -> float:
+        in_dist, hard = validation_mpjpe(m, val), validation_mpjpe(m, hard_val)
+        checks["in_distribution"].append(in_dist)
+        checks["hard"].append(hard)
+        return hard if in_dist <= limit else math.inf
+
+    sources = [(train_new, 1.0 - replay_ratio)] + ([(replay, replay_ratio)] if replay_ratio > 0 else [])
+    history = train_estimator(model, sources, score, steps, batch_size, lr, eval_every=eval_every,
+                              patience=patience, seed=seed, desc="fine-tuning estimator")
+    return history | {"val_in_distribution": checks["in_distribution"], "val_hard": checks["hard"],
+                      "in_distribution_limit": limit}

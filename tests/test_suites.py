@@ -1,0 +1,58 @@
+"""The test suites are deterministic, cached, and drawn from distributions no sampler uses."""
+
+import numpy as np
+import pytest
+
+from posegen_env.avatar import load_avatar
+from posegen_env.heldout_poses import heldout_array
+from posegen_env.pose_library import library_array
+from posegen_env.suites import NOVEL_VIEW_SETUPS, SUITES, _novel_cameras, build_suite, load_suite
+
+
+@pytest.fixture(scope="module")
+def avatar():
+    return load_avatar()
+
+
+def test_suites_are_deterministic_and_labelled(avatar):
+    a = build_suite("hard", avatar, num_samples=6)
+    b = build_suite("hard", avatar, num_samples=6)
+    assert np.array_equal(a.images, b.images) and np.allclose(a.joints3d, b.joints3d)
+    assert a.images.shape == (6, 64, 64, 3) and np.allclose(a.joints3d[:, 0], 0)
+    # Joints project inside the crop for nearly all samples (the crop is built around them).
+    assert a.visible.mean() > 0.95
+
+
+def test_novel_poses_come_from_the_heldout_set(avatar):
+    suite = build_suite("novel-poses", avatar, num_samples=8)
+    _, heldout = heldout_array()
+    _, library = library_array()
+    pose = suite.pose[:, 3:]
+    from posegen_env.pose_library import mirror_pose
+
+    _, heldout_mirrored = mirror_pose(np.zeros((len(heldout), 3)), heldout)
+    candidates = np.concatenate([heldout, heldout_mirrored])
+    nearest_heldout = np.abs(pose[:, None] - candidates[None]).max(-1).min(-1)
+    nearest_library = np.abs(pose[:, None] - library[None]).max(-1).min(-1)
+    assert (nearest_heldout < np.deg2rad(15)).all()  # held-out pose + a little noise
+    assert (nearest_library > np.deg2rad(20)).all()
+
+
+def test_novel_views_avoid_the_base_camera_band():
+    cams = _novel_cameras(600, np.random.default_rng(0))
+    near_frontal_eye_level = (np.abs(((cams.azimuth_deg + 180) % 360) - 180) <= 25) & \
+        (cams.elevation_deg >= -5) & (cams.elevation_deg <= 10) & (cams.distance >= 2.5) & (cams.distance <= 3.5) & \
+        (cams.fov_deg >= 40) & (cams.fov_deg <= 50)
+    assert not near_frontal_eye_level.any()
+    assert len(NOVEL_VIEW_SETUPS) >= 5
+
+
+def test_load_suite_caches_in_dataset_format(avatar, tmp_path, monkeypatch):
+    monkeypatch.setenv("POSEGEN_CACHE", str(tmp_path))
+    first = load_suite("in-distribution", avatar, num_samples=4)
+    assert (first.root / "dataset.json").is_file() and str(first.root).startswith(str(tmp_path))
+    again = load_suite("in-distribution", avatar, num_samples=4)
+    assert np.array_equal(first.load_image(0), again.load_image(0))
+    with pytest.raises(ValueError, match="unknown suite"):
+        build_suite("easy", avatar)
+    assert SUITES == ("in-distribution", "novel-views", "novel-poses", "hard")

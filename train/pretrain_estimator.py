@@ -1,0 +1,101 @@
+"""Pre-train the baseline estimator on the base distribution: PoseGen's stand-in for a public dataset.
+
+The data are base-library poses (with noise, mirroring and blending) seen by near-frontal,
+eye-level cameras, rendered as 64 px person crops by the avatar NeRF and cached in the
+dataset format. Training shows progress, validates on a held-out in-distribution split,
+checkpoints atomically to ``OUT.ckpt`` and resumes from it.
+
+    python train/pretrain_estimator.py --out posegen_env/assets/default_estimator.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from posegen_env.avatar import AvatarError, load_avatar
+from posegen_env.dataset import DatasetError, load_dataset, write_dataset
+from posegen_env.estimator import INPUT_SIZE, BaselineEstimator, EstimatorError, read_estimator_file, save_estimator
+from posegen_env.render_data import render_crops
+from posegen_env.samplers import BaseCameraSampler, BasePoseSampler
+from posegen_env.training import PoseData, train_estimator, validation_mpjpe
+
+SPLIT_SEEDS = {"train": 1, "val": 2}
+
+
+def base_split(avatar, split: str, num_samples: int, data_dir: Path) -> PoseData:
+    """A split of the base distribution, rendered once and cached under ``data_dir``."""
+    path = data_dir / f"{split}-n{num_samples}-s{INPUT_SIZE}"
+    if not (path / "dataset.json").is_file():
+        rng = np.random.default_rng(SPLIT_SEEDS[split])
+        poses, cams = BasePoseSampler().sample(num_samples, rng), BaseCameraSampler().sample(num_samples, rng)
+        with tqdm(total=num_samples, desc=f"rendering base {split} split", unit="img") as bar:
+            b = render_crops(avatar, poses, cams, crop_size=INPUT_SIZE, rng=rng, progress=bar)
+        write_dataset(path, b.images, b.joints2d, b.joints3d, b.pose, b.betas, b.K, b.R, b.t, visible=b.visible,
+                      meta={"split": split, "seed": SPLIT_SEEDS[split], "distribution": "base"}, overwrite=True)
+    data = load_dataset(path)
+    return PoseData(data.load_images(range(len(data))), data.joints3d)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("runs/estimator.pt"))
+    parser.add_argument("--data-dir", type=Path, default=Path("runs/base_data"), help="cache of rendered splits")
+    parser.add_argument("--avatar", default=None, help="avatar file (default: the shipped one)")
+    parser.add_argument("--train-samples", type=int, default=24000)
+    parser.add_argument("--val-samples", type=int, default=1000)
+    parser.add_argument("--steps", type=int, default=8000)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--width", type=int, default=48, help="channel width of the CNN")
+    parser.add_argument("--eval-every", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.train_samples, args.val_samples, args.steps, args.eval_every, args.width = 96, 32, 20, 10, 16
+    if min(args.train_samples, args.val_samples, args.steps, args.batch) < 1:
+        parser.error("sample counts, --steps and --batch must be positive")
+
+    start = time.time()
+    torch.manual_seed(args.seed)
+    avatar = load_avatar(args.avatar)
+    train = base_split(avatar, "train", args.train_samples, args.data_dir)
+    val = base_split(avatar, "val", args.val_samples, args.data_dir)
+    model = BaselineEstimator(width=args.width)
+    ckpt = args.out.with_name(args.out.name + ".ckpt")
+    step, optimizer_state = 0, None
+    if ckpt.exists():
+        state = read_estimator_file(ckpt)
+        model = BaselineEstimator(**state["config"])
+        model.load_state_dict(state["state_dict"])
+        step, optimizer_state = state["step"], state["optimizer"]
+        print(f"resuming from {ckpt} at step {step}")
+
+    def checkpoint(done: int, score: float, optimizer) -> None:
+        if done < args.steps:
+            save_estimator(ckpt, model, extra={"step": done, "optimizer": optimizer.state_dict()})
+
+    history = train_estimator(model, [(train, 1.0)], lambda m: validation_mpjpe(m, val), args.steps, args.batch,
+                              args.lr, eval_every=args.eval_every, seed=args.seed, start_step=step,
+                              optimizer_state=optimizer_state, on_eval=checkpoint, desc="pre-training estimator")
+    meta = {"train_samples": len(train), "val_samples": len(val), "steps": args.steps, "width": args.width,
+            "input_size": INPUT_SIZE, "val_mpjpe_mm": validation_mpjpe(model, val), "avatar": avatar.identifier,
+            "seconds": round(time.time() - start, 1), "history": {k: history[k] for k in ("step", "loss", "score")}}
+    save_estimator(args.out, model, meta=meta)
+    ckpt.unlink(missing_ok=True)
+    print(json.dumps({k: v for k, v in meta.items() if k != "history"}))
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (AvatarError, DatasetError, EstimatorError) as err:
+        raise SystemExit(f"pretrain_estimator.py: error: {err}") from None
