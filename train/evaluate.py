@@ -15,19 +15,11 @@ import json
 from pathlib import Path
 
 from posegen_env.avatar import AvatarError, load_avatar
-from posegen_env.dataset import DatasetError, PoseDataset, load_dataset
-from posegen_env.estimator import EstimatorError, load_estimator, predict
-from posegen_env.metrics import evaluate_poses, format_table
+from posegen_env.dataset import DatasetError, load_dataset
+from posegen_env.estimator import EstimatorError, load_estimator
+from posegen_env.evaluation import evaluate_dataset
+from posegen_env.metrics import format_table
 from posegen_env.suites import SUITES, load_suite
-
-
-def evaluate_dataset(estimator, data: PoseDataset) -> dict:
-    """Every metric of ``estimator`` on ``data``."""
-    return evaluate_poses(predict(estimator, data.load_images(range(len(data)))), data.joints3d)
-
-
-def evaluate_suites(estimator, avatar, names=SUITES, num_samples: int = 500) -> dict[str, dict]:
-    return {name: evaluate_dataset(estimator, load_suite(name, avatar, num_samples)) for name in names}
 
 
 def main(argv=None) -> None:

@@ -1,0 +1,65 @@
+"""Baseline estimator benchmark: accuracy on the four suites and CPU throughput.
+
+    python benchmarks/estimator.py
+
+Prints the suite table (the baseline's blind spots: out-of-distribution MPJPE relative to
+in-distribution) and inference / training speed in crops per second at the input size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from posegen_env.avatar import load_avatar
+from posegen_env.estimator import INPUT_SIZE, as_batch, load_estimator
+from posegen_env.evaluation import evaluate_suites
+from posegen_env.metrics import format_table
+from posegen_env.suites import OUT_OF_DISTRIBUTION
+
+
+def throughput(model, batch: int = 256, steps: int = 10) -> tuple[float, float]:
+    """(inference, training) crops per second on random crops."""
+    x = torch.rand(batch, 3, INPUT_SIZE, INPUT_SIZE)
+    model.eval()
+    with torch.no_grad():
+        model(x)
+        start = time.perf_counter()
+        for _ in range(steps):
+            model(x)
+        infer = batch * steps / (time.perf_counter() - start)
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    images = (np.random.default_rng(0).random((64, INPUT_SIZE, INPUT_SIZE, 3)) * 255).astype(np.uint8)
+    start = time.perf_counter()
+    for _ in range(steps):
+        loss = model(as_batch(images, INPUT_SIZE)).abs().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    train = 64 * steps / (time.perf_counter() - start)
+    model.eval()
+    return infer, train
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--estimator", default=None, help="checkpoint or module:callable (default: shipped)")
+    args = parser.parse_args()
+    model = load_estimator(args.estimator)
+    results = evaluate_suites(model, load_avatar())
+    print(format_table(results))
+    base = results["in-distribution"]["eval14"]["mpjpe_mm"]
+    for name in OUT_OF_DISTRIBUTION:
+        print(f"{name}: {results[name]['eval14']['mpjpe_mm'] / base:.2f}x the in-distribution MPJPE")
+    if isinstance(model, torch.nn.Module):
+        infer, train = throughput(model)
+        print(f"throughput at {INPUT_SIZE} px ({torch.get_num_threads()} threads): inference {infer:.0f} crops/s, "
+              f"training {train:.0f} crops/s (batch 64)")
+
+
+if __name__ == "__main__":
+    main()
