@@ -127,7 +127,7 @@ class CameraParams:
 
 
 @dataclass(frozen=True)
-class _RangeCameraSampler:
+class RangeCameraSampler:
     """Cameras with every orbit parameter (and the field of view) uniform in its range."""
 
     azimuth_deg: tuple[float, float]
@@ -152,7 +152,7 @@ class _RangeCameraSampler:
 
 
 @dataclass(frozen=True)
-class BaseCameraSampler(_RangeCameraSampler):
+class BaseCameraSampler(RangeCameraSampler):
     """Near-frontal, eye-level, upright cameras at a few metres: a typical lab/video capture."""
 
     azimuth_deg: tuple[float, float] = (-25.0, 25.0)
@@ -163,7 +163,7 @@ class BaseCameraSampler(_RangeCameraSampler):
 
 
 @dataclass(frozen=True)
-class UniformCameraSampler(_RangeCameraSampler):
+class UniformCameraSampler(RangeCameraSampler):
     """Every reasonable view: all around, from below to steeply above, near and far, tilted."""
 
     azimuth_deg: tuple[float, float] = (0.0, 360.0)

@@ -26,7 +26,7 @@ from posegen_env.dataset import PoseDataset, load_dataset, write_dataset
 from posegen_env.heldout_poses import heldout_array
 from posegen_env.pose_library import mirror_pose
 from posegen_env.render_data import render_crops
-from posegen_env.samplers import BaseCameraSampler, BasePoseSampler, CameraParams, _RangeCameraSampler
+from posegen_env.samplers import BaseCameraSampler, BasePoseSampler, CameraParams, RangeCameraSampler
 
 SUITES = ("in-distribution", "novel-views", "novel-poses", "hard")
 OUT_OF_DISTRIBUTION = SUITES[1:]
@@ -34,12 +34,12 @@ SUITE_SEEDS = {"in-distribution": 9001, "novel-views": 9002, "novel-poses": 9003
 
 # Camera set-ups of the novel-view suites: (azimuth, elevation, distance, roll, field of view) ranges.
 NOVEL_VIEW_SETUPS = {
-    "surveillance": _RangeCameraSampler((0, 360), (45, 70), (4.0, 7.0), (-3, 3), (30, 45)),
-    "ground-level": _RangeCameraSampler((-40, 40), (-30, -12), (1.8, 3.0), (-3, 3), (50, 70)),
-    "side": _RangeCameraSampler((60, 120), (-5, 20), (2.5, 4.0), (-3, 3), (35, 55)),
-    "back": _RangeCameraSampler((150, 210), (-5, 20), (2.5, 4.0), (-3, 3), (35, 55)),
-    "telephoto": _RangeCameraSampler((-40, 40), (0, 20), (8.0, 12.0), (-2, 2), (10, 18)),
-    "wide-close": _RangeCameraSampler((-40, 40), (-10, 20), (1.5, 2.2), (-5, 5), (75, 90)),
+    "surveillance": RangeCameraSampler((0, 360), (45, 70), (4.0, 7.0), (-3, 3), (30, 45)),
+    "ground-level": RangeCameraSampler((-40, 40), (-30, -12), (1.8, 3.0), (-3, 3), (50, 70)),
+    "side": RangeCameraSampler((60, 120), (-5, 20), (2.5, 4.0), (-3, 3), (35, 55)),
+    "back": RangeCameraSampler((150, 210), (-5, 20), (2.5, 4.0), (-3, 3), (35, 55)),
+    "telephoto": RangeCameraSampler((-40, 40), (0, 20), (8.0, 12.0), (-2, 2), (10, 18)),
+    "wide-close": RangeCameraSampler((-40, 40), (-10, 20), (1.5, 2.2), (-5, 5), (75, 90)),
 }
 
 
