@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from posegen_env.joints import NUM_JOINTS
+from posegen_env.joints import MIRROR_JOINTS, NUM_JOINTS
 
 ESTIMATOR_FORMAT = "posegen-estimator-v1"
 DEFAULT_ESTIMATOR_PATH = Path(__file__).resolve().parent / "assets" / "default_estimator.pt"
@@ -39,6 +39,13 @@ class PoseEstimator(Protocol):
         ...
 
 
+def mirror_joints(joints: torch.Tensor) -> torch.Tensor:
+    """Camera-frame joints of the horizontally flipped image: swap left/right, negate x."""
+    mirrored = joints[:, list(MIRROR_JOINTS)].clone()
+    mirrored[..., 0] = -mirrored[..., 0]
+    return mirrored
+
+
 def _block(c_in: int, c_out: int) -> torch.nn.Sequential:
     """Downsample by 2 then refine: conv-BN-ReLU twice."""
     return torch.nn.Sequential(
@@ -55,10 +62,11 @@ class BaselineEstimator(torch.nn.Module):
     MEAN = (0.49, 0.47, 0.46)
     STD = (0.28, 0.29, 0.27)
 
-    def __init__(self, input_size: int = INPUT_SIZE, width: int = 32):
+    def __init__(self, input_size: int = INPUT_SIZE, width: int = 32, flip_test: bool = False):
         super().__init__()
         self.input_size = int(input_size)
         self.width = int(width)
+        self.flip_test = bool(flip_test)
         w = self.width
         self.features = torch.nn.Sequential(_block(3, w // 2), _block(w // 2, w), _block(w, 2 * w),
                                             _block(2 * w, 4 * w))
@@ -68,13 +76,21 @@ class BaselineEstimator(torch.nn.Module):
         self.register_buffer("mean", torch.tensor(self.MEAN).reshape(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(self.STD).reshape(1, 3, 1, 1), persistent=False)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def regress(self, images: torch.Tensor) -> torch.Tensor:
         x = self.features((images - self.mean) / self.std)
         joints = self.head(x).reshape(-1, NUM_JOINTS - 1, 3)
         return torch.cat([joints.new_zeros(joints.shape[0], 1, 3), joints], dim=1)
 
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """With ``flip_test``, evaluation also predicts the mirrored crop and averages. It is off by
+        default: on an asymmetric subject (a different colour on each sleeve) it costs accuracy."""
+        joints = self.regress(images)
+        if not self.training and self.flip_test:
+            joints = 0.5 * (joints + mirror_joints(self.regress(images.flip(-1))))
+        return joints
+
     def config(self) -> dict:
-        return {"input_size": self.input_size, "width": self.width}
+        return {"input_size": self.input_size, "width": self.width, "flip_test": self.flip_test}
 
 
 class CallableEstimator:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from posegen_env.estimator import as_batch, predict
+from posegen_env.estimator import as_batch, mirror_joints, predict
 from posegen_env.joints import EVAL_JOINTS
 from posegen_env.metrics import mpjpe
 
@@ -57,12 +57,14 @@ def train_estimator(model: torch.nn.Module, sources: list[tuple[PoseData, float]
                     lr: float = 1e-3, weight_decay: float = 1e-4, eval_every: int = 500, patience: int | None = None,
                     seed: int = 0, start_step: int = 0, optimizer_state: dict | None = None,
                     on_eval: Callable[[int, float, torch.optim.Optimizer], None] | None = None,
-                    desc: str = "training estimator") -> dict:
+                    desc: str = "training estimator", flip_augment: bool = False) -> dict:
     """Train ``model`` for ``steps`` steps on batches drawn from ``sources`` in proportion to their weights.
 
     Every ``eval_every`` steps ``score(model)`` (lower is better, e.g. validation MPJPE) is
     measured; with ``patience`` training stops after that many evaluations without improvement.
-    The best-scoring weights (including the starting ones) are restored.
+    The best-scoring weights (including the starting ones) are restored. ``flip_augment`` mirrors
+    half of each batch; it is off by default because an asymmetric subject (a different colour on
+    each sleeve, say) makes mirrored crops contradict its real left/right cues.
     """
     weights = np.array([w for _, w in sources], dtype=float)
     if (weights < 0).any() or weights.sum() <= 0 or any(len(d) == 0 for d, w in sources if w > 0):
@@ -87,8 +89,12 @@ def train_estimator(model: torch.nn.Module, sources: list[tuple[PoseData, float]
             idx = [rng.integers(len(d), size=c) for (d, _), c in zip(sources, counts, strict=True)]
             images = np.concatenate([d.images[i] for (d, _), i in zip(sources, idx, strict=True)])
             target = np.concatenate([d.joints3d[i] for (d, _), i in zip(sources, idx, strict=True)])
-            x = _augment(as_batch(images, model.input_size), generator).to(device)
-            y = torch.as_tensor(target, dtype=torch.float32, device=device)
+            x = _augment(as_batch(images, model.input_size), generator)
+            y = torch.as_tensor(target, dtype=torch.float32)
+            if flip_augment:  # mirrored crops get mirrored labels
+                flip = torch.rand(len(x), generator=generator) < 0.5
+                x[flip], y[flip] = x[flip].flip(-1), mirror_joints(y[flip])
+            x, y = x.to(device), y.to(device)
             loss = (model(x) - y).abs().mean()  # L1 in metres: robust to the occasional hard sample
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

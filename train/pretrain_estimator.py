@@ -54,6 +54,7 @@ def main(argv=None) -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--width", type=int, default=48, help="channel width of the CNN")
+    parser.add_argument("--init", default=None, help="start from this estimator checkpoint (continue training)")
     parser.add_argument("--eval-every", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
@@ -69,6 +70,10 @@ def main(argv=None) -> None:
     train = base_split(avatar, "train", args.train_samples, args.data_dir)
     val = base_split(avatar, "val", args.val_samples, args.data_dir)
     model = BaselineEstimator(width=args.width)
+    if args.init:
+        state = read_estimator_file(args.init)
+        model = BaselineEstimator(**state["config"])
+        model.load_state_dict(state["state_dict"])
     ckpt = args.out.with_name(args.out.name + ".ckpt")
     step, optimizer_state = 0, None
     if ckpt.exists():
@@ -85,7 +90,8 @@ def main(argv=None) -> None:
     history = train_estimator(model, [(train, 1.0)], lambda m: validation_mpjpe(m, val), args.steps, args.batch,
                               args.lr, eval_every=args.eval_every, seed=args.seed, start_step=step,
                               optimizer_state=optimizer_state, on_eval=checkpoint, desc="pre-training estimator")
-    meta = {"train_samples": len(train), "val_samples": len(val), "steps": args.steps, "width": args.width,
+    meta = {"init": args.init, "lr": args.lr, "train_samples": len(train), "val_samples": len(val),
+            "steps": args.steps, "width": model.width,
             "input_size": INPUT_SIZE, "val_mpjpe_mm": validation_mpjpe(model, val), "avatar": avatar.identifier,
             "seconds": round(time.time() - start, 1), "history": {k: history[k] for k in ("step", "loss", "score")}}
     save_estimator(args.out, model, meta=meta)
