@@ -24,6 +24,7 @@ import torch
 from smplx.utils import Struct
 from smplx.vertex_ids import vertex_ids as VERTEX_IDS
 
+from posegen_env.files import atomic_write
 from posegen_env.joints import NUM_BODY_JOINTS, NUM_JOINTS, SMPL_PARENTS
 
 DEFAULT_BODY_PATH = Path(__file__).resolve().parent / "assets" / "posegen_body.npz"
@@ -40,10 +41,7 @@ class BodyModelError(ValueError):
 def save_body_asset(path: Path, *, v_template, faces, shapedirs, J_regressor, weights,
                     vertex_ids: dict[str, int], meta: dict) -> None:
     """Write an SMPL-format body asset atomically (float32, compressed, no pose correctives)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(
+    atomic_write(path, lambda tmp: np.savez_compressed(
         tmp,
         format=np.array(ASSET_FORMAT),
         v_template=np.asarray(v_template, np.float32),
@@ -54,8 +52,7 @@ def save_body_asset(path: Path, *, v_template, faces, shapedirs, J_regressor, we
         kintree_table=np.stack([np.array(SMPL_PARENTS), np.arange(NUM_JOINTS)]).astype(np.int64),
         vertex_ids=np.array(json.dumps(vertex_ids)),
         meta=np.array(json.dumps(meta)),
-    )
-    os.replace(tmp, path)
+    ))
 
 
 class _ChumpyStub:

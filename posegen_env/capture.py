@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import uuid
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from posegen_env.camera import Camera
+from posegen_env.files import install_directory, staging_directory
 from posegen_env.joints import NUM_BODY_JOINTS
 
 FORMAT = "posegen-capture"
@@ -485,9 +485,7 @@ class CaptureWriter:
         self._num_betas: int | None = None
 
     def __enter__(self) -> CaptureWriter:
-        self.out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.out_dir.with_name(f".{self.out_dir.name}.partial-{uuid.uuid4().hex[:8]}")
-        tmp.mkdir()
+        tmp = staging_directory(self.out_dir)
         self._tmp = tmp
         for sub in ("images", "masks"):
             for name in self.cameras:
@@ -622,19 +620,7 @@ class CaptureWriter:
 
     def _install(self) -> None:
         assert self._tmp is not None
-        out = self.out_dir
-        if not (out.exists() or out.is_symlink()):
-            os.rename(self._tmp, out)
-            self._tmp = None
-            return
-        _check_replaceable(out, self.overwrite)  # it may have appeared since __init__
-        backup = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-        os.rename(out, backup)
-        try:
-            os.rename(self._tmp, out)
-        except BaseException:
-            os.rename(backup, out)
-            raise
+        # The target may have appeared since __init__: check again before replacing it.
+        install_directory(self._tmp, self.out_dir, lambda out: _check_replaceable(out, self.overwrite))
         self._tmp = None
-        shutil.rmtree(backup, ignore_errors=True)
 

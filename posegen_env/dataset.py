@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shutil
-import uuid
 import zipfile
 import zlib
 from collections.abc import Iterable, Mapping
@@ -26,6 +25,7 @@ from PIL import Image
 
 from posegen_env import __version__
 from posegen_env.camera import Camera
+from posegen_env.files import install_directory, staging_directory
 from posegen_env.joints import NUM_JOINTS, ROOT_JOINT, SMPL_JOINT_NAMES
 
 FORMAT = "posegen-dataset"
@@ -510,9 +510,8 @@ class DatasetWriter:
         return self._count
 
     def __enter__(self) -> DatasetWriter:
-        self.out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.out_dir.with_name(f".{self.out_dir.name}.partial-{uuid.uuid4().hex[:8]}")
-        (tmp / IMAGES_DIR).mkdir(parents=True)
+        tmp = staging_directory(self.out_dir)
+        (tmp / IMAGES_DIR).mkdir()
         self._tmp = tmp
         return self
 
@@ -659,21 +658,9 @@ class DatasetWriter:
 
     def _install(self) -> None:
         assert self._tmp is not None
-        out = self.out_dir
-        if not (out.exists() or out.is_symlink()):
-            os.rename(self._tmp, out)
-            self._tmp = None
-            return
-        _check_replaceable(out, self.overwrite)  # it may have appeared since __init__
-        backup = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-        os.rename(out, backup)
-        try:
-            os.rename(self._tmp, out)
-        except BaseException:
-            os.rename(backup, out)
-            raise
+        # The target may have appeared since __init__: check again before replacing it.
+        install_directory(self._tmp, self.out_dir, lambda out: _check_replaceable(out, self.overwrite))
         self._tmp = None
-        shutil.rmtree(backup, ignore_errors=True)
 
 
 def write_dataset(out_dir: str | os.PathLike, images, joints2d, joints3d_cam, pose, betas, K, R, t,

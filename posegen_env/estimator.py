@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from posegen_env.files import atomic_write, read_checkpoint
 from posegen_env.joints import MIRROR_JOINTS, NUM_JOINTS
 
 ESTIMATOR_FORMAT = "posegen-estimator-v1"
@@ -177,27 +178,14 @@ def predict(estimator, images, batch_size: int = 256, device=None) -> np.ndarray
 def save_estimator(path: str | os.PathLike, model: BaselineEstimator, meta: dict | None = None,
                    extra: dict | None = None) -> None:
     """Write a baseline checkpoint atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
     state = {"format": ESTIMATOR_FORMAT, "config": model.config(),
              "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "meta": meta or {}}
-    torch.save(state | (extra or {}), tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: torch.save(state | (extra or {}), tmp))
 
 
 def read_estimator_file(path: str | os.PathLike) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise EstimatorError(f"estimator checkpoint not found: {path}. Train one with "
-                             "train/pretrain_estimator.py, or omit it for the shipped baseline")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated or foreign files raise many types
-        raise EstimatorError(f"{path}: corrupt or not a PoseGen estimator ({type(err).__name__}: {err})") from err
-    if not isinstance(state, dict) or state.get("format") != ESTIMATOR_FORMAT:
-        raise EstimatorError(f"{path}: not a PoseGen estimator checkpoint (expected format {ESTIMATOR_FORMAT!r})")
-    return state
+    return read_checkpoint(path, ESTIMATOR_FORMAT, EstimatorError,
+                           "Train one with train/pretrain_estimator.py, or omit it for the shipped baseline")
 
 
 def load_estimator(spec=None, device=None):

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from posegen_env.files import atomic_write
+
 
 def image_grid(images: np.ndarray, columns: int, labels: list[str] | None = None, pad: int = 2) -> Image.Image:
     """Tile uint8 images (N, H, W, 3) row by row, with an optional caption under each."""
@@ -31,9 +33,5 @@ def image_grid(images: np.ndarray, columns: int, labels: list[str] | None = None
 
 def save_image_grid(path: str | os.PathLike, images: np.ndarray, columns: int, labels: list[str] | None = None) -> Path:
     """Write a grid PNG atomically (a half-written picture is never left behind)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    image_grid(images, columns, labels).save(tmp)
-    os.replace(tmp, path)
-    return path
+    grid = image_grid(images, columns, labels)
+    return atomic_write(path, lambda tmp: grid.save(tmp, format="PNG"))

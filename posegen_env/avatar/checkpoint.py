@@ -12,6 +12,7 @@ from posegen_env.avatar.field import CanonicalField
 from posegen_env.avatar.proxy import SkinnedProxy
 from posegen_env.avatar.renderer import AvatarRenderer
 from posegen_env.body_model import load_body_model
+from posegen_env.files import atomic_write, read_checkpoint
 
 AVATAR_FORMAT = "posegen-avatar-v1"
 DEFAULT_AVATAR_PATH = Path(__file__).resolve().parents[1] / "assets" / "default_avatar.pt"
@@ -41,26 +42,13 @@ def avatar_state(renderer: AvatarRenderer, meta: dict | None = None) -> dict:
 
 def save_avatar(path: str | os.PathLike, renderer: AvatarRenderer, meta: dict | None = None, extra: dict | None = None):
     """Write atomically: a crash mid-write leaves the previous file intact."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(avatar_state(renderer, meta) | (extra or {}), tmp)
-    os.replace(tmp, path)
+    state = avatar_state(renderer, meta) | (extra or {})
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
 def read_avatar_file(path: str | os.PathLike) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise AvatarError(f"avatar file not found: {path}. Fit one with train/fit_avatar.py or omit the path "
-                          "for the shipped default avatar")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for truncated or foreign files
-        raise AvatarError(f"{path}: corrupt or not a PoseGen avatar file ({type(err).__name__}: {err})") from err
-    if not isinstance(state, dict) or state.get("format") != AVATAR_FORMAT:
-        found = state.get("format") if isinstance(state, dict) else type(state).__name__
-        raise AvatarError(f"{path}: not a PoseGen avatar (format {found!r}, expected {AVATAR_FORMAT!r})")
-    return state
+    return read_checkpoint(path, AVATAR_FORMAT, AvatarError,
+                           "Fit one with train/fit_avatar.py or omit the path for the shipped default avatar")
 
 
 def build_avatar(state: dict, body_model, device=None) -> AvatarRenderer:
