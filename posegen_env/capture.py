@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from posegen_env.camera import Camera
-from posegen_env.files import install_directory, staging_directory
+from posegen_env.files import install_directory, listing, open_png, read_json_header, staging_directory
 from posegen_env.joints import NUM_BODY_JOINTS
 
 FORMAT = "posegen-capture"
@@ -47,11 +47,6 @@ class CaptureError(ValueError):
 def frame_file(frame: int) -> str:
     """File name of a frame's image and mask: the index zero-padded to 6 digits."""
     return f"{frame:06d}.png"
-
-
-def _listing(items: list, limit: int = _LISTED) -> str:
-    shown = ", ".join(str(i) for i in items[:limit])
-    return shown + (f", ... ({len(items)} in all)" if len(items) > limit else "")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -125,7 +120,7 @@ def _check_splits(splits, camera_names: list[str], num_frames: int | None, where
             for v in values:
                 if v not in camera_names:
                     raise CaptureError(f"{where}: splits.{key} names camera {v!r}, which is not one of the "
-                                       f"cameras ({_listing(camera_names)}); fix the name or add the camera")
+                                       f"cameras ({listing(camera_names)}); fix the name or add the camera")
         else:
             for v in values:
                 if not isinstance(v, int | np.integer) or isinstance(v, bool):
@@ -138,7 +133,7 @@ def _check_splits(splits, camera_names: list[str], num_frames: int | None, where
             values = [int(v) for v in values]
         dupes = sorted({v for v in values if values.count(v) > 1}, key=str)
         if dupes:
-            raise CaptureError(f"{where}: splits.{key} lists {_listing(dupes)} more than once; "
+            raise CaptureError(f"{where}: splits.{key} lists {listing(dupes)} more than once; "
                                "list each once")
         out[key] = values
     return out
@@ -148,29 +143,12 @@ def _check_splits(splits, camera_names: list[str], num_frames: int | None, where
 # PNG I/O
 
 
-def _open_png(path: Path, kind: str, image_size: tuple[int, int]) -> Image.Image:
-    """Open a PNG and check its header (format, mode, size) without decoding the pixels."""
-    try:
-        im = Image.open(path)
-    except FileNotFoundError:
-        raise CaptureError(f"{path}: {kind} file is missing; every (camera, frame) pair needs an image and "
-                           "a mask") from None
-    except (OSError, SyntaxError) as e:
-        raise CaptureError(f"{path}: cannot be read as an image ({e}); re-export it as PNG") from None
-    modes = ("RGB",) if kind == "image" else ("L", "1")
+def _open_png(path: Path, kind: str, image_size: tuple[int, int]):
     height, width = image_size
-    if im.format != "PNG":
-        problem = f"is {im.format}, not PNG; store {kind}s as lossless PNG"
-    elif im.mode not in modes:
-        problem = (f"has PIL mode {im.mode}, expected {' or '.join(modes)}; save "
-                   + ("RGB images without alpha" if kind == "image" else "masks as 8-bit greyscale"))
-    elif im.size != (width, height):
-        problem = (f"{kind} size is {im.size[0]}x{im.size[1]} (W x H) but capture.json declares image_size "
-                   f"[H, W] = [{height}, {width}]; all images and masks must have the declared size")
-    else:
-        return im
-    im.close()
-    raise CaptureError(f"{path}: {problem}")
+    return open_png(path, ("RGB",) if kind == "image" else ("L", "1"), (width, height), CaptureError, kind,
+                    "every (camera, frame) pair needs an image and a mask",
+                    f"capture.json declares image_size [H, W] = [{height}, {width}]; all images and masks must "
+                    "have the declared size")
 
 
 def _read_png(path: Path, kind: str, image_size: tuple[int, int]) -> np.ndarray:
@@ -210,7 +188,7 @@ class Capture:
 
     def _check(self, cam: str, frame: int) -> None:
         if cam not in self.cameras:
-            raise KeyError(f"unknown camera {cam!r}; this capture has {_listing(self.camera_names)}")
+            raise KeyError(f"unknown camera {cam!r}; this capture has {listing(self.camera_names)}")
         if not 0 <= frame < self.num_frames:
             raise IndexError(f"frame {frame} out of range; this capture has frames 0..{self.num_frames - 1}")
 
@@ -239,32 +217,6 @@ class Capture:
         if not 0 <= frame < self.num_frames:
             raise IndexError(f"frame {frame} out of range; this capture has frames 0..{self.num_frames - 1}")
         return {k: self.smpl[k][frame].copy() for k in SMPL_KEYS}
-
-
-def _read_json(path: Path) -> dict:
-    if not path.is_file():
-        raise CaptureError(f"{path}: file is missing; a capture directory must contain {CAPTURE_JSON} "
-                           "(write captures with CaptureWriter)")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CaptureError(f"{path}: invalid JSON ({e}); fix the syntax or rewrite the capture") from None
-    if not isinstance(doc, dict):
-        raise CaptureError(f"{path}: must hold a JSON object, got {type(doc).__name__}")
-    if doc.get("format") != FORMAT:
-        raise CaptureError(f"{path}: format is {doc.get('format')!r}, expected {FORMAT!r}; this is not a "
-                           "PoseGen capture (convert other datasets, e.g. ZJU-MoCap, with CaptureWriter)")
-    if doc.get("version") != VERSION:
-        raise CaptureError(f"{path}: version is {doc.get('version')!r}, "
-                           f"this PoseGen reads version {VERSION}; rewrite the capture or use a matching "
-                           "PoseGen")
-    missing = [k for k in REQUIRED_KEYS if k not in doc]
-    if missing:
-        raise CaptureError(f"{path}: missing key(s) {', '.join(missing)}")
-    unknown = [k for k in doc if k not in REQUIRED_KEYS and k != "meta"]
-    if unknown:
-        raise CaptureError(f"{path}: unknown key(s) {', '.join(unknown)}; put free-form data under \"meta\"")
-    return doc
 
 
 def _matrix(value, shape: tuple, what: str, where: str) -> np.ndarray:
@@ -342,7 +294,7 @@ def _read_smpl(path: Path, num_frames: int) -> dict[str, np.ndarray]:
         if bad.any():
             frames = sorted(set(np.nonzero(bad)[0].tolist()))
             raise CaptureError(f"{path}: {key} has {int(bad.sum())} non-finite value(s) (NaN or inf) "
-                               f"in frame(s) {_listing(frames)}; refit or drop those frames")
+                               f"in frame(s) {listing(frames)}; refit or drop those frames")
         smpl[key] = arr.astype(np.float32)
     return smpl
 
@@ -358,8 +310,8 @@ def _check_files(capture: Capture) -> None:
             raise CaptureError(f"{top}: folder is missing; it must hold one folder of {kind} PNGs per camera")
         strays = sorted(p.name for p in top.iterdir() if p.is_dir() and p.name not in capture.cameras)
         if strays:
-            raise CaptureError(f"{top}: folder(s) {_listing(strays)} are not cameras in capture.json "
-                               f"({_listing(capture.camera_names)}); remove them or add the cameras")
+            raise CaptureError(f"{top}: folder(s) {listing(strays)} are not cameras in capture.json "
+                               f"({listing(capture.camera_names)}); remove them or add the cameras")
         for cam in capture.cameras:
             folder = top / cam
             present = {p.name for p in folder.glob("*.png")} if folder.is_dir() else set()
@@ -367,11 +319,11 @@ def _check_files(capture: Capture) -> None:
             extra = sorted(present.difference(expected))
             if extra:
                 raise CaptureError(f"{folder}: holds {len(present)} PNG files but capture.json declares "
-                                   f"num_frames = {n}; unexpected: {_listing(extra)}. Files must be named by "
+                                   f"num_frames = {n}; unexpected: {listing(extra)}. Files must be named by "
                                    "frame index (000000.png ...); remove the extras or add their frames")
     if missing:
         raise CaptureError(f"{root}: {len(missing)} of {2 * n * len(capture.cameras)} image/mask files are "
-                           f"missing: {_listing(missing)}; a capture needs an image and a mask for every "
+                           f"missing: {listing(missing)}; a capture needs an image and a mask for every "
                            "(camera, frame) pair, images/<camera>/<frame:06d>.png and masks/<camera>/...")
     for cam in capture.cameras:
         for frame in range(n):
@@ -388,7 +340,8 @@ def load_capture(path: str | os.PathLike, check_files: bool = True) -> Capture:
                 if backups else "")
         raise CaptureError(f"{root}: capture directory does not exist{hint}")
     json_path = root / CAPTURE_JSON
-    doc = _read_json(json_path)
+    doc = read_json_header(json_path, FORMAT, VERSION, REQUIRED_KEYS, ("meta",), CaptureError, "capture",
+                           "CaptureWriter")
     where = str(json_path)
     image_size = _check_image_size(doc["image_size"], where)
     background = _check_background(doc["background"], where)
@@ -530,11 +483,11 @@ class CaptureWriter:
         missing = [c for c in self.cameras if c not in views]
         unknown = [c for c in views if c not in self.cameras]
         if missing:
-            raise CaptureError(f"{where}: {what} has no entry for camera(s) {_listing(missing)}; "
+            raise CaptureError(f"{where}: {what} has no entry for camera(s) {listing(missing)}; "
                                "every camera needs an image and a mask in every frame")
         if unknown:
-            raise CaptureError(f"{where}: {what} has unknown camera(s) {_listing(unknown)}; "
-                               f"the writer's cameras are {_listing(list(self.cameras))}")
+            raise CaptureError(f"{where}: {what} has unknown camera(s) {listing(unknown)}; "
+                               f"the writer's cameras are {listing(list(self.cameras))}")
         return views
 
     def _check_image(self, img, where: str) -> np.ndarray:
@@ -601,7 +554,7 @@ class CaptureWriter:
         n = max(self._params) + 1
         gaps = [f for f in range(n) if f not in self._params]
         if gaps:
-            raise CaptureError(f"{where}: frame(s) {_listing(gaps)} were never added; frames must be 0..N-1 "
+            raise CaptureError(f"{where}: frame(s) {listing(gaps)} were never added; frames must be 0..N-1 "
                                f"without gaps (highest added: {n - 1}); add them or renumber the frames")
         splits = _check_splits(self.splits, list(self.cameras), n, where)
         assert self._tmp is not None

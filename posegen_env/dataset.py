@@ -25,7 +25,7 @@ from PIL import Image
 
 from posegen_env import __version__
 from posegen_env.camera import Camera
-from posegen_env.files import install_directory, staging_directory
+from posegen_env.files import install_directory, listing, open_png, read_json_header, staging_directory
 from posegen_env.joints import NUM_JOINTS, ROOT_JOINT, SMPL_JOINT_NAMES
 
 FORMAT = "posegen-dataset"
@@ -72,16 +72,11 @@ def image_name(index: int) -> str:
     return f"{IMAGES_DIR}/{index:06d}.png"
 
 
-def _listing(items: list, limit: int = _LISTED) -> str:
-    shown = ", ".join(str(i) for i in items[:limit])
-    return shown + (f", ... ({len(items)} in all)" if len(items) > limit else "")
-
-
 def _rows(bad: np.ndarray, unit: str | None) -> str:
     """' in sample(s) 3, 7' for a per-row boolean mask; empty for a single sample (unit None)."""
     if unit is None:
         return ""
-    return f" in {unit}(s) {_listing(np.nonzero(bad)[0].tolist())}"
+    return f" in {unit}(s) {listing(np.nonzero(bad)[0].tolist())}"
 
 
 def _shape_text(trailing: tuple[int, ...], lead: str | None) -> str:
@@ -195,25 +190,10 @@ def _check_values(arrays: Mapping[str, np.ndarray], where: str, unit: str | None
 # PNG I/O
 
 
-def _open_png(path: Path, image_size: int) -> Image.Image:
-    """Open a PNG and check its header (format, mode, size) without decoding the pixels."""
-    try:
-        im = Image.open(path)
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: image file is missing; every sample needs its image") from None
-    except (OSError, SyntaxError) as e:
-        raise DatasetError(f"{path}: cannot be read as an image ({e}); re-export it as PNG") from None
-    if im.format != "PNG":
-        problem = f"is {im.format}, not PNG; store images as lossless PNG"
-    elif im.mode != "RGB":
-        problem = f"has PIL mode {im.mode}, expected RGB; save RGB images without alpha"
-    elif im.size != (image_size, image_size):
-        problem = (f"image size is {im.size[0]}x{im.size[1]} (W x H) but {DATASET_JSON} declares image_size = "
-                   f"{image_size} (square {image_size}x{image_size} crops); all images must have that size")
-    else:
-        return im
-    im.close()
-    raise DatasetError(f"{path}: {problem}")
+def _open_png(path: Path, image_size: int):
+    return open_png(path, ("RGB",), (image_size, image_size), DatasetError, "image", "every sample needs its image",
+                    f"{DATASET_JSON} declares image_size = {image_size} (square {image_size}x{image_size} crops); "
+                    "all images must have that size")
 
 
 def _read_png(path: Path, image_size: int) -> np.ndarray:
@@ -287,27 +267,8 @@ class PoseDataset:
 
 
 def _read_json(path: Path) -> dict:
-    if not path.is_file():
-        raise DatasetError(f"{path}: file is missing; a dataset directory must contain {DATASET_JSON} "
-                           "(write datasets with DatasetWriter or write_dataset)")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DatasetError(f"{path}: invalid JSON ({e}); fix the syntax or rewrite the dataset") from None
-    if not isinstance(doc, dict):
-        raise DatasetError(f"{path}: must hold a JSON object, got {type(doc).__name__}")
-    if doc.get("format") != FORMAT:
-        raise DatasetError(f"{path}: format is {doc.get('format')!r}, expected {FORMAT!r}; this is not a PoseGen "
-                           "dataset (convert other datasets with DatasetWriter)")
-    if doc.get("version") != VERSION:
-        raise DatasetError(f"{path}: version is {doc.get('version')!r}, this PoseGen reads version {VERSION}; "
-                           "rewrite the dataset or use a matching PoseGen")
-    missing = [k for k in JSON_REQUIRED if k not in doc]
-    if missing:
-        raise DatasetError(f"{path}: missing key(s) {', '.join(missing)}")
-    unknown = [k for k in doc if k not in JSON_REQUIRED + JSON_OPTIONAL]
-    if unknown:
-        raise DatasetError(f"{path}: unknown key(s) {', '.join(unknown)}; put free-form data under \"meta\"")
+    doc = read_json_header(path, FORMAT, VERSION, JSON_REQUIRED, JSON_OPTIONAL, DatasetError, "dataset",
+                           "DatasetWriter or write_dataset")
     for key in ("num_samples", "image_size"):
         value = doc[key]
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
@@ -350,10 +311,10 @@ def _check_arrays(raw: dict[str, np.ndarray], num_samples: int, path: Path,
     """Keys, shapes, dtypes and sample counts of the annotation arrays; returns (required, extras)."""
     missing = [k for k in REQUIRED_KEYS if k not in raw]
     if missing:
-        raise DatasetError(f"{path}: missing array(s) {', '.join(missing)}; found {_listing(sorted(raw)) or 'none'}")
+        raise DatasetError(f"{path}: missing array(s) {', '.join(missing)}; found {listing(sorted(raw)) or 'none'}")
     unknown = [k for k in raw if k not in ARRAY_SPECS and not k.startswith(EXTRA_PREFIX)]
     if unknown:
-        raise DatasetError(f"{path}: unknown array(s) {_listing(sorted(unknown))}; name extra per-sample arrays "
+        raise DatasetError(f"{path}: unknown array(s) {listing(sorted(unknown))}; name extra per-sample arrays "
                            f"'{EXTRA_PREFIX}<name>'")
     for key, (trailing, kind, meaning) in ARRAY_SPECS.items():
         arr = raw[key]
@@ -397,7 +358,7 @@ def _check_arrays(raw: dict[str, np.ndarray], num_samples: int, path: Path,
     if len(set(names)) != len(names):
         seen: set[str] = set()
         dupes = sorted({s for s in names if s in seen or seen.add(s)})
-        raise DatasetError(f"{path}: imgname lists {_listing(dupes)} more than once; each sample needs its own image")
+        raise DatasetError(f"{path}: imgname lists {listing(dupes)} more than once; each sample needs its own image")
     return out, extras
 
 
@@ -407,7 +368,7 @@ def _check_images(ds: PoseDataset) -> None:
     missing = [str(name) for name, p in zip(ds.arrays["imgname"], paths, strict=True) if not p.is_file()]
     if missing:
         raise DatasetError(f"{ds.root}: {len(missing)} of {len(paths)} image files listed in {ANNOTATIONS_NPZ} "
-                           f"(imgname) are missing: {_listing(missing)}; restore them or rewrite the dataset")
+                           f"(imgname) are missing: {listing(missing)}; restore them or rewrite the dataset")
     for p in paths:
         _open_png(p, ds.image_size).close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import uuid
@@ -66,3 +67,63 @@ def read_checkpoint(path: str | os.PathLike, fmt: str, error: type[Exception], m
         raise error(f"{path}: not a PoseGen {fmt.split('-')[1]} file "
                     f"(format {found!r}, expected {fmt!r})")
     return state
+
+
+def listing(items: list, limit: int = 5) -> str:
+    """The first few items of a list for an error message, with the total when it is longer."""
+    shown = ", ".join(str(i) for i in items[:limit])
+    return shown + (f", ... ({len(items)} in all)" if len(items) > limit else "")
+
+
+def read_json_header(path: Path, fmt: str, version: int, keys: tuple[str, ...], optional: tuple[str, ...],
+                     error: type[Exception], kind: str, writer: str) -> dict:
+    """A format's JSON header file, checked for syntax, format name, version and keys.
+
+    ``kind`` names the format for messages ("capture", "dataset") and ``writer`` what writes it.
+    """
+    if not path.is_file():
+        raise error(f"{path}: file is missing; a {kind} directory must contain {path.name} (write {kind}s "
+                    f"with {writer})")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise error(f"{path}: invalid JSON ({e}); fix the syntax or rewrite the {kind}") from None
+    if not isinstance(doc, dict):
+        raise error(f"{path}: must hold a JSON object, got {type(doc).__name__}")
+    if doc.get("format") != fmt:
+        raise error(f"{path}: format is {doc.get('format')!r}, expected {fmt!r}; this is not a PoseGen {kind} "
+                    f"(convert other data with {writer})")
+    if doc.get("version") != version:
+        raise error(f"{path}: version is {doc.get('version')!r}, this PoseGen reads version {version}; rewrite "
+                    f"the {kind} or use a matching PoseGen")
+    missing = [k for k in keys if k not in doc]
+    if missing:
+        raise error(f"{path}: missing key(s) {', '.join(missing)}")
+    unknown = [k for k in doc if k not in keys + optional]
+    if unknown:
+        raise error(f"{path}: unknown key(s) {', '.join(unknown)}; put free-form data under \"meta\"")
+    return doc
+
+
+def open_png(path: Path, modes: tuple[str, ...], size_wh: tuple[int, int], error: type[Exception], kind: str,
+             missing_hint: str, size_hint: str):
+    """Open a PNG and check its header (format, mode, size) without decoding the pixels."""
+    from PIL import Image
+
+    try:
+        im = Image.open(path)
+    except FileNotFoundError:
+        raise error(f"{path}: {kind} file is missing; {missing_hint}") from None
+    except (OSError, SyntaxError) as e:
+        raise error(f"{path}: cannot be read as an image ({e}); re-export it as PNG") from None
+    if im.format != "PNG":
+        problem = f"is {im.format}, not PNG; store {kind}s as lossless PNG"
+    elif im.mode not in modes:
+        problem = (f"has PIL mode {im.mode}, expected {' or '.join(modes)}; save "
+                   + ("RGB images without alpha" if kind == "image" else f"{kind}s as 8-bit greyscale"))
+    elif im.size != tuple(size_wh):
+        problem = f"{kind} size is {im.size[0]}x{im.size[1]} (W x H) but {size_hint}"
+    else:
+        return im
+    im.close()
+    raise error(f"{path}: {problem}")
