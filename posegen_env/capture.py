@@ -37,7 +37,6 @@ REQUIRED_KEYS = ("format", "version", "image_size", "background", "body_model", 
 ROTATION_TOL = 1e-3
 MASK_THRESHOLD = 128  # mask pixels >= this are the person; soft (anti-aliased) edges are allowed
 _NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
-_LISTED = 5  # how many offending items an error message lists
 
 
 class CaptureError(ValueError):

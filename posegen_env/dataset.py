@@ -60,7 +60,6 @@ REQUIRED_KEYS = tuple(ARRAY_SPECS)
 JSON_REQUIRED = ("format", "version", "num_samples", "image_size", "joint_names")
 JSON_OPTIONAL = ("meta", "created_by")
 _NAME_RE = re.compile(r"[A-Za-z0-9_]+")
-_LISTED = 5  # how many offending items an error message lists
 
 
 class DatasetError(ValueError):
