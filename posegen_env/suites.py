@@ -25,7 +25,7 @@ from tqdm import tqdm
 from posegen_env.dataset import PoseDataset, load_dataset, write_dataset
 from posegen_env.heldout_poses import heldout_array
 from posegen_env.pose_library import mirror_pose
-from posegen_env.render_data import render_crops
+from posegen_env.render_data import PoseBatch, render_crops
 from posegen_env.samplers import BaseCameraSampler, BasePoseSampler, CameraParams, RangeCameraSampler
 
 SUITES = ("in-distribution", "novel-views", "novel-poses", "hard")
@@ -44,7 +44,7 @@ NOVEL_VIEW_SETUPS = {
 
 
 def _novel_cameras(n: int, rng: np.random.Generator) -> CameraParams:
-    """Equal shares of every novel set-up, mirrored azimuths for half of the side views."""
+    """Equal shares of every novel set-up; half of all azimuths are mirrored (left and right sides)."""
     names = list(NOVEL_VIEW_SETUPS)
     which = np.arange(n) % len(names)
     parts = [NOVEL_VIEW_SETUPS[names[k]].sample(int((which == k).sum()), rng) for k in range(len(names))]
@@ -66,8 +66,8 @@ def _heldout_poses(n: int, rng: np.random.Generator) -> dict:
     return {"global_orient": go, "body_pose": bp, "betas": 0.5 * rng.standard_normal((n, 10))}
 
 
-def build_suite(name: str, avatar, num_samples: int = 500, crop_size: int = 64) -> dict:
-    """Render a suite's samples (deterministic for a given avatar): a ``render_crops`` batch."""
+def build_suite(name: str, avatar, num_samples: int = 500, crop_size: int = 64) -> PoseBatch:
+    """Render a suite's samples (deterministic for a given avatar)."""
     if name not in SUITES:
         raise ValueError(f"unknown suite {name!r}; choose from {', '.join(SUITES)}")
     rng = np.random.default_rng(SUITE_SEEDS[name])
