@@ -22,7 +22,15 @@ import numpy as np
 from PIL import Image
 
 from posegen_env.camera import Camera
-from posegen_env.files import install_directory, listing, open_png, read_json_header, staging_directory
+from posegen_env.files import (
+    check_meta,
+    check_replaceable,
+    install_directory,
+    listing,
+    open_png,
+    read_json_header,
+    staging_directory,
+)
 from posegen_env.joints import NUM_BODY_JOINTS
 
 FORMAT = "posegen-capture"
@@ -376,14 +384,7 @@ def _dump_json(doc: dict) -> str:
 
 
 def _check_replaceable(out_dir: Path, overwrite: bool) -> None:
-    if not (out_dir.exists() or out_dir.is_symlink()):
-        return
-    if not overwrite:
-        raise CaptureError(f"{out_dir}: already exists; pass overwrite=True (--overwrite in the scripts) "
-                           "to replace it, or choose another out_dir")
-    if not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / CAPTURE_JSON).is_file()):
-        raise CaptureError(f"{out_dir}: refusing to replace it: it is not a capture (no {CAPTURE_JSON}) "
-                           "nor an empty directory; remove it yourself or choose another out_dir")
+    check_replaceable(out_dir, overwrite, CAPTURE_JSON, CaptureError, "capture")
 
 
 class CaptureWriter:
@@ -423,13 +424,7 @@ class CaptureWriter:
                                "e.g. 'smpl_neutral'")
         self.body_model = body_model
         self.splits = _check_splits(splits, list(self.cameras), None, where)
-        self.meta = {} if meta is None else meta
-        try:
-            if not isinstance(self.meta, dict):
-                raise TypeError(f"got {type(self.meta).__name__}")
-            json.dumps(self.meta, allow_nan=False)
-        except (TypeError, ValueError) as e:
-            raise CaptureError(f"{where}: meta must be a JSON-serialisable dict ({e})") from None
+        self.meta = check_meta(meta, CaptureError, where)
         self.overwrite = overwrite
         _check_replaceable(self.out_dir, overwrite)
         self._tmp: Path | None = None

@@ -25,7 +25,15 @@ from PIL import Image
 
 from posegen_env import __version__
 from posegen_env.camera import Camera
-from posegen_env.files import install_directory, listing, open_png, read_json_header, staging_directory
+from posegen_env.files import (
+    check_meta,
+    check_replaceable,
+    install_directory,
+    listing,
+    open_png,
+    read_json_header,
+    staging_directory,
+)
 from posegen_env.joints import NUM_JOINTS, ROOT_JOINT, SMPL_JOINT_NAMES
 
 FORMAT = "posegen-dataset"
@@ -396,13 +404,7 @@ def load_dataset(path: str | os.PathLike, check_images: bool = True) -> PoseData
 
 
 def _check_replaceable(out_dir: Path, overwrite: bool) -> None:
-    if not (out_dir.exists() or out_dir.is_symlink()):
-        return
-    if not overwrite:
-        raise DatasetError(f"{out_dir}: already exists; pass overwrite=True to replace it, or choose another out_dir")
-    if not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / DATASET_JSON).is_file()):
-        raise DatasetError(f"{out_dir}: refusing to replace it: it is not a dataset (no {DATASET_JSON}) nor an "
-                           "empty directory; remove it yourself or choose another out_dir")
+    check_replaceable(out_dir, overwrite, DATASET_JSON, DatasetError, "dataset")
 
 
 def _dump_json(doc: dict) -> str:
@@ -452,13 +454,7 @@ class DatasetWriter:
             raise DatasetError(f"{where}: image_size must be a positive integer, the side of the square crops "
                                f"in pixels; got {image_size!r}")
         self.image_size = int(image_size)
-        self.meta = {} if meta is None else meta
-        try:
-            if not isinstance(self.meta, dict):
-                raise TypeError(f"got {type(self.meta).__name__}")
-            json.dumps(self.meta, allow_nan=False)
-        except (TypeError, ValueError) as e:
-            raise DatasetError(f"{where}: meta must be a JSON-serialisable dict ({e})") from None
+        self.meta = check_meta(meta, DatasetError, where)
         self.overwrite = overwrite
         _check_replaceable(self.out_dir, overwrite)
         self._tmp: Path | None = None

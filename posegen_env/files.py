@@ -127,3 +127,28 @@ def open_png(path: Path, modes: tuple[str, ...], size_wh: tuple[int, int], error
         return im
     im.close()
     raise error(f"{path}: {problem}")
+
+
+def check_replaceable(out_dir: Path, overwrite: bool, marker: str, error: type[Exception], kind: str) -> None:
+    """Refuse to replace ``out_dir`` unless ``overwrite`` is set and it is empty or a ``kind``
+    (holds ``marker``): a wrong path must never wipe unrelated files."""
+    if not (out_dir.exists() or out_dir.is_symlink()):
+        return
+    if not overwrite:
+        raise error(f"{out_dir}: already exists; pass overwrite=True (--overwrite in the scripts) to replace it, "
+                    "or choose another out_dir")
+    if not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / marker).is_file()):
+        raise error(f"{out_dir}: refusing to replace it: it is not a {kind} (no {marker}) nor an empty directory; "
+                    "remove it yourself or choose another out_dir")
+
+
+def check_meta(meta, error: type[Exception], where: str) -> dict:
+    """A writer's free-form ``meta``: a JSON-serialisable dict (None means empty)."""
+    meta = {} if meta is None else meta
+    try:
+        if not isinstance(meta, dict):
+            raise TypeError(f"got {type(meta).__name__}")
+        json.dumps(meta, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise error(f"{where}: meta must be a JSON-serialisable dict ({e})") from None
+    return meta

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import numpy as np
-import torch
 
 from posegen_env.camera import person_crop_box
 from posegen_env.samplers import CameraParams
@@ -80,8 +79,3 @@ def render_crops(avatar, poses: dict, cameras: CameraParams, crop_size: int = 64
             progress.update(len(idx))
     return PoseBatch.concat(parts)
 
-
-def to_tensors(batch: PoseBatch, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images as float (N, 3, S, S) in [0, 1] and joints3d as float (N, 24, 3)."""
-    images = torch.as_tensor(batch.images).permute(0, 3, 1, 2).float().div_(255.0)
-    return images.to(device), torch.as_tensor(batch.joints3d).to(device)
