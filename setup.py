@@ -26,6 +26,7 @@ setup(
         "pillow>=9.0",
         "matplotlib>=3.7",
         "tqdm>=4.60",
+        "tensorboard>=2.14",  # run logs of train/run_agent.py and the SB3 agents
     ],
     extras_require={
         # Only needed to rebuild the shipped default body (train/build_body.py).

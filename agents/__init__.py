@@ -1,0 +1,18 @@
+"""Sampling policies: ``random`` and ``prior`` baselines, the ``search`` CEM agents, SB3 ``ppo`` and ``sac``."""
+
+from agents.base import SamplingPolicy
+from agents.fixed import PriorPolicy, RandomPolicy
+from agents.sb3 import PPOPolicy, SACPolicy
+from agents.search import SearchPolicy
+
+POLICIES = {cls.name: cls for cls in (RandomPolicy, PriorPolicy, SearchPolicy, PPOPolicy, SACPolicy)}
+
+
+def make_policy(name: str, **kwargs) -> SamplingPolicy:
+    """A fresh policy by name (``POLICIES``); keyword arguments go to its constructor."""
+    if name not in POLICIES:
+        raise ValueError(f"unknown policy {name!r}; choose one of {sorted(POLICIES)}")
+    return POLICIES[name](**kwargs)
+
+
+__all__ = ["POLICIES", "SamplingPolicy", "make_policy"]

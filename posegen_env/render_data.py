@@ -43,9 +43,14 @@ def render_crops(avatar, poses: dict, cameras: CameraParams, crop_size: int = 64
     body's pelvis; the crop is the square around the projected joints (enlarged by
     ``crop_scale``, randomly shifted and scaled by up to ``jitter``) and is rendered directly.
     ``background``: an RGB triple, or "random" for a random plain colour per crop.
+    ``rng`` draws the jitter and colours: one Generator for all, or one per sample, which makes
+    each crop independent of the batch it is rendered in (as a vector environment needs).
     """
-    rng = rng or np.random.default_rng()
+    per_sample = isinstance(rng, (list, tuple))
+    rng = rng if rng is not None else np.random.default_rng()
     n = len(poses["body_pose"])
+    if per_sample and len(rng) != n:
+        raise ValueError(f"{n} poses but {len(rng)} random generators; pass one Generator, or one per pose")
     if len(cameras) != n:
         raise ValueError(f"{n} poses but {len(cameras)} cameras; pass one camera per pose")
     parts = []
@@ -56,12 +61,15 @@ def render_crops(avatar, poses: dict, cameras: CameraParams, crop_size: int = 64
         crops = []
         for k, i in enumerate(idx):
             full = cameras.to_camera(int(i), target=joints[k, 0], width=REFERENCE_WIDTH)
-            centre, side = person_crop_box(full.project(joints[k]), scale=crop_scale, jitter=jitter, rng=rng)
+            centre, side = person_crop_box(full.project(joints[k]), scale=crop_scale, jitter=jitter,
+                                           rng=rng[i] if per_sample else rng)
             crops.append(full.crop(centre, side, crop_size))
         out = avatar.render(go, bp, betas, crops)
         rgb, alpha = out.rgb.numpy(), out.alpha.numpy()[..., None]
         bg_old = np.asarray(avatar.background, np.float32) / 255.0
-        if isinstance(background, str) and background == "random":
+        if isinstance(background, str) and background == "random" and per_sample:
+            bg_new = np.stack([rng[i].uniform(0.0, 1.0, size=(1, 1, 3)) for i in idx]).astype(np.float32)
+        elif isinstance(background, str) and background == "random":
             bg_new = rng.uniform(0.0, 1.0, size=(len(idx), 1, 1, 3)).astype(np.float32)
         else:
             bg_new = np.broadcast_to(np.asarray(background, np.float32) / 255.0, (len(idx), 1, 1, 3))

@@ -57,14 +57,15 @@ def train_estimator(model: torch.nn.Module, sources: list[tuple[PoseData, float]
                     lr: float = 1e-3, weight_decay: float = 1e-4, eval_every: int = 500, patience: int | None = None,
                     seed: int = 0, start_step: int = 0, optimizer_state: dict | None = None,
                     on_eval: Callable[[int, float, torch.optim.Optimizer], None] | None = None,
-                    desc: str = "training estimator", flip_augment: bool = False) -> dict:
+                    desc: str = "training estimator", flip_augment: bool = False, freeze_norm: bool = False) -> dict:
     """Train ``model`` for ``steps`` steps on batches drawn from ``sources`` in proportion to their weights.
 
     Every ``eval_every`` steps ``score(model)`` (lower is better, e.g. validation MPJPE) is
     measured; with ``patience`` training stops after that many evaluations without improvement.
     The best-scoring weights (including the starting ones) are restored. ``flip_augment`` mirrors
     half of each batch; it is off by default because an asymmetric subject (a different colour on
-    each sleeve, say) makes mirrored crops contradict its real left/right cues.
+    each sleeve, say) makes mirrored crops contradict its real left/right cues. ``freeze_norm``
+    keeps batch-norm statistics fixed, so unusual new images do not shift how every image is seen.
     """
     weights = np.array([w for _, w in sources], dtype=float)
     if (weights < 0).any() or weights.sum() <= 0 or any(len(d) == 0 for d, w in sources if w > 0):
@@ -80,7 +81,15 @@ def train_estimator(model: torch.nn.Module, sources: list[tuple[PoseData, float]
     initial = score(model) if score is not None else math.inf
     best = (initial, copy.deepcopy(model.state_dict()), start_step)
     stale, running = 0, []
-    model.train()
+
+    def train_mode() -> None:
+        model.train()
+        if freeze_norm:
+            for m in model.modules():
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+
+    train_mode()
     with tqdm(total=steps, initial=start_step, desc=desc, unit="step") as bar:
         for step in range(start_step, steps):
             for group in optimizer.param_groups:  # cosine decay to 5 %
@@ -107,7 +116,7 @@ def train_estimator(model: torch.nn.Module, sources: list[tuple[PoseData, float]
                 history["loss"].append(float(np.mean(running)))
                 running = []
                 value = score(model) if score is not None else -float(done)
-                model.train()
+                train_mode()
                 history["score"].append(value)
                 bar.set_postfix(loss=f"{history['loss'][-1] * 1000:.1f}mm", score=f"{value:.1f}")
                 if value < best[0]:
@@ -132,7 +141,8 @@ def finetune(model: torch.nn.Module, new: PoseData, replay: PoseData, val: PoseD
     A ``holdout`` fraction of the new samples measures progress on the hard data; a checkpoint
     only counts while its in-distribution ``val`` MPJPE stays within ``tolerance`` (relative) of
     the starting model's. Training stops after ``patience`` evaluations without a better
-    admissible checkpoint, and the best one is kept (possibly the starting weights).
+    admissible checkpoint, and the best one is kept (possibly the starting weights). Batch-norm
+    statistics stay frozen: the hard samples must not change how base images are normalised.
     """
     if not 0.0 <= replay_ratio < 1.0:
         raise ValueError(f"replay_ratio must be in [0, 1), got {replay_ratio}")
@@ -153,6 +163,6 @@ def finetune(model: torch.nn.Module, new: PoseData, replay: PoseData, val: PoseD
 
     sources = [(train_new, 1.0 - replay_ratio)] + ([(replay, replay_ratio)] if replay_ratio > 0 else [])
     history = train_estimator(model, sources, score, steps, batch_size, lr, eval_every=eval_every,
-                              patience=patience, seed=seed, desc="fine-tuning estimator")
+                              patience=patience, seed=seed, desc="fine-tuning estimator", freeze_norm=True)
     return history | {"val_in_distribution": checks["in_distribution"], "val_hard": checks["hard"],
                       "in_distribution_limit": limit}

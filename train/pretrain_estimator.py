@@ -15,32 +15,13 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from tqdm import tqdm
 
 from posegen_env.avatar import AvatarError, load_avatar
-from posegen_env.dataset import DatasetError, load_dataset, write_dataset
+from posegen_env.base_data import base_split
+from posegen_env.dataset import DatasetError
 from posegen_env.estimator import INPUT_SIZE, BaselineEstimator, EstimatorError, read_estimator_file, save_estimator
-from posegen_env.render_data import render_crops
-from posegen_env.samplers import BaseCameraSampler, BasePoseSampler
-from posegen_env.training import PoseData, train_estimator, validation_mpjpe
-
-SPLIT_SEEDS = {"train": 1, "val": 2}
-
-
-def base_split(avatar, split: str, num_samples: int, data_dir: Path) -> PoseData:
-    """A split of the base distribution, rendered once and cached under ``data_dir``."""
-    path = data_dir / f"{split}-n{num_samples}-s{INPUT_SIZE}"
-    if not (path / "dataset.json").is_file():
-        rng = np.random.default_rng(SPLIT_SEEDS[split])
-        poses, cams = BasePoseSampler().sample(num_samples, rng), BaseCameraSampler().sample(num_samples, rng)
-        with tqdm(total=num_samples, desc=f"rendering base {split} split", unit="img") as bar:
-            b = render_crops(avatar, poses, cams, crop_size=INPUT_SIZE, rng=rng, progress=bar)
-        write_dataset(path, b.images, b.joints2d, b.joints3d, b.pose, b.betas, b.K, b.R, b.t, visible=b.visible,
-                      meta={"split": split, "seed": SPLIT_SEEDS[split], "distribution": "base"}, overwrite=True)
-    data = load_dataset(path)
-    return PoseData(data.load_images(range(len(data))), data.joints3d)
+from posegen_env.training import train_estimator, validation_mpjpe
 
 
 def main(argv=None) -> None:

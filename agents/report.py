@@ -1,0 +1,172 @@
+"""What a run of alternating rounds shows people: result tables (Markdown, JSON, CSV) and plots."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from posegen_env.files import atomic_write  # noqa: E402
+from posegen_env.suites import OUT_OF_DISTRIBUTION, SUITES  # noqa: E402
+
+BASELINE = "pretrained"
+
+
+def suite_mpjpe(row: dict, suite: str) -> float:
+    return row["suites"][suite]["eval14"]["mpjpe_mm"]
+
+
+def ood_mean(row: dict) -> float:
+    """Mean MPJPE over the out-of-distribution suites: the figure PoseGen exists to lower."""
+    return float(np.mean([suite_mpjpe(row, s) for s in OUT_OF_DISTRIBUTION]))
+
+
+def flat_rows(rows: list[dict]) -> list[dict]:
+    """One flat record per (policy, round), relative to the pre-trained estimator."""
+    base = next((r for r in rows if r["policy"] == BASELINE), None)
+    out = []
+    for r in rows:
+        rec = {"policy": r["policy"], "round": r["round"], "samples": r.get("samples", 0),
+               "learn_steps": r.get("learn_steps", 0), "collected_mpjpe_mm": r.get("collected_mpjpe_mm")}
+        rec |= {f"{s}_mpjpe_mm": round(suite_mpjpe(r, s), 2) for s in SUITES}
+        rec["ood_mean_mpjpe_mm"] = round(ood_mean(r), 2)
+        if base is not None:
+            rec["ood_change_pct"] = round(100 * (ood_mean(r) / ood_mean(base) - 1), 2)
+            rec["in_distribution_change_pct"] = round(
+                100 * (suite_mpjpe(r, "in-distribution") / suite_mpjpe(base, "in-distribution") - 1), 2)
+        out.append(rec)
+    return out
+
+
+def markdown_table(rows: list[dict]) -> str:
+    flat = flat_rows(rows)
+    cols = ["policy", "round", "samples", *[f"{s}_mpjpe_mm" for s in SUITES], "ood_mean_mpjpe_mm", "ood_change_pct",
+            "in_distribution_change_pct"]
+    heads = ["policy", "round", "samples", *SUITES, "OOD mean", "OOD change %", "in-dist change %"]
+    lines = ["| " + " | ".join(heads) + " |", "|---|---:|" + "---:|" * (len(heads) - 2)]
+    for rec in flat:
+        cells = []
+        for c in cols:
+            v = rec.get(c, "")
+            cells.append(f"{v:+.1f}" if c.endswith("_pct") and v != "" else
+                         f"{v:.1f}" if isinstance(v, float) else str(v))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def comparison(rows: list[dict]) -> dict:
+    """Each policy's last round against the pre-trained estimator and the random/prior baselines."""
+    base = next((r for r in rows if r["policy"] == BASELINE), None)
+    final = {}
+    for r in rows:
+        if r["policy"] != BASELINE and r["round"] >= final.get(r["policy"], {"round": -1})["round"]:
+            final[r["policy"]] = r
+    if base is None:
+        return {}
+    out = {}
+    for name, r in final.items():
+        rec = {"round": r["round"], "ood_mean_mpjpe_mm": round(ood_mean(r), 2),
+               "ood_reduction_pct": round(100 * (1 - ood_mean(r) / ood_mean(base)), 2),
+               "in_distribution_change_pct": round(
+                   100 * (suite_mpjpe(r, "in-distribution") / suite_mpjpe(base, "in-distribution") - 1), 2)}
+        for other in ("random", "prior"):
+            if other in final and other != name:
+                rec[f"vs_{other}_pct"] = round(100 * (1 - ood_mean(r) / ood_mean(final[other])), 2)
+        out[name] = rec
+    return out
+
+
+def write_tables(run_dir: Path, rows: list[dict]) -> str:
+    """results.json / results.csv / results.md in ``run_dir``; returns the Markdown."""
+    md = "# Results\n\nMPJPE (mm, 14 joints) per test suite after each round.\n\n" + markdown_table(rows) + "\n"
+    comp = comparison(rows)
+    if comp:
+        md += ("\n## Comparison (last round of each policy)\n\n| policy | OOD mean (mm) | OOD reduction % | "
+               "in-dist change % | vs random % | vs prior % |\n|---|---:|---:|---:|---:|---:|\n")
+        for name, c in comp.items():
+            md += (f"| {name} | {c['ood_mean_mpjpe_mm']:.1f} | {c['ood_reduction_pct']:+.1f} | "
+                   f"{c['in_distribution_change_pct']:+.1f} | {c.get('vs_random_pct', float('nan')):+.1f} | "
+                   f"{c.get('vs_prior_pct', float('nan')):+.1f} |\n")
+    atomic_write(run_dir / "results.json", lambda t: t.write_text(json.dumps(
+        {"rows": rows, "comparison": comp}, indent=1, default=float)))
+    flat = flat_rows(rows)
+    buf = io.StringIO()
+    if flat:
+        writer = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for rec in flat for k in rec)))
+        writer.writeheader()
+        writer.writerows(flat)
+    atomic_write(run_dir / "results.csv", lambda t: t.write_text(buf.getvalue()))
+    atomic_write(run_dir / "results.md", lambda t: t.write_text(md))
+    return md
+
+
+def _save(fig, path: Path) -> None:
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
+    plt.close(fig)
+
+
+def plot_suites(run_dir: Path, rows: list[dict]) -> None:
+    """Test-suite MPJPE against round, one line per policy (round 0 = the pre-trained estimator)."""
+    base = next((r for r in rows if r["policy"] == BASELINE), None)
+    policies = list(dict.fromkeys(r["policy"] for r in rows if r["policy"] != BASELINE))
+    panels = [*SUITES, "OOD mean"]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.2))
+    for ax, panel in zip(axes, panels, strict=True):
+        value = ood_mean if panel == "OOD mean" else (lambda r, s=panel: suite_mpjpe(r, s))
+        for p in policies:
+            mine = sorted((r for r in rows if r["policy"] == p), key=lambda r: r["round"])
+            pts = ([(0, value(base))] if base else []) + [(r["round"], value(r)) for r in mine]
+            ax.plot(*zip(*pts, strict=True), marker="o", label=p)
+        ax.set_title(panel)
+        ax.set_xlabel("round")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("MPJPE (mm)")
+    if policies:
+        axes[-1].legend(fontsize=8)
+    _save(fig, run_dir / "plots" / "suites_vs_round.png")
+
+
+def plot_rewards(run_dir: Path, curves: dict[str, list[tuple[int, float]]]) -> None:
+    """Mean reward of each learning batch against environment steps, per learned policy."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, pts in curves.items():
+        if pts:
+            steps, values = zip(*pts, strict=True)
+            ax.plot(steps, values, label=name, lw=1)
+    ax.set_xlabel("environment steps (all rounds)")
+    ax.set_ylabel("mean reward per batch")
+    ax.grid(alpha=0.3)
+    if curves:
+        ax.legend(fontsize=8)
+    _save(fig, run_dir / "plots" / "rewards.png")
+
+
+def plot_sample_space(run_dir: Path, samples: dict[str, dict]) -> None:
+    """Where each policy's collected samples lie: camera azimuth/elevation and body tilt, coloured by error."""
+    names = list(samples)
+    if not names:
+        return
+    fig, axes = plt.subplots(2, len(names), figsize=(3.2 * len(names), 6), squeeze=False)
+    for k, name in enumerate(names):
+        s = samples[name]
+        top, bottom = axes[0, k], axes[1, k]
+        sc = top.scatter(s["azimuth_deg"], s["elevation_deg"], c=s["mpjpe_mm"], s=4, cmap="viridis", vmin=0, vmax=500)
+        top.set_title(name)
+        top.set_xlim(-180, 180)
+        top.set_ylim(-60, 85)
+        top.set_xlabel("camera azimuth (deg)")
+        bottom.scatter(s["pitch_deg"], s["roll_deg"], c=s["mpjpe_mm"], s=4, cmap="viridis", vmin=0, vmax=500)
+        bottom.set_xlim(-90, 90)
+        bottom.set_ylim(-90, 90)
+        bottom.set_xlabel("body pitch (deg)")
+    axes[0, 0].set_ylabel("camera elevation (deg)")
+    axes[1, 0].set_ylabel("body roll (deg)")
+    fig.colorbar(sc, ax=axes.ravel().tolist(), label="MPJPE (mm)")
+    _save(fig, run_dir / "plots" / "sample_space.png")

@@ -1,0 +1,221 @@
+"""PoseGen's alternating rounds: learn a sampling policy, collect its samples, fine-tune, re-evaluate.
+
+Each round of each policy lives in ``RUN/<policy>/round-<k>/``: the policy's state, the collected
+dataset (project dataset format), the fine-tuned estimator, a grid of the hardest samples and the
+learning curve. ``RUN/results.json`` lists finished rounds; a round is recorded only after all of
+its files are written, so an interrupted run resumes at the first unfinished round.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from agents import make_policy
+from agents.collect import collect
+from agents.report import BASELINE, ood_mean, plot_rewards, plot_sample_space, plot_suites, write_tables
+from posegen_env.action_space import ROOT_SLICE, ROOT_TILT_DEG, decode
+from posegen_env.base_data import base_split
+from posegen_env.dataset import load_dataset, write_dataset
+from posegen_env.estimator import EstimatorError, load_estimator, save_estimator
+from posegen_env.evaluation import evaluate_suites
+from posegen_env.files import atomic_write
+from posegen_env.grid import save_image_grid
+from posegen_env.task import PoseGenTask
+from posegen_env.training import PoseData, finetune
+from posegen_env.vector_env import PoseGenVectorEnv
+
+RUN_FORMAT = "posegen-run-v1"
+
+
+class RunError(RuntimeError):
+    """A run directory that cannot be used (another version, a broken config)."""
+
+
+@dataclass
+class RoundConfig:
+    policies: list[str] = field(default_factory=lambda: ["search"])
+    rounds: int = 2
+    samples: int = 2000  # collected (fine-tuning) samples per round: the same for every policy
+    learn_steps: int = 2048  # environment steps each learned policy may spend per round
+    finetune_steps: int = 1000
+    finetune_lr: float = 3e-4
+    replay_ratio: float = 0.7
+    replay_samples: int = 4000
+    val_samples: int = 500
+    suite_samples: int = 500
+    num_envs: int = 64
+    reward: dict = field(default_factory=dict)
+    estimator: str | None = None
+    avatar: str | None = None
+    seed: int = 0
+    format: str = RUN_FORMAT
+
+    @classmethod
+    def read(cls, path: Path) -> RoundConfig:
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            raise RunError(f"{path}: unreadable run config ({err}); start a new run instead of --resume") from None
+        if doc.get("format") != RUN_FORMAT:
+            raise RunError(f"{path.parent} was written by an incompatible version (format {doc.get('format')!r}, "
+                           f"this version reads {RUN_FORMAT!r}); start a new run with --out")
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in doc.items() if k in known})
+
+    def write(self, path: Path) -> None:
+        atomic_write(path, lambda t: t.write_text(json.dumps(asdict(self), indent=1)))
+
+
+def round_dir(run_dir: Path, policy: str, k: int) -> Path:
+    return run_dir / policy / f"round-{k}"
+
+
+def _trainable(estimator) -> torch.nn.Module:
+    if not isinstance(estimator, torch.nn.Module) or not any(p.requires_grad for p in estimator.parameters()):
+        raise EstimatorError("the alternating rounds fine-tune the estimator, so it must be a trainable torch "
+                             "module (e.g. a BaselineEstimator checkpoint); a plain callable can be evaluated "
+                             "with train/evaluate.py and used in the environment, but not fine-tuned here")
+    return estimator
+
+
+def _good_rounds(run_dir: Path, rows: list[dict], say) -> list[dict]:
+    """Rows whose estimator checkpoint still loads; a policy's rows from a corrupt one on are dropped."""
+    kept, bad_from = [], {}
+    for r in sorted(rows, key=lambda r: (r["policy"], r["round"])):
+        if r["policy"] == BASELINE:
+            kept.append(r)
+            continue
+        if r["round"] >= bad_from.get(r["policy"], 1 << 30):
+            continue
+        path = round_dir(run_dir, r["policy"], r["round"]) / "estimator.pt"
+        try:
+            load_estimator(path)
+            kept.append(r)
+        except EstimatorError as err:
+            say(f"round {r['round']} of {r['policy']}: checkpoint is corrupt ({err}); falling back to round "
+                f"{r['round'] - 1} and redoing the rest")
+            bad_from[r["policy"]] = r["round"]
+    return kept
+
+
+def run_rounds(run_dir: Path, config: RoundConfig, resume: bool = False, say=print) -> list[dict]:
+    """Run (or finish) every policy's rounds; returns the result rows (also written to ``run_dir``)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config.write(run_dir / "config.json")
+    results_path = run_dir / "results.json"
+    rows = []
+    if resume and results_path.is_file():
+        try:
+            rows = json.loads(results_path.read_text())["rows"]
+        except (OSError, ValueError, KeyError) as err:
+            say(f"{results_path} is unreadable ({err}); redoing every round")
+        rows = _good_rounds(run_dir, rows, say)
+    torch.manual_seed(config.seed)
+    task = PoseGenTask(avatar=config.avatar, estimator=config.estimator, reward=config.reward)
+    pretrained = _trainable(load_estimator(config.estimator))
+    avatar = task.avatar
+    replay = base_split(avatar, "train", config.replay_samples)
+    val = base_split(avatar, "val", config.val_samples)
+    tb = SummaryWriter(str(run_dir / "tensorboard"))
+
+    def record(row: dict) -> None:
+        rows[:] = [r for r in rows if (r["policy"], r["round"]) != (row["policy"], row["round"])] + [row]
+        write_tables(run_dir, rows)
+        plot_suites(run_dir, rows)
+        for suite, metrics in row["suites"].items():
+            tb.add_scalar(f"{row['policy']}/mpjpe_{suite}", metrics["eval14"]["mpjpe_mm"], row["round"])
+
+    if not any(r["policy"] == BASELINE for r in rows):
+        say("evaluating the pre-trained estimator on the test suites")
+        record({"policy": BASELINE, "round": 0, "suites": evaluate_suites(pretrained, avatar,
+                                                                         num_samples=config.suite_samples)})
+    for name in config.policies:
+        done = max([r["round"] for r in rows if r["policy"] == name], default=0)
+        for k in range(done + 1, config.rounds + 1):
+            row = _one_round(run_dir, config, name, k, task, pretrained, replay, val, tb, say)
+            record(row)
+            say(f"{name} round {k}: OOD mean {ood_mean(row):.1f} mm, in-distribution "
+                f"{row['suites']['in-distribution']['eval14']['mpjpe_mm']:.1f} mm")
+    _final_plots(run_dir, config)
+    tb.close()
+    return rows
+
+
+def _one_round(run_dir, config, name, k, task, pretrained, replay, val, tb, say) -> dict:
+    start = time.time()
+    out = round_dir(run_dir, name, k)
+    previous = round_dir(run_dir, name, k - 1)
+    estimator = load_estimator(previous / "estimator.pt") if k > 1 else copy.deepcopy(pretrained)
+    task.set_estimator(estimator)
+    env = PoseGenVectorEnv(config.num_envs, task=task)
+    policy = make_policy(name, **({"seed": config.seed} if name != "random" and name != "prior" else {}))
+    if name in ("ppo", "sac"):
+        policy.tensorboard_log = str(run_dir / "tensorboard")
+    if k > 1 and policy.learns:
+        policy.load(previous)
+    curve = []
+    if policy.learns:
+        env.reset(seed=config.seed + 7919 * k)
+        with tqdm(total=config.learn_steps, desc=f"{name} round {k}: learning", unit="step") as bar:
+            def progress(steps: int, rewards: np.ndarray) -> None:
+                curve.append((steps, float(np.mean(rewards))))
+                tb.add_scalar(f"{name}/learn_reward", curve[-1][1], (k - 1) * config.learn_steps + steps)
+                bar.update(steps - bar.n)
+                bar.set_postfix(reward=f"{curve[-1][1]:.3f}")
+            policy.learn(env, config.learn_steps, progress)
+        policy.save(out)
+    got = collect(policy, env, config.samples, seed=config.seed + 104729 * k, desc=f"{name} round {k}: collecting")
+    if len(got) < 2:
+        raise RunError(f"{name} produced {len(got)} usable samples in round {k} ({got.implausible} implausible, "
+                       f"{got.duplicates} duplicates); it has collapsed -- try more learning steps or another policy")
+    d = got.data
+    write_dataset(out / "dataset", d.images, d.joints2d, d.joints3d, d.pose, d.betas, d.K, d.R, d.t,
+                  visible=d.visible, extras={"mpjpe_mm": got.mpjpe_mm, "action": got.actions},
+                  meta={"policy": name, "round": k, "drawn": got.drawn, "implausible": got.implausible,
+                        "duplicates": got.duplicates}, overwrite=True)
+    hardest = np.argsort(got.mpjpe_mm)[::-1][:32]
+    save_image_grid(out / "hardest.png", d.images[hardest], columns=8,
+                    labels=[f"{got.mpjpe_mm[i]:.0f}mm" for i in hardest])
+    history = finetune(estimator, PoseData(d.images, d.joints3d), replay, val, replay_ratio=config.replay_ratio,
+                       steps=config.finetune_steps, lr=config.finetune_lr,
+                       eval_every=max(1, min(100, config.finetune_steps // 4)), patience=4, seed=config.seed + k)
+    save_estimator(out / "estimator.pt", estimator, meta={"policy": name, "round": k})
+    atomic_write(out / "learning.json", lambda t: t.write_text(json.dumps(
+        {"curve": curve, "finetune": {k2: v for k2, v in history.items() if k2 != "in_distribution_limit"}},
+        default=float)))
+    suites = evaluate_suites(estimator, task.avatar, num_samples=config.suite_samples)
+    return {"policy": name, "round": k, "samples": len(got), "learn_steps": config.learn_steps if policy.learns else 0,
+            "drawn": got.drawn, "implausible": got.implausible, "duplicates": got.duplicates,
+            "collected_mpjpe_mm": round(float(got.mpjpe_mm.mean()), 2),
+            "finetune_best_step": history["best_step"], "seconds": round(time.time() - start, 1), "suites": suites}
+
+
+def _final_plots(run_dir: Path, config: RoundConfig) -> None:
+    curves, samples = {}, {}
+    for name in config.policies:
+        offset, pts = 0, []
+        for k in range(1, config.rounds + 1):
+            path = round_dir(run_dir, name, k)
+            if (path / "learning.json").is_file():
+                curve = json.loads((path / "learning.json").read_text())["curve"]
+                pts += [(offset + s, r) for s, r in curve]
+                offset += config.learn_steps
+            if (path / "dataset" / "dataset.json").is_file():
+                data = load_dataset(path / "dataset", check_images=False)
+                actions = data.extras["action"].astype(np.float64)
+                cams, tilt = decode(actions).cameras, actions[:, ROOT_SLICE] * ROOT_TILT_DEG
+                samples[name] = {"azimuth_deg": cams.azimuth_deg, "elevation_deg": cams.elevation_deg,
+                                 "pitch_deg": tilt[:, 0], "roll_deg": tilt[:, 1], "mpjpe_mm": data.extras["mpjpe_mm"]}
+        if pts:
+            curves[name] = pts
+    plot_rewards(run_dir, curves)
+    plot_sample_space(run_dir, samples)

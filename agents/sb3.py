@@ -1,0 +1,102 @@
+"""``ppo`` and ``sac``: Stable-Baselines3 agents trained on the batched environment.
+
+The policy network reads the environment's context vector (a generator's input noise) and
+outputs a Gaussian over actions, so it can map different contexts to different failure modes.
+Every episode is one step, so the discount factor is irrelevant and the value function only
+learns the mean reward (PPO's baseline). Learning continues across rounds from the saved model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from stable_baselines3 import PPO, SAC
+from stable_baselines3.common.callbacks import BaseCallback
+
+from agents.base import SamplingPolicy
+from posegen_env.files import atomic_write
+from posegen_env.vector_env import SB3VecEnv
+
+
+class _Report(BaseCallback):
+    """Forwards each vector step's rewards to the run's progress function."""
+
+    def __init__(self, progress, start: int):
+        super().__init__()
+        self.progress, self.start = progress, start
+
+    def _on_step(self) -> bool:
+        if self.progress is not None:
+            self.progress(self.num_timesteps - self.start, np.asarray(self.locals["rewards"]))
+        return True
+
+
+class SB3Policy(SamplingPolicy):
+    """Shared plumbing of the SB3 agents: build on first use, learn, act, save/load."""
+
+    learns = True
+    algorithm = None
+
+    def __init__(self, seed: int = 0, tensorboard_log: str | None = None, device: str = "auto", **hyperparameters):
+        self.seed, self.tensorboard_log, self.device = seed, tensorboard_log, device
+        self.hyperparameters = self.defaults() | hyperparameters
+        self.model = None
+        self._saved = None
+
+    def defaults(self) -> dict:
+        return {}
+
+    def _ensure_model(self, env) -> None:
+        vec = SB3VecEnv(env)
+        if self.model is None and self._saved is not None:
+            self.model = self.algorithm.load(self._saved, env=vec, device=self.device)
+        elif self.model is None:
+            self.model = self.algorithm("MlpPolicy", vec, seed=self.seed, device=self.device,
+                                        tensorboard_log=self.tensorboard_log, verbose=0, **self.hyperparameters)
+        else:
+            self.model.set_env(vec)
+
+    def learn(self, env, steps, progress=None):
+        self._ensure_model(env)
+        self.model.learn(total_timesteps=steps, callback=_Report(progress, self.model.num_timesteps),
+                         reset_num_timesteps=False, tb_log_name=self.name, progress_bar=False)
+
+    def act(self, contexts, rng):
+        if self.model is None:
+            raise RuntimeError(f"the {self.name} policy has not learned yet; call learn() or load() first")
+        # SB3 samples with torch's generator: seed it from ``rng`` so draws are reproducible.
+        import torch
+
+        torch.manual_seed(int(rng.integers(2**31)))
+        actions, _ = self.model.predict(np.asarray(contexts, np.float32), deterministic=False)
+        return np.clip(actions, -1.0, 1.0)
+
+    def save(self, path: Path) -> None:
+        if self.model is not None:
+            atomic_write(Path(path) / f"{self.name}.zip", lambda tmp: self.model.save(tmp))
+
+    def load(self, path: Path) -> None:
+        file = Path(path) / f"{self.name}.zip"
+        if not file.is_file():
+            raise FileNotFoundError(f"no saved {self.name} model at {file}")
+        self._saved, self.model = file, None
+
+
+class PPOPolicy(SB3Policy):
+    name = "ppo"
+    algorithm = PPO
+
+    def defaults(self):
+        # Short rollouts of many parallel one-step episodes: frequent updates from few samples.
+        return {"n_steps": 4, "batch_size": 64, "n_epochs": 10, "learning_rate": 1e-3, "gamma": 0.0,
+                "gae_lambda": 1.0, "ent_coef": 0.0, "policy_kwargs": {"net_arch": [64, 64], "log_std_init": -0.7}}
+
+
+class SACPolicy(SB3Policy):
+    name = "sac"
+    algorithm = SAC
+
+    def defaults(self):
+        return {"learning_starts": 256, "batch_size": 128, "train_freq": 1, "gradient_steps": 4, "gamma": 0.0,
+                "buffer_size": 50_000, "learning_rate": 1e-3, "policy_kwargs": {"net_arch": [64, 64]}}

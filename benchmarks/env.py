@@ -1,0 +1,71 @@
+"""PoseGen-v0 throughput: single environment stepped one by one vs the batched vector environment.
+
+    python benchmarks/env.py [--steps 256] [--num-envs 64] [--device cpu|cuda]
+
+Each step is one NeRF rendering of a 64 px person crop plus one estimator forward pass (and the
+reward). The single-env figure steps one ``PoseGenEnv`` (reset + step) per sample; the vector
+figure steps a ``PoseGenVectorEnv`` with ``--num-envs`` sub-environments, rendering and
+estimating each batch in one call. Both use the shipped avatar and estimator and uniform actions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from posegen_env.action_space import uniform_actions  # noqa: E402
+from posegen_env.env import PoseGenEnv  # noqa: E402
+from posegen_env.task import PoseGenTask  # noqa: E402
+from posegen_env.vector_env import PoseGenVectorEnv  # noqa: E402
+
+
+def single_rate(task: PoseGenTask, steps: int) -> float:
+    env = PoseGenEnv(task=task)
+    actions = uniform_actions(steps + 4, np.random.default_rng(0)).astype(np.float32)
+    env.reset(seed=0)
+    for a in actions[:4]:  # warm-up
+        env.step(a)
+        env.reset()
+    start = time.perf_counter()
+    for a in actions[4:]:
+        env.step(a)
+        env.reset()
+    return steps / (time.perf_counter() - start)
+
+
+def vector_rate(task: PoseGenTask, steps: int, num_envs: int) -> float:
+    env = PoseGenVectorEnv(num_envs, task=task)
+    env.reset(seed=0)
+    batches = max(1, steps // num_envs)
+    actions = uniform_actions((batches + 1) * num_envs, np.random.default_rng(0)).astype(np.float32)
+    env.step(actions[:num_envs])  # warm-up
+    start = time.perf_counter()
+    for b in range(1, batches + 1):
+        env.step(actions[b * num_envs:(b + 1) * num_envs])
+    return batches * num_envs / (time.perf_counter() - start)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", type=int, default=256)
+    p.add_argument("--num-envs", type=int, nargs="+", default=[16, 64, 128])
+    p.add_argument("--device", default=None)
+    args = p.parse_args()
+    task = PoseGenTask(device=args.device)
+    single = single_rate(task, args.steps)
+    print(f"device {task.device}; image {task.image_size} px; {args.steps} steps each")
+    print("| environment | steps/s | vs single |\n|---|---:|---:|")
+    print(f"| single PoseGenEnv, stepped one by one | {single:.1f} | 1.0x |")
+    for n in args.num_envs:
+        rate = vector_rate(task, args.steps, n)
+        print(f"| PoseGenVectorEnv, num_envs={n} | {rate:.1f} | {rate / single:.1f}x |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""train/run_agent.py end to end: every policy's quick round, outputs, resume, and bad input."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agents import POLICIES, make_policy
+from agents import rounds as rounds_module
+from posegen_env.dataset import load_dataset
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "train"))
+import run_agent  # noqa: E402
+
+
+@pytest.fixture(scope="module", autouse=True)
+def private_cache(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("POSEGEN_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
+@pytest.fixture(scope="module")
+def quick_all(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "all"
+    assert run_agent.main(["--quick", "--policy", "all", "--out", str(out)]) == 0
+    return out
+
+
+def test_quick_round_of_every_policy_writes_all_outputs(quick_all):
+    doc = json.loads((quick_all / "results.json").read_text())
+    policies = {r["policy"] for r in doc["rows"]}
+    assert policies == set(POLICIES) | {"pretrained"}
+    assert set(doc["comparison"]) == set(POLICIES)
+    for name in POLICIES:
+        round_dir = quick_all / name / "round-1"
+        data = load_dataset(round_dir / "dataset")
+        assert len(data) == run_agent.QUICK["samples"]
+        assert data.extras["action"].shape == (len(data), 85)
+        assert (round_dir / "estimator.pt").is_file() and (round_dir / "hardest.png").is_file()
+    for name in ("search", "ppo", "sac"):
+        assert any((quick_all / name / "round-1").glob(f"{name}.*"))
+    for plot in ("suites_vs_round.png", "rewards.png", "sample_space.png"):
+        assert (quick_all / "plots" / plot).stat().st_size > 1000
+    assert "| search | 1 |" in (quick_all / "results.md").read_text()
+    assert (quick_all / "results.csv").read_text().startswith("policy,round")
+    assert any((quick_all / "tensorboard").rglob("events.out.tfevents*"))
+
+
+def test_collection_drops_duplicates(tmp_path):
+    from agents.collect import collect
+    from posegen_env.vector_env import PoseGenVectorEnv
+
+    class Constant(make_policy("random").__class__):
+        def act(self, contexts, rng):
+            return np.zeros((len(contexts), 85))
+
+    env = PoseGenVectorEnv(num_envs=4)
+    got = collect(Constant(), env, 6, max_draws_factor=2)
+    assert len(got) == 1 and got.duplicates == got.drawn - 1 - got.implausible
+
+
+def test_resume_after_interruption_and_corrupt_checkpoint(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    real = rounds_module._one_round
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(args[3])
+        if args[3] == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rounds_module, "_one_round", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_agent.main(["--quick", "--policy", "search", "--rounds", "2", "--out", str(out)])
+    assert [r["round"] for r in json.loads((out / "results.json").read_text())["rows"]] == [0, 1]
+    round1 = (out / "search" / "round-1" / "estimator.pt").stat().st_mtime_ns
+    monkeypatch.setattr(rounds_module, "_one_round", real)
+    config = json.loads((out / "config.json").read_text())
+    assert config["rounds"] == 2  # --quick keeps an explicit --rounds
+    assert run_agent.main(["--resume", str(out)]) == 0
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert sorted(r["round"] for r in rows if r["policy"] == "search") == [1, 2]
+    assert (out / "search" / "round-1" / "estimator.pt").stat().st_mtime_ns == round1  # round 1 not redone
+
+    (out / "search" / "round-2" / "estimator.pt").write_bytes(b"not a checkpoint")
+    capsys.readouterr()
+    assert run_agent.main(["--resume", str(out)]) == 0
+    assert "falling back to round 1" in capsys.readouterr().out
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert sorted(r["round"] for r in rows if r["policy"] == "search") == [1, 2]
+
+
+def test_incompatible_run_directory_and_bad_arguments(tmp_path, capsys):
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "config.json").write_text(json.dumps({"format": "posegen-run-v0"}))
+    with pytest.raises(rounds_module.RunError, match="incompatible version"):
+        run_agent.main(["--resume", str(old)])
+    with pytest.raises(SystemExit):
+        run_agent.main(["--resume", str(tmp_path / "nothing")])
+    assert "config.json missing" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run_agent.main(["--policy", "dqn"])
+    assert "--policy 'dqn'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run_agent.main(["--samples", "0"])
+    with pytest.raises(rounds_module.RunError, match="already holds a run"):
+        run_agent.main(["--out", str(old)])

@@ -1,0 +1,111 @@
+"""PoseGen's main loop: learn where the estimator fails, render data there, fine-tune, repeat.
+
+Each round, for each policy: (1) the policy learns against the current estimator; (2) it
+collects ``--samples`` plausible, de-duplicated samples; (3) the estimator is fine-tuned on them
+with replay of base data; (4) the environment switches to the fine-tuned estimator; (5) every test
+suite is evaluated. ``--policy all`` runs every policy from the same pre-trained estimator with
+the same budget and writes a comparison.
+
+    python train/run_agent.py                      # search policy, defaults (about 20 min on 2 CPU cores)
+    python train/run_agent.py --policy all         # compare ppo, sac, search, random and prior
+    python train/run_agent.py --quick              # smoke test (under 3 min)
+    python train/run_agent.py --resume runs/agent-YYYYmmdd-HHMMSS
+
+The run directory holds results.{md,json,csv}, plots/, each round's dataset, hardest-sample grid,
+policy and estimator checkpoints, and TensorBoard logs (``tensorboard --logdir RUN/tensorboard``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source checkout too
+
+from agents import POLICIES  # noqa: E402
+from agents.report import markdown_table  # noqa: E402
+from agents.rounds import RoundConfig, RunError, run_rounds  # noqa: E402
+from posegen_env.avatar import AvatarError  # noqa: E402
+from posegen_env.dataset import DatasetError  # noqa: E402
+from posegen_env.estimator import EstimatorError  # noqa: E402
+from posegen_env.reward import METRICS, MODES  # noqa: E402
+
+ORDER = ["search", "ppo", "sac", "random", "prior"]
+QUICK = {"rounds": 1, "samples": 48, "learn_steps": 64, "finetune_steps": 8, "replay_samples": 128,
+         "val_samples": 64, "suite_samples": 32, "num_envs": 16}
+
+
+def parse(argv=None) -> argparse.Namespace:
+    defaults = RoundConfig()
+
+    def sized(text: str, name: str) -> str:
+        return f"{text}{'; ' if text else ''}default {getattr(defaults, name)}, with --quick {QUICK[name]}"
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--policy", default="search",
+                   help=f"one of {', '.join(ORDER)}, a comma-separated list of them, or 'all'")
+    p.add_argument("--rounds", type=int, help=sized("", "rounds"))
+    p.add_argument("--samples", type=int, help=sized("samples collected per round", "samples"))
+    p.add_argument("--learn-steps", type=int, help=sized("env steps per round for learning", "learn_steps"))
+    p.add_argument("--finetune-steps", type=int, help=sized("", "finetune_steps"))
+    p.add_argument("--replay-ratio", type=float, default=defaults.replay_ratio)
+    p.add_argument("--num-envs", type=int, help=sized("batch of the vector environment", "num_envs"))
+    p.add_argument("--reward-metric", choices=METRICS, default="mpjpe")
+    p.add_argument("--reward-mode", choices=MODES, default="capped")
+    p.add_argument("--cap-mm", type=float, default=300.0, help="error cap (capped) or band peak (band)")
+    p.add_argument("--estimator", default=None, help="checkpoint (default: the shipped baseline)")
+    p.add_argument("--avatar", default=None, help="avatar file (default: the shipped one)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=None, help="run directory (default: runs/agent-<time>)")
+    p.add_argument("--resume", type=Path, default=None, help="finish an interrupted run in this directory")
+    p.add_argument("--quick", action="store_true", help="a tiny run for smoke tests")
+    args = p.parse_args(argv)
+    for name in ("rounds", "samples", "learn_steps", "finetune_steps", "num_envs"):
+        if getattr(args, name) is None:  # --quick shrinks only what was not given explicitly
+            setattr(args, name, (QUICK if args.quick else {}).get(name, getattr(defaults, name)))
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be a positive integer")
+    args.policies = ORDER if args.policy == "all" else args.policy.split(",")
+    unknown = [name for name in args.policies if name not in POLICIES]
+    if unknown or len(set(args.policies)) != len(args.policies):
+        p.error(f"--policy {args.policy!r}: use one of {', '.join(ORDER)}, a comma-separated list without repeats, "
+                "or 'all'")
+    if not 0 <= args.replay_ratio < 1:
+        p.error("--replay-ratio must be in [0, 1)")
+    if args.resume is not None and not (args.resume / "config.json").is_file():
+        p.error(f"--resume {args.resume}: no run there (config.json missing); pass a directory written by run_agent.py")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    if args.resume is not None:
+        run_dir, resume = args.resume, True
+        config = RoundConfig.read(run_dir / "config.json")
+        print(f"resuming {run_dir}")
+    else:
+        run_dir, resume = args.out or Path("runs") / time.strftime("agent-%Y%m%d-%H%M%S"), False
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise RunError(f"{run_dir} already holds a run; use --resume {run_dir} to finish it or another --out")
+        config = RoundConfig(
+            policies=args.policies, rounds=args.rounds, samples=args.samples,
+            learn_steps=args.learn_steps, finetune_steps=args.finetune_steps, replay_ratio=args.replay_ratio,
+            num_envs=args.num_envs, estimator=args.estimator, avatar=args.avatar, seed=args.seed,
+            reward={"metric": args.reward_metric, "mode": args.reward_mode, "cap_mm": args.cap_mm})
+        if args.quick:  # the sizes without a command-line option
+            config = replace(config, **{k: v for k, v in QUICK.items() if not hasattr(args, k)})
+    start = time.time()
+    rows = run_rounds(run_dir, config, resume=resume)
+    print("\n" + markdown_table(rows))
+    print(f"\nrun directory: {run_dir} ({(time.time() - start) / 60:.1f} min); see results.md and plots/")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (RunError, EstimatorError, AvatarError, DatasetError, ValueError) as err:
+        raise SystemExit(f"run_agent.py: error: {err}") from None
