@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -46,9 +47,9 @@ class RoundConfig:
     rounds: int = 2
     samples: int = 2000  # collected (fine-tuning) samples per round: the same for every policy
     learn_steps: int = 2048  # environment steps each learned policy may spend per round
-    finetune_steps: int = 1000
-    finetune_lr: float = 3e-4
-    replay_ratio: float = 0.7
+    finetune_steps: int = 1200
+    finetune_lr: float = 1e-4
+    replay_ratio: float = 0.85
     replay_samples: int = 4000
     val_samples: int = 500
     suite_samples: int = 500
@@ -161,7 +162,10 @@ def _one_round(run_dir, config, name, k, task, pretrained, replay, val, tb, say)
     if name in ("ppo", "sac"):
         policy.tensorboard_log = str(run_dir / "tensorboard")
     if k > 1 and policy.learns:
-        policy.load(previous)
+        try:
+            policy.load(previous)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+            say(f"{name} round {k - 1}: policy checkpoint unreadable ({err}); this round starts a fresh policy")
     curve = []
     if policy.learns:
         env.reset(seed=config.seed + 7919 * k)
@@ -187,7 +191,7 @@ def _one_round(run_dir, config, name, k, task, pretrained, replay, val, tb, say)
                     labels=[f"{got.mpjpe_mm[i]:.0f}mm" for i in hardest])
     history = finetune(estimator, PoseData(d.images, d.joints3d), replay, val, replay_ratio=config.replay_ratio,
                        steps=config.finetune_steps, lr=config.finetune_lr,
-                       eval_every=max(1, min(100, config.finetune_steps // 4)), patience=4, seed=config.seed + k)
+                       eval_every=max(1, min(150, config.finetune_steps // 4)), patience=4, seed=config.seed + k)
     save_estimator(out / "estimator.pt", estimator, meta={"policy": name, "round": k})
     atomic_write(out / "learning.json", lambda t: t.write_text(json.dumps(
         {"curve": curve, "finetune": {k2: v for k2, v in history.items() if k2 != "in_distribution_limit"}},

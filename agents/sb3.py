@@ -42,16 +42,13 @@ class SB3Policy(SamplingPolicy):
         self.seed, self.tensorboard_log, self.device = seed, tensorboard_log, device
         self.hyperparameters = self.defaults() | hyperparameters
         self.model = None
-        self._saved = None
 
     def defaults(self) -> dict:
         return {}
 
     def _ensure_model(self, env) -> None:
         vec = SB3VecEnv(env)
-        if self.model is None and self._saved is not None:
-            self.model = self.algorithm.load(self._saved, env=vec, device=self.device)
-        elif self.model is None:
+        if self.model is None:
             self.model = self.algorithm("MlpPolicy", vec, seed=self.seed, device=self.device,
                                         tensorboard_log=self.tensorboard_log, verbose=0, **self.hyperparameters)
         else:
@@ -80,7 +77,7 @@ class SB3Policy(SamplingPolicy):
         file = Path(path) / f"{self.name}.zip"
         if not file.is_file():
             raise FileNotFoundError(f"no saved {self.name} model at {file}")
-        self._saved, self.model = file, None
+        self.model = self.algorithm.load(file, device=self.device)
 
 
 class PPOPolicy(SB3Policy):

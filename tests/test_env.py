@@ -196,3 +196,22 @@ def test_mismatched_estimator_and_missing_files_get_clear_errors(task, tmp_path)
         PoseGenTask(avatar=tmp_path / "missing_avatar.pt")
     with pytest.raises(ValueError, match="image_size"):
         PoseGenTask(avatar=task.avatar, image_size=4)
+
+
+def test_search_policy_learns_towards_higher_reward_and_round_trips(task, tmp_path):
+    from agents import make_policy
+
+    toy = PoseGenTask(avatar=task.avatar, estimator=zero_estimator, reward={"mode": "raw"})
+    env = PoseGenVectorEnv(num_envs=32, task=toy)
+    policy = make_policy("search", num_agents=2, population_per_agent=32, seed=0)
+    curve = []
+    policy.learn(env, 320, lambda steps, rewards: curve.append(float(np.mean(rewards))))
+    assert len(curve) == 5 and curve[-1] > curve[0]  # spread-out limbs: larger distances from the root
+    policy.save(tmp_path)
+    again = make_policy("search", num_agents=2, population_per_agent=32)
+    again.load(tmp_path)
+    contexts = np.random.default_rng(0).uniform(-1, 1, (6, 8))
+    np.testing.assert_array_equal(policy.act(contexts, np.random.default_rng(1)),
+                                  again.act(contexts, np.random.default_rng(1)))
+    actions = policy.act(contexts, np.random.default_rng(2))
+    assert np.abs(actions).max() <= 1 and is_within_limits(decode(actions).body_pose).all()

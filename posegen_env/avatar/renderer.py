@@ -8,7 +8,9 @@ composite with nerfacc. Rays that miss the shell are background.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import nerfacc
@@ -20,6 +22,7 @@ from posegen_env.avatar.proxy import RayHits, SkinnedProxy
 from posegen_env.camera import Camera
 
 _MIN_WEIGHT = 1e-4  # samples contributing less than this to a pixel get no colour lookup
+_CAST_POOL = ThreadPoolExecutor(min(4, os.cpu_count() or 1)) if (os.cpu_count() or 1) > 1 else None
 
 
 @dataclass
@@ -151,7 +154,11 @@ class AvatarRenderer(torch.nn.Module):
             if gap < 0.15:
                 raise ValueError(f"camera {k} is inside the body ({gap * 100:.0f} cm from a joint); "
                                  "move it further away (e.g. a larger orbit distance)")
-        hits = [self.proxy.cast(bodies, b, cam) for b, cam in zip(body_index, cameras, strict=True)]
+        jobs = list(zip(body_index, cameras, strict=True))
+        if len(jobs) > 1 and _CAST_POOL is not None:  # Embree and torch release the GIL: cast images in parallel
+            hits = list(_CAST_POOL.map(lambda job: self.proxy.cast(bodies, *job), jobs))
+        else:
+            hits = [self.proxy.cast(bodies, b, cam) for b, cam in jobs]
         return bodies, hits, cameras, body_index
 
     def render(self, global_orient, body_pose, betas=None, cameras: Sequence[Camera] = (), transl=None,
