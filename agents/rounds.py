@@ -20,7 +20,7 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from agents import make_policy
+from agents import POLICIES, make_policy
 from agents.collect import collect
 from agents.report import BASELINE, ood_mean, plot_rewards, plot_sample_space, plot_suites, write_tables
 from posegen_env.action_space import ROOT_SLICE, ROOT_TILT_DEG, decode
@@ -158,8 +158,8 @@ def _one_round(run_dir, config, name, k, task, pretrained, replay, val, tb, say)
     estimator = load_estimator(previous / "estimator.pt") if k > 1 else copy.deepcopy(pretrained)
     task.set_estimator(estimator)
     env = PoseGenVectorEnv(config.num_envs, task=task)
-    policy = make_policy(name, **({"seed": config.seed} if name != "random" and name != "prior" else {}))
-    if name in ("ppo", "sac"):
+    policy = make_policy(name, **({"seed": config.seed} if POLICIES[name].learns else {}))
+    if hasattr(policy, "tensorboard_log"):  # the SB3 agents log their own training curves too
         policy.tensorboard_log = str(run_dir / "tensorboard")
     if k > 1 and policy.learns:
         try:
