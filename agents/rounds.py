@@ -48,10 +48,10 @@ class RoundConfig:
     samples: int = 2000  # collected (fine-tuning) samples per round: the same for every policy
     learn_steps: int = 2048  # environment steps each learned policy may spend per round
     finetune_steps: int = 1200
-    finetune_lr: float = 1e-4
-    replay_ratio: float = 0.85
+    finetune_lr: float = 3e-4
+    replay_ratio: float = 0.7
     replay_samples: int = 4000
-    val_samples: int = 500
+    val_samples: int = 1000
     suite_samples: int = 500
     num_envs: int = 64
     reward: dict = field(default_factory=dict)
@@ -191,7 +191,7 @@ def _one_round(run_dir, config, name, k, task, pretrained, replay, val, tb, say)
                     labels=[f"{got.mpjpe_mm[i]:.0f}mm" for i in hardest])
     history = finetune(estimator, PoseData(d.images, d.joints3d), replay, val, replay_ratio=config.replay_ratio,
                        steps=config.finetune_steps, lr=config.finetune_lr,
-                       eval_every=max(1, min(150, config.finetune_steps // 4)), patience=4, seed=config.seed + k)
+                       eval_every=max(1, min(150, config.finetune_steps // 4)), seed=config.seed + k)
     save_estimator(out / "estimator.pt", estimator, meta={"policy": name, "round": k})
     atomic_write(out / "learning.json", lambda t: t.write_text(json.dumps(
         {"curve": curve, "finetune": {k2: v for k2, v in history.items() if k2 != "in_distribution_limit"}},
@@ -200,7 +200,8 @@ def _one_round(run_dir, config, name, k, task, pretrained, replay, val, tb, say)
     return {"policy": name, "round": k, "samples": len(got), "learn_steps": config.learn_steps if policy.learns else 0,
             "drawn": got.drawn, "implausible": got.implausible, "duplicates": got.duplicates,
             "collected_mpjpe_mm": round(float(got.mpjpe_mm.mean()), 2),
-            "finetune_best_step": history["best_step"], "seconds": round(time.time() - start, 1), "suites": suites}
+            "finetune_best_step": history["best_step"], "blend_alpha": history["alpha"],
+            "seconds": round(time.time() - start, 1), "suites": suites}
 
 
 def _final_plots(run_dir: Path, config: RoundConfig) -> None:
