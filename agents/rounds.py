@@ -31,7 +31,7 @@ from posegen_env.evaluation import evaluate_suites
 from posegen_env.files import atomic_write
 from posegen_env.grid import save_image_grid
 from posegen_env.task import PoseGenTask
-from posegen_env.training import PoseData, finetune
+from posegen_env.training import PoseData, finetune, validation_mpjpe
 from posegen_env.vector_env import PoseGenVectorEnv
 
 RUN_FORMAT = "posegen-run-v1"
@@ -50,6 +50,7 @@ class RoundConfig:
     finetune_steps: int = 1200
     finetune_lr: float = 3e-4
     replay_ratio: float = 0.7
+    in_distribution_tolerance: float = 0.015  # against the pre-trained model, on the validation split
     replay_samples: int = 4000
     val_samples: int = 1000
     suite_samples: int = 500
@@ -126,6 +127,7 @@ def run_rounds(run_dir: Path, config: RoundConfig, resume: bool = False, say=pri
     avatar = task.avatar
     replay = base_split(avatar, "train", config.replay_samples)
     val = base_split(avatar, "val", config.val_samples)
+    reference = validation_mpjpe(pretrained, val)
     tb = SummaryWriter(str(run_dir / "tensorboard"))
 
     def record(row: dict) -> None:
@@ -142,7 +144,7 @@ def run_rounds(run_dir: Path, config: RoundConfig, resume: bool = False, say=pri
     for name in config.policies:
         done = max([r["round"] for r in rows if r["policy"] == name], default=0)
         for k in range(done + 1, config.rounds + 1):
-            row = _one_round(run_dir, config, name, k, task, pretrained, replay, val, tb, say)
+            row = _one_round(run_dir, config, name, k, task, pretrained, replay, val, reference, tb, say)
             record(row)
             say(f"{name} round {k}: OOD mean {ood_mean(row):.1f} mm, in-distribution "
                 f"{row['suites']['in-distribution']['eval14']['mpjpe_mm']:.1f} mm")
@@ -151,7 +153,7 @@ def run_rounds(run_dir: Path, config: RoundConfig, resume: bool = False, say=pri
     return rows
 
 
-def _one_round(run_dir, config, name, k, task, pretrained, replay, val, tb, say) -> dict:
+def _one_round(run_dir, config, name, k, task, pretrained, replay, val, reference, tb, say) -> dict:
     start = time.time()
     out = round_dir(run_dir, name, k)
     previous = round_dir(run_dir, name, k - 1)
@@ -191,7 +193,8 @@ def _one_round(run_dir, config, name, k, task, pretrained, replay, val, tb, say)
                     labels=[f"{got.mpjpe_mm[i]:.0f}mm" for i in hardest])
     history = finetune(estimator, PoseData(d.images, d.joints3d), replay, val, replay_ratio=config.replay_ratio,
                        steps=config.finetune_steps, lr=config.finetune_lr,
-                       eval_every=max(1, min(150, config.finetune_steps // 4)), seed=config.seed + k)
+                       eval_every=max(1, min(150, config.finetune_steps // 4)), seed=config.seed + k,
+                       tolerance=config.in_distribution_tolerance, reference_mpjpe=reference)
     save_estimator(out / "estimator.pt", estimator, meta={"policy": name, "round": k})
     atomic_write(out / "learning.json", lambda t: t.write_text(json.dumps(
         {"curve": curve, "finetune": {k2: v for k2, v in history.items() if k2 != "in_distribution_limit"}},

@@ -135,15 +135,17 @@ def train_estimator(model: torch.nn.Module, sources: list[tuple[PoseData, float]
 
 def finetune(model: torch.nn.Module, new: PoseData, replay: PoseData, val: PoseData, replay_ratio: float = 0.7,
              steps: int = 1200, batch_size: int = 64, lr: float = 3e-4, eval_every: int = 150,
-             patience: int | None = 4, tolerance: float = 0.015, holdout: float = 0.1, seed: int = 0) -> dict:
+             patience: int | None = 4, tolerance: float = 0.015, holdout: float = 0.1, seed: int = 0,
+             reference_mpjpe: float | None = None) -> dict:
     """Fine-tune on ``new`` samples mixed with ``replay`` of base data (``replay_ratio`` of every batch).
 
     A ``holdout`` fraction of the new samples measures progress on the hard data; training keeps
     the weights that do best there (stopping after ``patience`` evaluations without gain). Then
     the fine-tuned weights are blended back towards the starting ones (weight-space ensembling,
     as in WiSE-FT): the result is the largest blend whose in-distribution ``val`` MPJPE stays
-    within ``tolerance`` (relative) of the starting model's, possibly the starting weights
-    themselves. Blending keeps far more of the hard-data gain at a given in-distribution cost
+    within ``tolerance`` (relative) of ``reference_mpjpe`` -- by default the starting model's; over
+    several rounds pass the original model's, so that small losses cannot add up -- possibly the
+    starting weights themselves. Blending keeps far more of the hard-data gain at a given in-distribution cost
     than stopping early does. Batch-norm statistics stay frozen, so the hard samples do not
     change how base images are normalised and the blend is exact for them.
     """
@@ -156,7 +158,8 @@ def finetune(model: torch.nn.Module, new: PoseData, replay: PoseData, val: PoseD
     hard_val = PoseData(new.images[order[:n_hold]], new.joints3d[order[:n_hold]])
     train_new = PoseData(new.images[order[n_hold:]], new.joints3d[order[n_hold:]])
     start = copy.deepcopy(model.state_dict())
-    limit = validation_mpjpe(model, val) * (1.0 + tolerance)
+    reference = validation_mpjpe(model, val) if reference_mpjpe is None else reference_mpjpe
+    limit = reference * (1.0 + tolerance)
     sources = [(train_new, 1.0 - replay_ratio)] + ([(replay, replay_ratio)] if replay_ratio > 0 else [])
     history = train_estimator(model, sources, lambda m: validation_mpjpe(m, hard_val), steps, batch_size, lr,
                               eval_every=eval_every, patience=patience, seed=seed, desc="fine-tuning estimator",
