@@ -136,13 +136,14 @@ def train_estimator(model: torch.nn.Module, sources: list[tuple[PoseData, float]
 def finetune(model: torch.nn.Module, new: PoseData, replay: PoseData, val: PoseData, replay_ratio: float = 0.7,
              steps: int = 1200, batch_size: int = 64, lr: float = 3e-4, eval_every: int = 150,
              patience: int | None = 4, tolerance: float = 0.015, holdout: float = 0.1, seed: int = 0,
-             reference_mpjpe: float | None = None) -> dict:
+             reference_mpjpe: float | None = None, anchor: dict | None = None) -> dict:
     """Fine-tune on ``new`` samples mixed with ``replay`` of base data (``replay_ratio`` of every batch).
 
     A ``holdout`` fraction of the new samples measures progress on the hard data; training keeps
     the weights that do best there (stopping after ``patience`` evaluations without gain). Then
-    the fine-tuned weights are blended back towards the starting ones (weight-space ensembling,
-    as in WiSE-FT): the result is the largest blend whose in-distribution ``val`` MPJPE stays
+    the fine-tuned weights are blended back towards ``anchor`` (a state dict; by default the
+    starting weights; over several rounds, the original model's), weight-space ensembling as in
+    WiSE-FT: the result is the largest blend whose in-distribution ``val`` MPJPE stays
     within ``tolerance`` (relative) of ``reference_mpjpe`` -- by default the starting model's; over
     several rounds pass the original model's, so that small losses cannot add up -- possibly the
     starting weights themselves. Blending keeps far more of the hard-data gain at a given in-distribution cost
@@ -158,6 +159,7 @@ def finetune(model: torch.nn.Module, new: PoseData, replay: PoseData, val: PoseD
     hard_val = PoseData(new.images[order[:n_hold]], new.joints3d[order[:n_hold]])
     train_new = PoseData(new.images[order[n_hold:]], new.joints3d[order[n_hold:]])
     start = copy.deepcopy(model.state_dict())
+    anchor = start if anchor is None else anchor
     reference = validation_mpjpe(model, val) if reference_mpjpe is None else reference_mpjpe
     limit = reference * (1.0 + tolerance)
     sources = [(train_new, 1.0 - replay_ratio)] + ([(replay, replay_ratio)] if replay_ratio > 0 else [])
@@ -166,17 +168,21 @@ def finetune(model: torch.nn.Module, new: PoseData, replay: PoseData, val: PoseD
                               freeze_norm=True)
     tuned = copy.deepcopy(model.state_dict())
     blends = {"alpha": [], "in_distribution": [], "hard": []}
+    chosen = None
     for alpha in np.linspace(1.0, 0.0, 11):
-        model.load_state_dict({k: torch.lerp(start[k].float(), tuned[k].float(), float(alpha)).to(start[k].dtype)
+        model.load_state_dict({k: torch.lerp(anchor[k].float(), tuned[k].float(), float(alpha)).to(start[k].dtype)
                                if start[k].is_floating_point() else tuned[k] for k in start})
-        in_dist = validation_mpjpe(model, val)
         blends["alpha"].append(float(alpha))
-        blends["in_distribution"].append(in_dist)
+        blends["in_distribution"].append(validation_mpjpe(model, val))
         blends["hard"].append(validation_mpjpe(model, hard_val))
-        if in_dist <= limit:
+        if blends["in_distribution"][-1] <= limit:
+            chosen = (blends["hard"][-1], float(alpha), copy.deepcopy(model.state_dict()))
             break
-    else:
-        model.load_state_dict(start)
+    model.load_state_dict(start)
+    kept = {"alpha": None, "hard": history["initial_score"]}  # the starting weights, unless a blend beats them
+    if chosen is not None and chosen[0] < history["initial_score"]:
+        model.load_state_dict(chosen[2])
+        kept = {"alpha": chosen[1], "hard": chosen[0]}
     model.eval()
-    return history | {"blend": blends, "alpha": blends["alpha"][-1] if in_dist <= limit else 0.0,
+    return history | {"blend": blends, "alpha": kept["alpha"], "kept_hard": kept["hard"],
                       "in_distribution_limit": limit}
