@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,13 +22,12 @@ from PIL import Image
 
 from posegen_env.camera import Camera
 from posegen_env.files import (
+    StagedDirectoryWriter,
     check_meta,
     check_replaceable,
-    install_directory,
     listing,
     open_png,
     read_json_header,
-    staging_directory,
 )
 from posegen_env.joints import NUM_BODY_JOINTS
 
@@ -387,7 +385,7 @@ def _check_replaceable(out_dir: Path, overwrite: bool) -> None:
     check_replaceable(out_dir, overwrite, CAPTURE_JSON, CaptureError, "capture")
 
 
-class CaptureWriter:
+class CaptureWriter(StagedDirectoryWriter):
     """Stream frames into a new capture; it appears at ``out_dir`` complete, or not at all.
 
     Use as a context manager and call :meth:`add_frame` once for each frame 0..N-1 (any order).
@@ -427,26 +425,13 @@ class CaptureWriter:
         self.meta = check_meta(meta, CaptureError, where)
         self.overwrite = overwrite
         _check_replaceable(self.out_dir, overwrite)
-        self._tmp: Path | None = None
         self._params: dict[int, dict[str, np.ndarray]] = {}
         self._num_betas: int | None = None
 
-    def __enter__(self) -> CaptureWriter:
-        tmp = staging_directory(self.out_dir)
-        self._tmp = tmp
+    def _prepare(self, tmp: Path) -> None:
         for sub in ("images", "masks"):
             for name in self.cameras:
                 (tmp / sub / name).mkdir(parents=True)
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            if exc_type is None:
-                self._commit()
-        finally:
-            if self._tmp is not None:
-                shutil.rmtree(self._tmp, ignore_errors=True)
-                self._tmp = None
 
     def add_frame(self, frame_index: int, smpl_params: Mapping, images: Mapping, masks: Mapping) -> None:
         """Write one frame: SMPL parameters, an RGB uint8 (H, W, 3) image and a bool or uint8 (H, W)
@@ -565,9 +550,6 @@ class CaptureWriter:
         load_capture(self._tmp, check_files=False)  # never produce what the loader would reject
         self._install()
 
-    def _install(self) -> None:
-        assert self._tmp is not None
-        # The target may have appeared since __init__: check again before replacing it.
-        install_directory(self._tmp, self.out_dir, lambda out: _check_replaceable(out, self.overwrite))
-        self._tmp = None
+    def _check_target(self, out_dir: Path) -> None:
+        _check_replaceable(out_dir, self.overwrite)
 

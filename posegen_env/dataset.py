@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import zipfile
 import zlib
 from collections.abc import Iterable, Mapping
@@ -26,13 +25,12 @@ from PIL import Image
 from posegen_env import __version__
 from posegen_env.camera import Camera
 from posegen_env.files import (
+    StagedDirectoryWriter,
     check_meta,
     check_replaceable,
-    install_directory,
     listing,
     open_png,
     read_json_header,
-    staging_directory,
 )
 from posegen_env.joints import NUM_JOINTS, ROOT_JOINT, SMPL_JOINT_NAMES
 
@@ -435,7 +433,7 @@ def _numeric(value, name: str, trailing: tuple[int, ...], batch: int | None, whe
     return arr[None] if batch is None else arr
 
 
-class DatasetWriter:
+class DatasetWriter(StagedDirectoryWriter):
     """Add samples to a new dataset; it appears at ``out_dir`` complete, or not at all.
 
     Use as a context manager and call :meth:`add` or :meth:`add_batch`. Images go to a hidden
@@ -457,7 +455,6 @@ class DatasetWriter:
         self.meta = check_meta(meta, DatasetError, where)
         self.overwrite = overwrite
         _check_replaceable(self.out_dir, overwrite)
-        self._tmp: Path | None = None
         self._chunks: list[dict[str, np.ndarray]] = []
         self._extra_shapes: dict[str, tuple[int, ...]] | None = None
         self._count = 0
@@ -465,20 +462,8 @@ class DatasetWriter:
     def __len__(self) -> int:
         return self._count
 
-    def __enter__(self) -> DatasetWriter:
-        tmp = staging_directory(self.out_dir)
+    def _prepare(self, tmp: Path) -> None:
         (tmp / IMAGES_DIR).mkdir()
-        self._tmp = tmp
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            if exc_type is None:
-                self._commit()
-        finally:
-            if self._tmp is not None:
-                shutil.rmtree(self._tmp, ignore_errors=True)
-                self._tmp = None
 
     def add(self, image, joints2d, joints3d_cam, pose, betas, K, R, t, visible=None,
             extras: Mapping | None = None) -> int:
@@ -612,11 +597,8 @@ class DatasetWriter:
         load_dataset(self._tmp, check_images=False)  # never produce what the loader would reject
         self._install()
 
-    def _install(self) -> None:
-        assert self._tmp is not None
-        # The target may have appeared since __init__: check again before replacing it.
-        install_directory(self._tmp, self.out_dir, lambda out: _check_replaceable(out, self.overwrite))
-        self._tmp = None
+    def _check_target(self, out_dir: Path) -> None:
+        _check_replaceable(out_dir, self.overwrite)
 
 
 def write_dataset(out_dir: str | os.PathLike, images, joints2d, joints3d_cam, pose, betas, K, R, t,

@@ -53,6 +53,49 @@ def install_directory(staged: Path, out_dir: Path, check_replaceable: Callable[[
     shutil.rmtree(backup, ignore_errors=True)
 
 
+class StagedDirectoryWriter:
+    """A directory written in a hidden staging sibling and installed whole on a clean exit.
+
+    The life cycle every PoseGen writer of a directory shares: ``__enter__`` makes the staging
+    directory and lets ``_prepare`` lay it out; a clean ``__exit__`` calls ``_commit``, which writes
+    the index files and then ``_install``; the staging copy is removed whatever happens.
+    Subclasses set ``out_dir`` and ``overwrite`` and define ``_check_target(out_dir)``, which
+    raises if an existing directory there may not be replaced.
+    """
+
+    out_dir: Path
+    _tmp: Path | None = None
+
+    def __enter__(self):
+        self._tmp = staging_directory(self.out_dir)
+        self._prepare(self._tmp)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self._commit()
+        finally:
+            if self._tmp is not None:
+                shutil.rmtree(self._tmp, ignore_errors=True)
+                self._tmp = None
+
+    def _prepare(self, tmp: Path) -> None:
+        """Create the staging directory's sub-folders."""
+
+    def _commit(self) -> None:
+        raise NotImplementedError
+
+    def _check_target(self, out_dir: Path) -> None:
+        raise NotImplementedError
+
+    def _install(self) -> None:
+        assert self._tmp is not None
+        # The target may have appeared since the writer was created: check again before replacing it.
+        install_directory(self._tmp, self.out_dir, self._check_target)
+        self._tmp = None
+
+
 def read_checkpoint(path: str | os.PathLike, fmt: str, error: type[Exception], missing_hint: str) -> dict:
     """A torch checkpoint dict of format ``fmt``, or ``error`` saying what is wrong with the file."""
     path = Path(path)
