@@ -28,6 +28,13 @@ def ood_mean(row: dict) -> float:
     return float(np.mean([suite_mpjpe(row, s) for s in OUT_OF_DISTRIBUTION]))
 
 
+def changes(row: dict, reference: dict) -> tuple[float, float]:
+    """Relative change (%) of the OOD mean and of the in-distribution MPJPE against ``reference``."""
+    ood = 100 * (ood_mean(row) / ood_mean(reference) - 1)
+    in_dist = 100 * (suite_mpjpe(row, "in-distribution") / suite_mpjpe(reference, "in-distribution") - 1)
+    return round(ood, 2), round(in_dist, 2)
+
+
 def flat_rows(rows: list[dict]) -> list[dict]:
     """One flat record per (policy, round), relative to the pre-trained estimator."""
     base = next((r for r in rows if r["policy"] == BASELINE), None)
@@ -38,9 +45,7 @@ def flat_rows(rows: list[dict]) -> list[dict]:
         rec |= {f"{s}_mpjpe_mm": round(suite_mpjpe(r, s), 2) for s in SUITES}
         rec["ood_mean_mpjpe_mm"] = round(ood_mean(r), 2)
         if base is not None:
-            rec["ood_change_pct"] = round(100 * (ood_mean(r) / ood_mean(base) - 1), 2)
-            rec["in_distribution_change_pct"] = round(
-                100 * (suite_mpjpe(r, "in-distribution") / suite_mpjpe(base, "in-distribution") - 1), 2)
+            rec["ood_change_pct"], rec["in_distribution_change_pct"] = changes(r, base)
         out.append(rec)
     return out
 
@@ -72,13 +77,12 @@ def comparison(rows: list[dict]) -> dict:
         return {}
     out = {}
     for name, r in final.items():
-        rec = {"round": r["round"], "ood_mean_mpjpe_mm": round(ood_mean(r), 2),
-               "ood_reduction_pct": round(100 * (1 - ood_mean(r) / ood_mean(base)), 2),
-               "in_distribution_change_pct": round(
-                   100 * (suite_mpjpe(r, "in-distribution") / suite_mpjpe(base, "in-distribution") - 1), 2)}
+        ood_change, in_dist_change = changes(r, base)
+        rec = {"round": r["round"], "ood_mean_mpjpe_mm": round(ood_mean(r), 2), "ood_reduction_pct": -ood_change,
+               "in_distribution_change_pct": in_dist_change}
         for other in ("random", "prior"):
             if other in final and other != name:
-                rec[f"vs_{other}_pct"] = round(100 * (1 - ood_mean(r) / ood_mean(final[other])), 2)
+                rec[f"vs_{other}_pct"] = -changes(r, final[other])[0]
         out[name] = rec
     return out
 

@@ -123,7 +123,7 @@ def run_rounds(run_dir: Path, config: RoundConfig, resume: bool = False, say=pri
         rows = _good_rounds(run_dir, rows, say)
     torch.manual_seed(config.seed)
     task = PoseGenTask(avatar=config.avatar, estimator=config.estimator, reward=config.reward)
-    pretrained = _trainable(load_estimator(config.estimator))
+    pretrained = _trainable(task.estimator)  # never trained itself: each policy's round 1 starts from a copy
     avatar = task.avatar
     replay = base_split(avatar, "train", config.replay_samples)
     val = base_split(avatar, "val", config.val_samples)

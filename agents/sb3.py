@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.callbacks import BaseCallback
 
@@ -63,8 +64,6 @@ class SB3Policy(SamplingPolicy):
         if self.model is None:
             raise RuntimeError(f"the {self.name} policy has not learned yet; call learn() or load() first")
         # SB3 samples with torch's generator: seed it from ``rng`` so draws are reproducible.
-        import torch
-
         torch.manual_seed(int(rng.integers(2**31)))
         actions, _ = self.model.predict(np.asarray(contexts, np.float32), deterministic=False)
         return np.clip(actions, -1.0, 1.0)

@@ -56,8 +56,9 @@ class SearchPolicy(SamplingPolicy):
 
     def learn(self, env, steps, progress=None):
         rng = np.random.default_rng(1000 + self.iterations)
-        chunks = lambda n: max(1, int(np.ceil(n / env.num_envs)))  # noqa: E731
-        population = env.num_envs * min(chunks(self.population_per_agent * self.num_agents), chunks(steps))
+        # whole vector-env batches, at most the budget (but at least one batch)
+        wanted = min(self.population_per_agent * self.num_agents, steps)
+        population = env.num_envs * max(1, -(-wanted // env.num_envs))
         done = 0
         for _ in range(max(1, steps // population)):
             agent = np.arange(population) % self.num_agents
