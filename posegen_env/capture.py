@@ -28,6 +28,7 @@ from posegen_env.files import (
     listing,
     open_png,
     read_json_header,
+    require_directory,
 )
 from posegen_env.joints import NUM_BODY_JOINTS
 
@@ -339,11 +340,7 @@ def _check_files(capture: Capture) -> None:
 def load_capture(path: str | os.PathLike, check_files: bool = True) -> Capture:
     """Load and validate a capture. ``check_files`` also checks every image and mask (headers only)."""
     root = Path(path)
-    if not root.is_dir():
-        backups = sorted(root.parent.glob(f".{root.name}.old-*")) if root.parent.is_dir() else []
-        hint = (f"; {backups[0]} is the previous capture left by an interrupted overwrite, rename it back"
-                if backups else "")
-        raise CaptureError(f"{root}: capture directory does not exist{hint}")
+    require_directory(root, "capture", CaptureError)
     json_path = root / CAPTURE_JSON
     doc = read_json_header(json_path, FORMAT, VERSION, REQUIRED_KEYS, ("meta",), CaptureError, "capture",
                            "CaptureWriter")

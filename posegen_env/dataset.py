@@ -31,6 +31,7 @@ from posegen_env.files import (
     listing,
     open_png,
     read_json_header,
+    require_directory,
 )
 from posegen_env.joints import NUM_JOINTS, ROOT_JOINT, SMPL_JOINT_NAMES
 
@@ -381,11 +382,7 @@ def _check_images(ds: PoseDataset) -> None:
 def load_dataset(path: str | os.PathLike, check_images: bool = True) -> PoseDataset:
     """Load and validate a dataset. ``check_images`` also checks every image (headers only, cheap)."""
     root = Path(path)
-    if not root.is_dir():
-        backups = sorted(root.parent.glob(f".{root.name}.old-*")) if root.parent.is_dir() else []
-        hint = (f"; {backups[0]} is the previous dataset left by an interrupted overwrite, rename it back"
-                if backups else "")
-        raise DatasetError(f"{root}: dataset directory does not exist{hint}")
+    require_directory(root, "dataset", DatasetError)
     json_path = root / DATASET_JSON
     doc = _read_json(json_path)
     npz_path = root / ANNOTATIONS_NPZ

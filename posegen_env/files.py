@@ -53,6 +53,16 @@ def install_directory(staged: Path, out_dir: Path, check_replaceable: Callable[[
     shutil.rmtree(backup, ignore_errors=True)
 
 
+def require_directory(root: Path, kind: str, error: type[Exception]) -> None:
+    """Raise ``error`` if ``root`` is not a directory, pointing at the backup an interrupted
+    :func:`install_directory` may have left behind."""
+    if root.is_dir():
+        return
+    backups = sorted(root.parent.glob(f".{root.name}.old-*")) if root.parent.is_dir() else []
+    hint = f"; {backups[0]} is the previous {kind} left by an interrupted overwrite, rename it back" if backups else ""
+    raise error(f"{root}: {kind} directory does not exist{hint}")
+
+
 class StagedDirectoryWriter:
     """A directory written in a hidden staging sibling and installed whole on a clean exit.
 
