@@ -47,11 +47,11 @@ class RoundConfig:
     rounds: int = 2
     samples: int = 2000  # collected (fine-tuning) samples per round: the same for every policy
     learn_steps: int = 2048  # environment steps each learned policy may spend per round
-    finetune_steps: int = 1200
+    finetune_steps: int = 2400
     finetune_lr: float = 3e-4
     replay_ratio: float = 0.7
     in_distribution_tolerance: float = 0.015  # against the pre-trained model, on the validation split
-    replay_samples: int = 4000
+    replay_samples: int = 24000  # base crops replayed while fine-tuning: fewer get memorised
     val_samples: int = 1000
     suite_samples: int = 500
     num_envs: int = 64
@@ -191,9 +191,10 @@ def _one_round(run_dir, config, name, k, task, pretrained, replay, val, referenc
     hardest = np.argsort(got.mpjpe_mm)[::-1][:32]
     save_image_grid(out / "hardest.png", d.images[hardest], columns=8,
                     labels=[f"{got.mpjpe_mm[i]:.0f}mm" for i in hardest])
-    history = finetune(estimator, PoseData(d.images, d.joints3d), replay, val, replay_ratio=config.replay_ratio,
+    history = finetune(estimator, _collected_so_far(run_dir, name, k, PoseData(d.images, d.joints3d)), replay, val,
+                       replay_ratio=config.replay_ratio,
                        steps=config.finetune_steps, lr=config.finetune_lr,
-                       eval_every=max(1, min(150, config.finetune_steps // 4)), seed=config.seed + k,
+                       eval_every=max(1, config.finetune_steps // 8), patience=None, seed=config.seed + k,
                        tolerance=config.in_distribution_tolerance, reference_mpjpe=reference,
                        anchor=pretrained.state_dict())
     save_estimator(out / "estimator.pt", estimator, meta={"policy": name, "round": k})
@@ -206,6 +207,14 @@ def _one_round(run_dir, config, name, k, task, pretrained, replay, val, referenc
             "collected_mpjpe_mm": round(float(got.mpjpe_mm.mean()), 2),
             "finetune_best_step": history["best_step"], "blend_alpha": history["alpha"],
             "seconds": round(time.time() - start, 1), "suites": suites}
+
+
+def _collected_so_far(run_dir: Path, name: str, k: int, current: PoseData) -> PoseData:
+    """This round's samples plus those of the policy's earlier rounds: the generated dataset grows
+    round by round, so a round's fine-tuning does not forget the failure modes found before."""
+    earlier = [load_dataset(round_dir(run_dir, name, j) / "dataset") for j in range(1, k)]
+    return PoseData(np.concatenate([d.load_images(range(len(d))) for d in earlier] + [current.images]),
+                    np.concatenate([d.joints3d for d in earlier] + [current.joints3d]))
 
 
 def _final_plots(run_dir: Path, config: RoundConfig) -> None:

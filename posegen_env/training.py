@@ -1,9 +1,9 @@
 """Training and fine-tuning pose estimators on labelled crops, with validation and early stopping.
 
 Pre-training and PoseGen's fine-tuning rounds use the same loop. Fine-tuning mixes the new
-(hard) samples with replay of base data at a fixed ratio and stops early on an
-in-distribution validation split, keeping the best weights, so that gains on hard data do not
-cost in-distribution accuracy.
+(hard) samples with replay of base data at a fixed ratio, then blends the weights back towards
+the pre-trained ones just as far as an in-distribution validation split allows, so that gains on
+hard data cost at most a set share of in-distribution accuracy.
 """
 
 from __future__ import annotations

@@ -52,6 +52,8 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--learn-steps", type=int, help=sized("env steps per round for learning", "learn_steps"))
     p.add_argument("--finetune-steps", type=int, help=sized("", "finetune_steps"))
     p.add_argument("--replay-ratio", type=float, default=defaults.replay_ratio)
+    p.add_argument("--replay-samples", type=int,
+                   help=sized("base crops to replay (rendered once, cached)", "replay_samples"))
     p.add_argument("--num-envs", type=int, help=sized("batch of the vector environment", "num_envs"))
     p.add_argument("--reward-metric", choices=METRICS, default="mpjpe")
     p.add_argument("--reward-mode", choices=MODES, default="capped")
@@ -63,7 +65,7 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--resume", type=Path, default=None, help="finish an interrupted run in this directory")
     p.add_argument("--quick", action="store_true", help="a tiny run for smoke tests")
     args = p.parse_args(argv)
-    for name in ("rounds", "samples", "learn_steps", "finetune_steps", "num_envs"):
+    for name in ("rounds", "samples", "learn_steps", "finetune_steps", "replay_samples", "num_envs"):
         if getattr(args, name) is None:  # --quick shrinks only what was not given explicitly
             setattr(args, name, (QUICK if args.quick else {}).get(name, getattr(defaults, name)))
         if getattr(args, name) < 1:
@@ -93,6 +95,7 @@ def main(argv=None) -> int:
         config = RoundConfig(
             policies=args.policies, rounds=args.rounds, samples=args.samples,
             learn_steps=args.learn_steps, finetune_steps=args.finetune_steps, replay_ratio=args.replay_ratio,
+            replay_samples=args.replay_samples,
             num_envs=args.num_envs, estimator=args.estimator, avatar=args.avatar, seed=args.seed,
             reward={"metric": args.reward_metric, "mode": args.reward_mode, "cap_mm": args.cap_mm})
         if args.quick:  # the sizes without a command-line option
