@@ -95,9 +95,9 @@ def write_tables(run_dir: Path, rows: list[dict]) -> str:
         md += ("\n## Comparison (last round of each policy)\n\n| policy | OOD mean (mm) | OOD reduction % | "
                "in-dist change % | vs random % | vs prior % |\n|---|---:|---:|---:|---:|---:|\n")
         for name, c in comp.items():
+            versus = [f"{c[k]:+.1f}" if k in c else "" for k in ("vs_random_pct", "vs_prior_pct")]
             md += (f"| {name} | {c['ood_mean_mpjpe_mm']:.1f} | {c['ood_reduction_pct']:+.1f} | "
-                   f"{c['in_distribution_change_pct']:+.1f} | {c.get('vs_random_pct', float('nan')):+.1f} | "
-                   f"{c.get('vs_prior_pct', float('nan')):+.1f} |\n")
+                   f"{c['in_distribution_change_pct']:+.1f} | {versus[0]} | {versus[1]} |\n")
     atomic_write(run_dir / "results.json", lambda t: t.write_text(json.dumps(
         {"rows": rows, "comparison": comp}, indent=1, default=float)))
     flat = flat_rows(rows)

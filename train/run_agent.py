@@ -6,7 +6,7 @@ with replay of base data; (4) the environment switches to the fine-tuned estimat
 suite is evaluated. ``--policy all`` runs every policy from the same pre-trained estimator with
 the same budget and writes a comparison.
 
-    python train/run_agent.py                      # search policy, defaults (about 20 min on 2 CPU cores)
+    python train/run_agent.py                      # ppo policy, defaults (about 20 min on 2 CPU cores)
     python train/run_agent.py --policy all         # compare ppo, sac, search, random and prior
     python train/run_agent.py --quick              # smoke test (under 3 min)
     python train/run_agent.py --resume runs/agent-YYYYmmdd-HHMMSS
@@ -45,7 +45,7 @@ def parse(argv=None) -> argparse.Namespace:
         return f"{text}{'; ' if text else ''}default {getattr(defaults, name)}, with --quick {QUICK[name]}"
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--policy", default="search",
+    p.add_argument("--policy", default="ppo",
                    help=f"one of {', '.join(ORDER)}, a comma-separated list of them, or 'all'")
     p.add_argument("--rounds", type=int, help=sized("", "rounds"))
     p.add_argument("--samples", type=int, help=sized("samples collected per round", "samples"))
