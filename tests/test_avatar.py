@@ -65,17 +65,58 @@ def test_novel_poses_render_a_person_where_the_body_is(avatar, truth):
         assert sum(near) >= 22  # joints project onto the rendered person
 
 
+def varied_views(avatar, poses, width=40) -> list[Camera]:
+    """One camera per pose: near and far orbits (narrow ones 12 m away as well), and one just in front of
+    the chest, looking down, so close that the shell reaches behind it (every pixel is cast)."""
+    joints = avatar.posed_joints(poses["global_orient"], poses["body_pose"], poses["betas"]).numpy()
+    cams = [orbit_camera(az, el, dist, target=j[0], fov_deg=fov, width=width) for j, (az, el, dist, fov) in zip(
+        joints[:7], [(0, 0, 3.4, 40), (100, 20, 12.0, 12), (200, -30, 1.5, 70), (300, 60, 2.5, 50), (45, 5, 6.0, 20),
+                 (160, 10, 3.0, 45), (250, 40, 12.0, 10)], strict=True)]
+    R, t = look_at(joints[-1, 9] + [0.0, 0.05, 0.3], joints[-1, 0] - [0.0, 0.6, 0.0])  # above the belly, looking down
+    return cams + [Camera(intrinsics(0.4 * width, width, width), R, t, width, width)]
+
+
 def test_batch_equals_one_by_one_and_is_deterministic(avatar):
-    poses = UniformPoseSampler().sample(3, np.random.default_rng(3))
-    cams = [capture_camera(az, 0, avatar, width=48) for az in (0, 90, 180)]
+    """Every pose, shape and camera in one call renders as it does alone (far cameras, a shell behind
+    the camera); and one pose from every camera, or one camera for all poses, as each pair alone."""
+    poses = UniformPoseSampler().sample(8, np.random.default_rng(3))
+    cams = varied_views(avatar, poses)
     batch = avatar.render(poses["global_orient"], poses["body_pose"], poses["betas"], cams)
-    for k in range(3):
+    assert (batch.alpha.reshape(8, -1).max(dim=1).values > 0.5).all()  # every view sees the person
+    for k in range(8):
         single = avatar.render(poses["global_orient"][k], poses["body_pose"][k], poses["betas"][k], [cams[k]])
         assert torch.allclose(batch.rgb[k], single.rgb[0], atol=2e-4)
         assert torch.allclose(batch.alpha[k], single.alpha[0], atol=2e-4)
+        assert torch.allclose(batch.joints3d[k], single.joints3d[0], atol=1e-6)
     again = avatar.render(poses["global_orient"], poses["body_pose"], poses["betas"], cams)
     assert torch.equal(batch.rgb, again.rgb)
     assert not batch.rgb.requires_grad
+    one_pose = avatar.render(poses["global_orient"][0], poses["body_pose"][0], poses["betas"][0], cams[:4])
+    one_camera = avatar.render(poses["global_orient"][:3], poses["body_pose"][:3], poses["betas"][:3], [cams[0]])
+    for k in range(4):
+        alone = avatar.render(poses["global_orient"][0], poses["body_pose"][0], poses["betas"][0], [cams[k]])
+        assert torch.allclose(one_pose.rgb[k], alone.rgb[0], atol=2e-4)
+    for k in range(3):
+        alone = avatar.render(poses["global_orient"][k], poses["body_pose"][k], poses["betas"][k], [cams[0]])
+        assert torch.allclose(one_camera.rgb[k], alone.rgb[0], atol=2e-4)
+
+
+def test_batched_cast_returns_the_rays_of_each_image_alone(avatar):
+    """One Embree scene per distinct body, whatever the order of the bodies: the same rays as one
+    image at a time."""
+    poses = UniformPoseSampler().sample(8, np.random.default_rng(4))
+    args = avatar.body.prepare_inputs(poses["global_orient"], poses["body_pose"], poses["betas"], None)
+    bodies = avatar.proxy.pose(*args)
+    views = varied_views(avatar, poses, width=24)
+    body_index = [7, 1, 7, 4, 1]
+    cams = [views[7], views[1], views[7].crop((12, 12), 16, 24), views[4], views[1].crop((10, 14), 20, 24)]
+    assert (views[7].world_to_camera(bodies.inflated[7].numpy())[:, 2] <= 0).any()  # shell behind this camera
+    batch = avatar.proxy.cast_batch(bodies, body_index, cams)
+    for hits, b, cam in zip(batch, body_index, cams, strict=True):
+        alone = avatar.proxy.cast(bodies, b, cam)
+        assert hits.num_pixels == alone.num_pixels == 24 * 24 and len(alone.pixel) > 0
+        for field in hits.FIELDS:
+            assert torch.allclose(getattr(hits, field).float(), getattr(alone, field).float(), atol=1e-6), field
 
 
 def test_background_and_ground_truth_joints(avatar):

@@ -46,19 +46,28 @@ class CanonicalField(torch.nn.Module):
         # Flat row index per voxel of a grid padded by one empty voxel on every side, so the eight
         # corners of any clamped point are valid cells; row n is the empty row.
         padded = [int(d) + 2 for d in dims]
-        grid = torch.full(padded, n, dtype=torch.long)
+        grid = torch.full(padded, n, dtype=torch.int32)
         v = torch.as_tensor(voxels, dtype=torch.long) + 1
-        grid[v[:, 0], v[:, 1], v[:, 2]] = torch.arange(n)
-        self.register_buffer("index", grid.reshape(-1), persistent=False)
-        self.register_buffer("strides", torch.tensor([padded[1] * padded[2], padded[2], 1]), persistent=False)
-        self.register_buffer("corner_offsets", _CORNERS @ self.strides, persistent=False)
+        grid[v[:, 0], v[:, 1], v[:, 2]] = torch.arange(n, dtype=torch.int32)
+        index = grid.reshape(-1)
+        strides = torch.tensor([padded[1] * padded[2], padded[2], 1])
+        corner_offsets = _CORNERS @ strides
+        # A point's cell is the grid position of its lowest corner. Only cells next to a voxel get a
+        # row (C, 8) of their eight corners' rows; every other cell shares the last, empty one.
+        cells = torch.unique(((v @ strides)[:, None] - corner_offsets).reshape(-1))
+        cell = torch.full_like(index, len(cells))
+        cell[cells] = torch.arange(len(cells), dtype=torch.int32)
+        cell_rows = torch.cat([index[cells[:, None] + corner_offsets], torch.full((1, 8), n, dtype=torch.int32)])
+        self.register_buffer("cell", cell, persistent=False)
+        self.register_buffer("cell_rows", cell_rows, persistent=False)
+        self.strides = strides.tolist()
         self.register_buffer("upper", torch.tensor(padded, dtype=torch.float32) - 1.001, persistent=False)
-        # The last row of each table is empty space (fixed: it is the embedding padding row).
+        # The last row of each table is empty space (fixed: it gets no gradient, see _table).
         density = torch.full((n + 1, 1), float(init_logit))
         density[n] = _EMPTY_LOGIT
         self.density = torch.nn.Parameter(density)
         self.colour = torch.nn.Parameter(torch.zeros(n + 1, features))
-        self.mlp = torch.nn.Sequential(torch.nn.Linear(features, hidden), torch.nn.ReLU(),
+        self.mlp = torch.nn.Sequential(torch.nn.Linear(features, hidden), torch.nn.ReLU(inplace=True),
                                        torch.nn.Linear(hidden, 3))
 
     @property
@@ -66,25 +75,37 @@ class CanonicalField(torch.nn.Module):
         return self.density.shape[0] - 1
 
     def corners(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Rows (P, 8) of the eight voxels around each canonical point and their trilinear weights (P, 8)."""
-        g = ((points - self.origin) / self.voxel_size + 0.5).clamp(min=0.0)  # +1 padding, -0.5 centre
-        g = torch.minimum(g, self.upper)
+        """Rows (P, 8) of the eight voxels around each canonical point (P, 3) and their trilinear weights (P, 8)."""
+        return self.corners_of_coordinates(points.T)
+
+    def corners_of_coordinates(self, coords: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``corners`` of points given coordinate-major, (3, P), which keeps every step on contiguous rows."""
+        g = (coords - self.origin[:, None]) / self.voxel_size + 0.5  # +1 padding, -0.5 centre
+        g = torch.minimum(g.clamp(min=0.0), self.upper[:, None])
         base = torch.floor(g)
         frac = g - base
-        rows = self.index[(base.long() @ self.strides)[:, None] + self.corner_offsets]
-        w = torch.stack([1 - frac, frac], dim=-1)  # (P, 3, 2)
-        weights = (w[:, 0, :, None, None] * w[:, 1, None, :, None] * w[:, 2, None, None, :]).reshape(-1, 8)
-        return rows, weights
+        i, j, k = base.int()
+        rows = self.cell_rows.index_select(0, self.cell.index_select(0, i * self.strides[0] + j * self.strides[1] + k))
+        # Weight of corner (i, j, k) is wx[i] * wy[j] * wz[k] (corner order as in _CORNERS).
+        (fx, fy, fz), (gx, gy, gz) = frac, 1 - frac
+        wxy = (gx * gy, gx * fy, fx * gy, fx * fy)
+        return rows, torch.stack([w * wz for w in wxy for wz in (gz, fz)], dim=1)
 
     def density_at(self, rows: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """Density sigma (P,) in 1/m."""
-        logit = (F.embedding(rows, self.density, padding_idx=self.num_voxels)[..., 0] * weights).sum(-1)
+        logit = F.embedding_bag(rows, self._table(self.density), per_sample_weights=weights, mode="sum")[:, 0]
         return torch.exp(torch.clamp(logit, max=15.0))
 
     def colour_at(self, rows: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """Colour (P, 3) in [0, 1]."""
-        features = F.embedding(rows, self.colour, padding_idx=self.num_voxels)
-        return torch.sigmoid(self.mlp((features * weights[..., None]).sum(1)))
+        features = F.embedding_bag(rows, self._table(self.colour), per_sample_weights=weights, mode="sum")
+        return torch.sigmoid(self.mlp(features))
+
+    def _table(self, table: torch.Tensor) -> torch.Tensor:
+        """``table`` whose last (empty-space) row is fixed: it takes part in lookups but gets no gradient."""
+        if not (torch.is_grad_enabled() and table.requires_grad):
+            return table
+        return torch.cat([table[:-1], table[-1:].detach()])
 
     def forward(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Density (P,) and colour (P, 3) at canonical points (P, 3)."""

@@ -11,6 +11,7 @@ taken from the body model's own weights, instead of a nearest-vertex search per 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +21,7 @@ from scipy.spatial import cKDTree
 from smplx.lbs import batch_rigid_transform, batch_rodrigues
 
 from posegen_env.camera import Camera
-from posegen_env.raycast import embree_scene, next_hit
+from posegen_env.raycast import embree_faces, embree_scene, next_hit
 
 
 @dataclass
@@ -33,6 +34,8 @@ class PosedBodies:
     transforms: torch.Tensor  # rest (shaped) -> posed, before the translation
     transl: torch.Tensor
     betas: torch.Tensor
+    vertex_transforms: torch.Tensor  # (B, Vp, 4, 4) each vertex's blend of bone transforms (its LBS)
+    shape_offsets: torch.Tensor  # (B, Vp, 3) each vertex's body-shape offset from the mean shape
 
 
 @dataclass
@@ -63,18 +66,61 @@ class RayHits:
         return RayHits(*(torch.cat([getattr(h, f) for h in parts]) for f in RayHits.FIELDS), num_pixels)
 
 
-def _pixels_under(vertices: np.ndarray, camera: Camera) -> np.ndarray:
-    """Flat indices of the pixels inside the shell's projected bounding box (other rays must miss).
+def _pixels_under(shells: np.ndarray, cameras: Sequence[Camera]) -> tuple[np.ndarray, np.ndarray]:
+    """The pixels inside each shell's projected bounding box (other rays must miss): flat pixel
+    indices of all images one after another, and the image of each. Shell k (V, 3) is seen by
+    camera k; a shell that reaches behind its camera gets every pixel."""
+    R, t, K = (np.stack([getattr(c, a) for c in cameras]) for a in ("R", "t", "K"))
+    size = np.array([[c.width, c.height] for c in cameras])
+    x, y, z = (R @ shells.transpose(0, 2, 1) + t[:, :, None]).transpose(1, 0, 2)  # camera frame, (N, V) each
+    behind = (z <= 1e-6).any(axis=1)
+    x, y = x / np.where(behind[:, None], 1.0, z), y / np.where(behind[:, None], 1.0, z)
+    uv = [K[:, i, 0, None] * x + K[:, i, 1, None] * y + K[:, i, 2, None] for i in range(2)]  # (N, V) each
+    lo = np.clip(np.floor(np.stack([w.min(axis=1) for w in uv], axis=1)).astype(int), 0, size)
+    hi = np.clip(np.ceil(np.stack([w.max(axis=1) for w in uv], axis=1)).astype(int) + 1, 0, size)
+    lo[behind], hi[behind] = 0, size[behind]
+    extent = hi - lo
+    count = extent[:, 0] * extent[:, 1]
+    image = np.repeat(np.arange(len(cameras)), count)
+    k = np.arange(len(image)) - np.repeat(np.cumsum(count) - count, count)  # row-major within each box
+    u, v = lo[image, 0] + k % extent[image, 0], lo[image, 1] + k // extent[image, 0]
+    return v * size[image, 0] + u, image
 
-    A shell that reaches behind the camera gets every pixel."""
-    cam = camera.world_to_camera(vertices)
-    if (cam[:, 2] <= 1e-6).any():
-        return np.arange(camera.width * camera.height)
-    uv = cam[:, :2] / cam[:, 2:] @ camera.K[:2, :2].T + camera.K[:2, 2]
-    lo = np.clip(np.floor(uv.min(axis=0)).astype(int), 0, [camera.width, camera.height])
-    hi = np.clip(np.ceil(uv.max(axis=0)).astype(int) + 1, 0, [camera.width, camera.height])
-    u, v = np.meshgrid(np.arange(lo[0], hi[0]), np.arange(lo[1], hi[1]))
-    return (v * camera.width + u).reshape(-1)
+
+def _pixel_rays(cameras: Sequence[Camera], pixels: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Origins and directions (N, 3) of the rays through flat ``pixels`` of the images (``image``: sorted)."""
+    width = np.array([c.width for c in cameras])[image]
+    u, v = pixels % width, pixels // width
+    origins, dirs = np.empty((len(pixels), 3)), np.empty((len(pixels), 3))
+    first = np.searchsorted(image, np.arange(len(cameras) + 1))
+    for cam, a, b in zip(cameras, first[:-1], first[1:], strict=True):
+        origins[a:b], dirs[a:b] = cam.pixel_rays(u[a:b], v[a:b])
+    return origins, dirs
+
+
+def _trace(scenes: list, normals: np.ndarray, body: np.ndarray, origins: np.ndarray, dirs: np.ndarray):
+    """Where rays enter the shells (one scene each, face normals (U, F, 3)); the rays come grouped
+    by ``body``, their shell's index (sorted). Returns the rays that hit their shell, and for each
+    of them whether a second band exists and the triangle (R, 2), t (R, 2) and barycentrics
+    (R, 2, 3) of both bands.
+
+    Band 2 is the next entering hit after the ray has left the shell (a shell that intersects
+    itself can also be entered again without leaving it); without one it repeats band 1."""
+    counts = lambda b: np.bincount(b, minlength=len(scenes))  # noqa: E731  rays per scene
+    hit, tri, t, bary = next_hit(scenes, origins, dirs, np.zeros(len(dirs)), counts(body))
+    rays = np.flatnonzero(hit)
+    tri, t, bary = (np.repeat(a[rays, None], 2, axis=1) for a in (tri, t, bary))
+    body, origins, dirs = body[rays], origins[rays], dirs[rays]
+    second = np.zeros(len(rays), dtype=bool)
+    pending, t_from = np.arange(len(rays)), t[:, 0]
+    for _ in range(2):
+        b = body[pending]
+        h, tr, tt, bb = next_hit(scenes, origins[pending], dirs[pending], t_from, counts(b))
+        entering = h & (np.einsum("nc,nc->n", normals[b, tr], dirs[pending]) < 0)
+        done = pending[entering]
+        second[done], tri[done, 1], t[done, 1], bary[done, 1] = True, tr[entering], tt[entering], bb[entering]
+        pending, t_from = pending[h & ~entering], tt[h & ~entering]
+    return rays, second, tri, t, bary
 
 
 class SkinnedProxy(torch.nn.Module):
@@ -97,6 +143,7 @@ class SkinnedProxy(torch.nn.Module):
         self.register_buffer("joint_template", smpl.J_regressor @ smpl.v_template)
         self.register_buffer("joint_shapedirs", torch.einsum("jv,vck->jck", smpl.J_regressor, smpl.shapedirs))
         self.faces_np = np.asarray(faces)
+        self.faces_embree = embree_faces(self.faces_np)
 
     @classmethod
     def from_body(cls, body_model, face_count: int = 3000, **kwargs) -> SkinnedProxy:
@@ -112,17 +159,29 @@ class SkinnedProxy(torch.nn.Module):
     def pose(self, global_orient: torch.Tensor, body_pose: torch.Tensor, betas: torch.Tensor,
              transl: torch.Tensor) -> PosedBodies:
         """Pose a batch (inputs already validated, float32, on this module's device)."""
-        B = body_pose.shape[0]
         shape_offset = torch.einsum("bk,vck->bvc", betas, self.shapedirs)
         rest = self.v_template + shape_offset
-        joints_rest = self.joint_template + torch.einsum("bk,jck->bjc", betas, self.joint_shapedirs)
-        rotations = batch_rodrigues(torch.cat([global_orient, body_pose], dim=1).reshape(-1, 3)).reshape(B, -1, 3, 3)
-        joints, transforms = batch_rigid_transform(rotations, joints_rest, self.parents)
+        joints, transforms = self._bones(global_orient, body_pose, betas)
         per_vertex = torch.einsum("vj,bjrc->bvrc", self.weights, transforms)
         posed = torch.einsum("bvrc,bvc->bvr", per_vertex[..., :3, :3], rest) + per_vertex[..., :3, 3]
         normals = self._vertex_normals(posed)
         t = transl[:, None]
-        return PosedBodies(posed + t, posed + t + self.inflate * normals, joints + t, transforms, transl, betas)
+        return PosedBodies(posed + t, posed + t + self.inflate * normals, joints + t, transforms, transl, betas,
+                           per_vertex, shape_offset)
+
+    @torch.no_grad()
+    def joints(self, global_orient: torch.Tensor, body_pose: torch.Tensor, betas: torch.Tensor,
+               transl: torch.Tensor) -> torch.Tensor:
+        """The posed joints (B, 24, 3) of ``pose`` alone (no vertices)."""
+        return self._bones(global_orient, body_pose, betas)[0] + transl[:, None]
+
+    def _bones(self, global_orient: torch.Tensor, body_pose: torch.Tensor,
+               betas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posed joints (B, 24, 3) and bone transforms (B, 24, 4, 4), both before the translation."""
+        B = body_pose.shape[0]
+        joints_rest = self.joint_template + torch.einsum("bk,jck->bjc", betas, self.joint_shapedirs)
+        rotations = batch_rodrigues(torch.cat([global_orient, body_pose], dim=1).reshape(-1, 3)).reshape(B, -1, 3, 3)
+        return batch_rigid_transform(rotations, joints_rest, self.parents)
 
     def _vertex_normals(self, vertices: torch.Tensor) -> torch.Tensor:
         tri = vertices[:, self.faces]  # (B, F, 3, 3)
@@ -135,50 +194,73 @@ class SkinnedProxy(torch.nn.Module):
     @torch.no_grad()
     def cast(self, bodies: PosedBodies, index: int, camera: Camera) -> RayHits:
         """The rays of ``camera`` that enter body ``index``'s shell, with their canonical mapping."""
+        return self.cast_batch(bodies, [index], [camera])[0]
+
+    @torch.no_grad()
+    def cast_batch(self, bodies: PosedBodies, body_index: Sequence[int], cameras: Sequence[Camera]) -> list[RayHits]:
+        """The rays of each camera ``k`` that enter the shell of body ``body_index[k]`` (one RayHits per camera).
+
+        Each distinct body's shell is one Embree scene, cast once for the rays of all its cameras;
+        everything else runs on all rays of all images at once.
+        """
+        if not len(cameras):
+            return []
         device = bodies.vertices.device
-        shell = bodies.inflated[index].cpu().double().numpy()
-        pixels = _pixels_under(shell, camera)
-        origins, dirs = camera.pixel_rays(pixels % camera.width, pixels // camera.width)
-        scene = embree_scene(shell, self.faces_np)
-        hit, tri, t, bary = next_hit(scene, origins, dirs, np.zeros(len(dirs)))
-        rays, tri, t, bary = np.flatnonzero(hit), tri[hit], t[hit], bary[hit]
-        o, d = origins[rays], dirs[rays]
-        # Band 2: the next entering hit after the ray has left the shell (a shell that intersects
-        # itself can also be entered again without leaving it).
-        normals = self._face_normals(shell)
-        second = np.zeros(len(rays), dtype=bool)
-        tri2, t2, bary2 = tri.copy(), t.copy(), bary.copy()
-        pending, t_from = np.arange(len(rays)), t
-        for _ in range(2):
-            h, tr, tt, bb = next_hit(scene, o[pending], d[pending], t_from)
-            entering = h & (np.einsum("nc,nc->n", normals[tr], d[pending]) < 0)
-            done = pending[entering]
-            second[done], tri2[done], t2[done], bary2[done] = True, tr[entering], tt[entering], bb[entering]
-            pending, t_from = pending[h & ~entering], tt[h & ~entering]
-        f = lambda a: torch.as_tensor(np.ascontiguousarray(a), dtype=torch.float32, device=device)  # noqa: E731
-        both_tri = np.stack([tri, tri2], axis=1).reshape(-1)
-        both_bary = np.stack([bary, bary2], axis=1).reshape(-1, 3)
-        to_canonical = self._to_canonical(bodies, index, torch.as_tensor(both_tri, device=device),
-                                          f(np.clip(both_bary, 0, 1)))
-        facing = np.abs(np.einsum("nc,nc->n", normals[both_tri], np.repeat(d, 2, axis=0)))
-        length = torch.clamp(self.band / torch.clamp(f(facing), min=0.25), max=4 * self.band)
-        R = len(rays)
-        return RayHits(torch.as_tensor(pixels[rays], dtype=torch.long, device=device),
-                       f(o) - bodies.transl[index], f(d), f(np.stack([t, t2], axis=1)), length.reshape(R, 2),
-                       to_canonical.reshape(R, 2, 3, 4), torch.as_tensor(second, device=device),
-                       camera.width * camera.height)
+        used, slot = np.unique(np.asarray(body_index, dtype=np.int64), return_inverse=True)
+        by_body = np.argsort(slot, kind="stable")  # cast the images grouped by body; returned in the given order
+        cameras, slot = [cameras[k] for k in by_body], slot[by_body]
+        shells = bodies.inflated[torch.as_tensor(used, device=device)].double()  # (U, V, 3)
+        normals = self._face_normals(shells).cpu().numpy()  # (U, F, 3)
+        shells = shells.cpu().numpy()
+        pixels, image = _pixels_under(shells[slot], cameras)
+        origins, dirs = _pixel_rays(cameras, pixels, image)
+        # Per hit ray: entry triangle, t and barycentrics of band 1 (column 0) and band 2 (column 1).
+        scenes = [embree_scene(shell, self.faces_embree) for shell in shells]
+        rays, second, tri, t, bary = _trace(scenes, normals, slot[image], origins, dirs)
+        hit_body, d = slot[image[rays]], dirs[rays]
 
-    def _face_normals(self, vertices: np.ndarray) -> np.ndarray:
-        tri = vertices[self.faces_np]
-        n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-        return n / (np.linalg.norm(n, axis=1, keepdims=True) + 1e-12)
+        # Skinning of band 1 of every ray and band 2 of the rays that have one (the others repeat band 1).
+        twice = np.flatnonzero(second)
+        as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
+        canonical = self._to_canonical(bodies, as_tensor(used[hit_body[np.concatenate([np.arange(len(rays)), twice])]]),
+                                       as_tensor(np.concatenate([tri[:, 0], tri[twice, 1]])),
+                                       as_tensor(np.clip(np.concatenate([bary[:, 0], bary[twice, 1]]), 0, 1)))
+        to_canonical = canonical[:len(rays), None].repeat(1, 2, 1, 1)
+        to_canonical[as_tensor(twice), 1] = canonical[len(rays):]
+        facing = np.abs(np.einsum("nkc,nc->nk", normals[hit_body[:, None], tri], d)).astype(np.float32)
+        band = np.float32(self.band)  # band / facing (at most 4 bands), in float32
+        length = np.minimum(band * (1 / np.maximum(facing, np.float32(0.25))), 4 * band)
+        origin = origins[rays].astype(np.float32) - bodies.transl.cpu().numpy()[used[hit_body]]
+        fields = [as_tensor(x) for x in (pixels[rays], origin, d.astype(np.float32), t.astype(np.float32), length)]
+        fields += [to_canonical, as_tensor(second)]
+        per_image = np.bincount(image[rays], minlength=len(cameras)).tolist()
+        parts = zip(*(torch.split(x, per_image) for x in fields), strict=True)
+        hits = [RayHits(*p, cam.width * cam.height) for p, cam in zip(parts, cameras, strict=True)]
+        return [hits[k] for k in np.argsort(by_body)]
 
-    def _to_canonical(self, bodies: PosedBodies, index: int, tri: torch.Tensor, bary: torch.Tensor) -> torch.Tensor:
-        """(N, 3, 4) inverse skinning at points on the shell: blended bone transform, then shape offset."""
-        corners = self.faces[tri]  # (N, 3)
-        weights = torch.einsum("rk,rkj->rj", bary, self.weights[corners])
-        blended = torch.einsum("rj,jab->rab", weights, bodies.transforms[index])  # rest -> posed (no transl)
-        offsets = torch.einsum("k,vck->vc", bodies.betas[index], self.shapedirs)[corners]
-        to_canonical = torch.linalg.inv(blended)[:, :3, :].clone()  # posed -> rest (shaped)
-        to_canonical[:, :, 3] -= torch.einsum("rk,rkc->rc", bary, offsets)  # ... -> canonical mean shape
-        return to_canonical
+    def _face_normals(self, vertices: torch.Tensor) -> torch.Tensor:
+        """Unit normals (..., F, 3) of the faces of meshes (..., V, 3)."""
+        a, b, c = (vertices[..., self.faces[:, k], :] for k in range(3))
+        n = torch.linalg.cross(b - a, c - a)
+        return n / (torch.linalg.vector_norm(n, dim=-1, keepdim=True) + 1e-12)
+
+    def _to_canonical(self, bodies: PosedBodies, body: torch.Tensor, tri: torch.Tensor,
+                      bary: torch.Tensor) -> torch.Tensor:
+        """(N, 3, 4) inverse skinning at points on body ``body[n]``'s shell: blended bone transform, then shape offset.
+
+        The bone blend at a point is the barycentric mix of its triangle's per-vertex transforms."""
+        V = bodies.vertex_transforms.shape[1]
+        corners = (body[:, None] * V + self.faces[tri]).reshape(-1)  # rows of the (B * Vp) per-vertex tables
+        mix = lambda table: sum(bary[:, k, None] * table[:, k] for k in range(3))  # noqa: E731
+        m = mix(bodies.vertex_transforms.reshape(-1, 16).index_select(0, corners).reshape(-1, 3, 16))
+        offset = mix(bodies.shape_offsets.reshape(-1, 3).index_select(0, corners).reshape(-1, 3, 3))
+        # Inverse of the blend [[A, shift], [0, scale]] (scale: the blended weights' sum, ~1): A^-1 from cofactors.
+        a = [[m[:, 4 * i + j] for j in range(3)] for i in range(3)]
+        cof = [[a[(i + 1) % 3][(j + 1) % 3] * a[(i + 2) % 3][(j + 2) % 3]
+                - a[(i + 1) % 3][(j + 2) % 3] * a[(i + 2) % 3][(j + 1) % 3] for j in range(3)] for i in range(3)]
+        det = a[0][0] * cof[0][0] + a[0][1] * cof[0][1] + a[0][2] * cof[0][2]
+        inverse = torch.stack([torch.stack([cof[j][i] for j in range(3)], dim=1) for i in range(3)], dim=1)
+        inverse = inverse / det[:, None, None]  # posed -> rest (shaped)
+        shift, scale = m[:, [3, 7, 11]], m[:, 15]
+        translation = -(inverse @ shift[:, :, None])[:, :, 0] / scale[:, None] - offset  # ... -> canonical mean shape
+        return torch.cat([inverse, translation[:, :, None]], dim=2)

@@ -8,9 +8,7 @@ composite with nerfacc. Rays that miss the shell are background.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import nerfacc
@@ -22,7 +20,7 @@ from posegen_env.avatar.proxy import RayHits, SkinnedProxy
 from posegen_env.camera import Camera
 
 _MIN_WEIGHT = 1e-4  # samples contributing less than this to a pixel get no colour lookup
-_CAST_POOL = ThreadPoolExecutor(min(4, os.cpu_count() or 1)) if (os.cpu_count() or 1) > 1 else None
+_MARCH_CHUNK = 65536  # rays marched per call when rendering (bounds the memory of large batches)
 
 
 @dataclass
@@ -47,8 +45,9 @@ def _march_band(field: CanonicalField, hits: RayHits, band: int, num_samples: in
     else:
         mids = starts + (ends - starts) * torch.rand(starts.shape, generator=jitter, device=starts.device)
     posed = hits.origin[:, None, :] + mids[..., None] * hits.direction[:, None, :]  # (R, S, 3)
-    canonical = torch.einsum("rab,rsb->rsa", to_canonical[:, :, :3], posed) + to_canonical[:, None, :, 3]
-    rows, trilinear = field.corners(canonical.reshape(-1, 3))
+    # Canonical points coordinate-major, (3, R, S): every later step works on contiguous rows.
+    canonical = torch.einsum("rab,rsb->ars", to_canonical[:, :, :3], posed) + to_canonical[:, :, 3].T[:, :, None]
+    rows, trilinear = field.corners_of_coordinates(canonical.reshape(3, -1))
     if packed:
         return _composite_packed(field, rows, trilinear, starts, ends)
     sigma = field.density_at(rows, trilinear).reshape(R, num_samples)
@@ -131,7 +130,7 @@ class AvatarRenderer(torch.nn.Module):
     def posed_joints(self, global_orient, body_pose, betas=None, transl=None) -> torch.Tensor:
         """World joints (B, 24, 3) of the posed body: cheap (no image), e.g. to place cameras and crops."""
         args = self.body.prepare_inputs(global_orient, body_pose, betas, transl)
-        return self.proxy.pose(*(a.to(self.device) for a in args)).joints
+        return self.proxy.joints(*(a.to(self.device) for a in args))
 
     def cast(self, global_orient, body_pose, betas, transl, cameras: Sequence[Camera]):
         """Pose the proxies and cast every image's rays: posed bodies, RayHits per image, the cameras
@@ -149,16 +148,14 @@ class AvatarRenderer(torch.nn.Module):
         body_index = list(range(B)) if len(cameras) == B else [0] * len(cameras)
         dev = self.device
         bodies = self.proxy.pose(global_orient.to(dev), body_pose.to(dev), betas.to(dev), transl.to(dev))
-        for k, (b, cam) in enumerate(zip(body_index, cameras, strict=True)):
-            gap = np.linalg.norm(bodies.joints[b].cpu().numpy() - cam.center, axis=1).min()
-            if gap < 0.15:
-                raise ValueError(f"camera {k} is inside the body ({gap * 100:.0f} cm from a joint); "
-                                 "move it further away (e.g. a larger orbit distance)")
-        jobs = list(zip(body_index, cameras, strict=True))
-        if len(jobs) > 1 and _CAST_POOL is not None:  # Embree and torch release the GIL: cast images in parallel
-            hits = list(_CAST_POOL.map(lambda job: self.proxy.cast(bodies, *job), jobs))
-        else:
-            hits = [self.proxy.cast(bodies, b, cam) for b, cam in jobs]
+        centres = np.array([cam.center for cam in cameras]).reshape(-1, 1, 3)
+        gaps = np.linalg.norm(bodies.joints.cpu().numpy()[body_index] - centres, axis=2).min(axis=1, initial=np.inf)
+        inside = np.flatnonzero(gaps < 0.15)
+        if len(inside):
+            k = inside[0]
+            raise ValueError(f"camera {k} is inside the body ({gaps[k] * 100:.0f} cm from a joint); "
+                             "move it further away (e.g. a larger orbit distance)")
+        hits = self.proxy.cast_batch(bodies, body_index, cameras)
         return bodies, hits, cameras, body_index
 
     def render(self, global_orient, body_pose, betas=None, cameras: Sequence[Camera] = (), transl=None,
@@ -174,9 +171,11 @@ class AvatarRenderer(torch.nn.Module):
             (H, W), B = sizes.pop(), len(cameras)
             if H * W == 0:
                 raise ValueError("image size must be positive")
-            # March all images' rays in one batch.
+            # March all images' rays together (in chunks for very large batches).
             merged = RayHits.concat(hits, H * W)
-            colour, opacity = march(self.field, merged, self.num_samples)
+            parts = [march(self.field, merged.select(slice(s, s + _MARCH_CHUNK)), self.num_samples)
+                     for s in range(0, max(len(merged.pixel), 1), _MARCH_CHUNK)]
+            colour, opacity = (torch.cat(p) for p in zip(*parts, strict=True))
             image_of = torch.cat([torch.full_like(h.pixel, b) for b, h in enumerate(hits)])
             flat = image_of * (H * W) + merged.pixel
             rgb = bg.expand(B * H * W, 3).clone()
