@@ -33,7 +33,6 @@ class PosedBodies:
     joints: torch.Tensor
     transforms: torch.Tensor  # rest (shaped) -> posed, before the translation
     transl: torch.Tensor
-    betas: torch.Tensor
     vertex_transforms: torch.Tensor  # (B, Vp, 4, 4) each vertex's blend of bone transforms (its LBS)
     shape_offsets: torch.Tensor  # (B, Vp, 3) each vertex's body-shape offset from the mean shape
 
@@ -166,7 +165,7 @@ class SkinnedProxy(torch.nn.Module):
         posed = torch.einsum("bvrc,bvc->bvr", per_vertex[..., :3, :3], rest) + per_vertex[..., :3, 3]
         normals = self._vertex_normals(posed)
         t = transl[:, None]
-        return PosedBodies(posed + t, posed + t + self.inflate * normals, joints + t, transforms, transl, betas,
+        return PosedBodies(posed + t, posed + t + self.inflate * normals, joints + t, transforms, transl,
                            per_vertex, shape_offset)
 
     @torch.no_grad()
