@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 _EMBREE_DEVICE = None
+_DEVICE_LOCK = threading.Lock()
 
 
 def embree_faces(faces: np.ndarray) -> np.ndarray:
@@ -26,8 +29,9 @@ def embree_scene(vertices: np.ndarray, faces: np.ndarray):
     from embreex import rtcore, rtcore_scene
     from embreex.mesh_construction import TriangleMesh
 
-    if _EMBREE_DEVICE is None:
-        _EMBREE_DEVICE = rtcore.EmbreeDevice()
+    with _DEVICE_LOCK:  # renders run in several threads
+        if _EMBREE_DEVICE is None:
+            _EMBREE_DEVICE = rtcore.EmbreeDevice()
     scene = rtcore_scene.EmbreeScene(_EMBREE_DEVICE)
     vertices = np.ascontiguousarray(vertices, np.float64)  # stored as float32 by Embree; float64 is copied faster
     if faces.dtype != object:

@@ -119,6 +119,25 @@ def test_batched_cast_returns_the_rays_of_each_image_alone(avatar):
             assert torch.allclose(getattr(hits, field).float(), getattr(alone, field).float(), atol=1e-6), field
 
 
+def test_batch_rendered_in_parallel_parts_equals_one_part(avatar, monkeypatch):
+    """A large batch is split into parts rendered in threads; the images are those of one part."""
+    from posegen_env.avatar import renderer
+
+    poses = {k: np.tile(v, (3, 1)) for k, v in UniformPoseSampler().sample(8, np.random.default_rng(3)).items()}
+    cams = varied_views(avatar, {k: v[:8] for k, v in poses.items()}, width=24) * 3
+    args = (poses["global_orient"], poses["body_pose"], poses["betas"], cams)
+    monkeypatch.setattr(renderer, "_RENDER_THREADS", 3)
+    parallel = avatar.render(*args)
+    monkeypatch.setattr(renderer, "_RENDER_THREADS", 1)
+    serial = avatar.render(*args)
+    for field in ("rgb", "alpha", "joints3d", "joints2d"):
+        assert torch.equal(getattr(parallel, field), getattr(serial, field)), field
+    pose, cam = (poses["global_orient"][0], poses["body_pose"][0], poses["betas"][0]), cams[:1] * 24
+    monkeypatch.setattr(renderer, "_RENDER_THREADS", 3)
+    one_pose = avatar.render(*pose, cam)  # one pose, many cameras: each part shows that pose
+    assert torch.equal(one_pose.rgb, one_pose.rgb[:1].expand(24, -1, -1, -1))
+
+
 def test_background_and_ground_truth_joints(avatar):
     cam = capture_camera(0, 0, avatar, width=32)
     out = avatar.render(np.zeros(3), np.zeros(69), None, [cam], background=(0, 0, 255))

@@ -65,24 +65,43 @@ class RayHits:
         return RayHits(*(torch.cat([getattr(h, f) for h in parts]) for f in RayHits.FIELDS), num_pixels)
 
 
-def _pixels_under(shells: np.ndarray, cameras: Sequence[Camera]) -> tuple[np.ndarray, np.ndarray]:
-    """The pixels inside each shell's projected bounding box (other rays must miss): flat pixel
-    indices of all images one after another, and the image of each. Shell k (V, 3) is seen by
-    camera k; a shell that reaches behind its camera gets every pixel."""
+def _pixels_under(shells: np.ndarray, faces: np.ndarray, cameras: Sequence[Camera],
+                  cell: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """The pixels whose rays may hit each shell (other rays must miss): flat pixel indices of all
+    images one after another, and the image of each. Shell k (V, 3), triangles ``faces``, is seen
+    by camera k.
+
+    A pixel is kept when its ``cell`` x ``cell`` block touches the projected bounding box of a
+    shell triangle: about half the rays of the shell's bounding box, so Embree casts half as many.
+    A shell that reaches behind its camera gets every pixel."""
     R, t, K = (np.stack([getattr(c, a) for c in cameras]) for a in ("R", "t", "K"))
     size = np.array([[c.width, c.height] for c in cameras])
     x, y, z = (R @ shells.transpose(0, 2, 1) + t[:, :, None]).transpose(1, 0, 2)  # camera frame, (N, V) each
     behind = (z <= 1e-6).any(axis=1)
     x, y = x / np.where(behind[:, None], 1.0, z), y / np.where(behind[:, None], 1.0, z)
-    uv = [K[:, i, 0, None] * x + K[:, i, 1, None] * y + K[:, i, 2, None] for i in range(2)]  # (N, V) each
-    lo = np.clip(np.floor(np.stack([w.min(axis=1) for w in uv], axis=1)).astype(int), 0, size)
-    hi = np.clip(np.ceil(np.stack([w.max(axis=1) for w in uv], axis=1)).astype(int) + 1, 0, size)
-    lo[behind], hi[behind] = 0, size[behind]
-    extent = hi - lo
-    count = extent[:, 0] * extent[:, 1]
-    image = np.repeat(np.arange(len(cameras)), count)
-    k = np.arange(len(image)) - np.repeat(np.cumsum(count) - count, count)  # row-major within each box
-    u, v = lo[image, 0] + k % extent[image, 0], lo[image, 1] + k // extent[image, 0]
+    cells = -(-size // cell)  # (N, 2) blocks across and down
+    # Each triangle's block range (a small margin keeps it conservative against rounding), clipped to the image.
+    first, last = [], []
+    for i in range(2):
+        corner = (K[:, i, 0, None] * x + K[:, i, 1, None] * y + K[:, i, 2, None])[:, faces]  # (N, F, 3)
+        first.append(np.floor((corner.min(axis=2) - 1e-2) / cell))
+        last.append(np.minimum(np.floor((corner.max(axis=2) + 1e-2) / cell), cells[:, i, None] - 1))
+    first = [np.maximum(f, 0) for f in first]
+    extent = [(b - a + 1).astype(np.int64) for a, b in zip(first, last, strict=True)]
+    count = np.where((extent[0] > 0) & (extent[1] > 0) & ~behind[:, None], extent[0] * extent[1], 0).reshape(-1)
+    tri = np.repeat(np.arange(len(count)), count)
+    k = np.arange(len(tri)) - np.repeat(np.cumsum(count) - count, count)
+    width = extent[0].reshape(-1)[tri]
+    covered = np.zeros((len(cameras), cells[:, 1].max(), cells[:, 0].max()), dtype=bool)
+    covered[tri // faces.shape[0], first[1].reshape(-1)[tri].astype(np.int64) + k // width,
+            first[0].reshape(-1)[tri].astype(np.int64) + k % width] = True
+    covered[behind] = True
+    image, cv, cu = np.nonzero(covered)
+    dv, du = np.divmod(np.arange(cell * cell), cell)  # the pixels of a block, row by row
+    u, v = (cu[:, None] * cell + du).reshape(-1), (cv[:, None] * cell + dv).reshape(-1)
+    image = np.repeat(image, cell * cell)
+    inside = (u < size[image, 0]) & (v < size[image, 1])
+    image, u, v = image[inside], u[inside], v[inside]
     return v * size[image, 0] + u, image
 
 
@@ -211,7 +230,7 @@ class SkinnedProxy(torch.nn.Module):
         shells = bodies.inflated[torch.as_tensor(used, device=device)].double()  # (U, V, 3)
         normals = self._face_normals(shells).cpu().numpy()  # (U, F, 3)
         shells = shells.cpu().numpy()
-        pixels, image = _pixels_under(shells[slot], cameras)
+        pixels, image = _pixels_under(shells[slot], self.faces_np, cameras)
         origins, dirs = _pixel_rays(cameras, pixels, image)
         # Per hit ray: entry triangle, t and barycentrics of band 1 (column 0) and band 2 (column 1).
         scenes = [embree_scene(shell, self.faces_embree) for shell in shells]

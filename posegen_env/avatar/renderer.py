@@ -8,8 +8,11 @@ composite with nerfacc. Rays that miss the shell are background.
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
 
 import nerfacc
 import numpy as np
@@ -21,6 +24,8 @@ from posegen_env.camera import Camera
 
 _MIN_WEIGHT = 1e-4  # samples contributing less than this to a pixel get no colour lookup
 _MARCH_CHUNK = 65536  # rays marched per call when rendering (bounds the memory of large batches)
+_RENDER_THREADS = max(1, min(4, os.cpu_count() or 1))  # parts of a large batch rendered in parallel
+_MIN_PART = 8  # images per part, at least
 
 
 @dataclass
@@ -132,20 +137,21 @@ class AvatarRenderer(torch.nn.Module):
         args = self.body.prepare_inputs(global_orient, body_pose, betas, transl)
         return self.proxy.joints(*(a.to(self.device) for a in args))
 
+    def _pair(self, num_poses: int, cameras) -> tuple[list[Camera], list[int]]:
+        """The camera of each image and the pose it shows."""
+        cameras = [cameras] if isinstance(cameras, Camera) else list(cameras)
+        if len(cameras) == 1 and num_poses > 1:
+            cameras = cameras * num_poses
+        if len(cameras) != num_poses and num_poses != 1:
+            raise ValueError(f"got {len(cameras)} cameras for {num_poses} poses; pass one camera per pose, one camera "
+                             "for all poses, or one pose for all cameras")
+        return cameras, list(range(num_poses)) if len(cameras) == num_poses else [0] * len(cameras)
+
     def cast(self, global_orient, body_pose, betas, transl, cameras: Sequence[Camera]):
         """Pose the proxies and cast every image's rays: posed bodies, RayHits per image, the cameras
         and the body index of each image."""
         global_orient, body_pose, betas, transl = self.body.prepare_inputs(global_orient, body_pose, betas, transl)
-        B = body_pose.shape[0]
-        if isinstance(cameras, Camera):
-            cameras = [cameras]
-        cameras = list(cameras)
-        if len(cameras) == 1 and B > 1:
-            cameras = cameras * B
-        if len(cameras) != B and B != 1:
-            raise ValueError(f"got {len(cameras)} cameras for {B} poses; pass one camera per pose, one camera "
-                             "for all poses, or one pose for all cameras")
-        body_index = list(range(B)) if len(cameras) == B else [0] * len(cameras)
+        cameras, body_index = self._pair(body_pose.shape[0], cameras)
         dev = self.device
         bodies = self.proxy.pose(global_orient.to(dev), body_pose.to(dev), betas.to(dev), transl.to(dev))
         centres = np.array([cam.center for cam in cameras]).reshape(-1, 1, 3)
@@ -161,28 +167,53 @@ class AvatarRenderer(torch.nn.Module):
     def render(self, global_orient, body_pose, betas=None, cameras: Sequence[Camera] = (), transl=None,
                background=None, grad: bool = False) -> AvatarRender:
         """Render B poses each from its camera, one camera for all poses, or one pose from every camera.
-        All cameras of a call share one image size."""
-        with torch.set_grad_enabled(grad):
-            bg = self._background(background)
-            bodies, hits, cameras, body_index = self.cast(global_orient, body_pose, betas, transl, cameras)
-            sizes = {(c.height, c.width) for c in cameras}
-            if len(sizes) != 1:
-                raise ValueError(f"all cameras of one render call must share an image size, got {sorted(sizes)}")
-            (H, W), B = sizes.pop(), len(cameras)
-            if H * W == 0:
-                raise ValueError("image size must be positive")
-            # March all images' rays together (in chunks for very large batches).
-            merged = RayHits.concat(hits, H * W)
-            parts = [march(self.field, merged.select(slice(s, s + _MARCH_CHUNK)), self.num_samples)
-                     for s in range(0, max(len(merged.pixel), 1), _MARCH_CHUNK)]
-            colour, opacity = (torch.cat(p) for p in zip(*parts, strict=True))
-            image_of = torch.cat([torch.full_like(h.pixel, b) for b, h in enumerate(hits)])
-            flat = image_of * (H * W) + merged.pixel
-            rgb = bg.expand(B * H * W, 3).clone()
-            alpha = torch.zeros(B * H * W, device=self.device)
-            rgb[flat] = colour + (1 - opacity[:, None]) * bg
-            alpha[flat] = opacity
-            joints3d = bodies.joints[body_index]
-            joints2d = torch.stack([torch.as_tensor(c.project(j.cpu().double().numpy()), dtype=torch.float32)
-                                    for j, c in zip(joints3d, cameras, strict=True)])
-            return AvatarRender(rgb.reshape(B, H, W, 3), alpha.reshape(B, H, W), joints3d, joints2d)
+        All cameras of a call share one image size.
+
+        Without ``grad``, a large batch is rendered as a few parts in parallel threads: the ray
+        casting (Embree, which holds the GIL) of one part then overlaps the field queries (torch,
+        which releases it) of another."""
+        bg = self._background(background)
+        poses = self.body.prepare_inputs(global_orient, body_pose, betas, transl)
+        cameras, _ = self._pair(poses[1].shape[0], cameras)
+        sizes = {(c.height, c.width) for c in cameras}
+        if len(sizes) != 1:
+            raise ValueError(f"all cameras of one render call must share an image size, got {sorted(sizes)}")
+        if min(sizes.pop()) <= 0:
+            raise ValueError("image size must be positive")
+        one_pose = poses[1].shape[0] == 1
+        parts = 1 if grad else max(1, min(_RENDER_THREADS, len(cameras) // _MIN_PART))
+        bounds = np.linspace(0, len(cameras), parts + 1).astype(int)
+
+        def render_part(k: int) -> AvatarRender:
+            with torch.set_grad_enabled(grad):  # grad mode is per thread
+                part = slice(bounds[k], bounds[k + 1])
+                return self._render(*(poses if one_pose else [a[part] for a in poses]), cameras[part], bg)
+
+        if parts == 1:
+            return render_part(0)
+        outs = list(_render_pool().map(render_part, range(parts)))
+        return AvatarRender(*(torch.cat([getattr(o, f.name) for o in outs]) for f in fields(AvatarRender)))
+
+    def _render(self, global_orient, body_pose, betas, transl, cameras: list[Camera], bg: torch.Tensor) -> AvatarRender:
+        bodies, hits, cameras, body_index = self.cast(global_orient, body_pose, betas, transl, cameras)
+        (H, W), B = (cameras[0].height, cameras[0].width), len(cameras)
+        # March all images' rays together (in chunks for very large batches).
+        merged = RayHits.concat(hits, H * W)
+        parts = [march(self.field, merged.select(slice(s, s + _MARCH_CHUNK)), self.num_samples)
+                 for s in range(0, max(len(merged.pixel), 1), _MARCH_CHUNK)]
+        colour, opacity = (torch.cat(p) for p in zip(*parts, strict=True))
+        image_of = torch.cat([torch.full_like(h.pixel, b) for b, h in enumerate(hits)])
+        flat = image_of * (H * W) + merged.pixel
+        rgb = bg.expand(B * H * W, 3).clone()
+        alpha = torch.zeros(B * H * W, device=self.device)
+        rgb[flat] = colour + (1 - opacity[:, None]) * bg
+        alpha[flat] = opacity
+        joints3d = bodies.joints[body_index]
+        joints2d = torch.stack([torch.as_tensor(c.project(j.cpu().double().numpy()), dtype=torch.float32)
+                                for j, c in zip(joints3d, cameras, strict=True)])
+        return AvatarRender(rgb.reshape(B, H, W, 3), alpha.reshape(B, H, W), joints3d, joints2d)
+
+
+@functools.cache
+def _render_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(_RENDER_THREADS, thread_name_prefix="posegen-render")
