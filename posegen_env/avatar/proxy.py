@@ -72,7 +72,7 @@ def _pixels_under(shells: np.ndarray, faces: np.ndarray, cameras: Sequence[Camer
     by camera k.
 
     A pixel is kept when its ``cell`` x ``cell`` block touches the projected bounding box of a
-    shell triangle: about half the rays of the shell's bounding box, so Embree casts half as many.
+    shell triangle: about 60 % of the rays of the shell's bounding box (the rest would miss).
     A shell that reaches behind its camera gets every pixel."""
     R, t, K = (np.stack([getattr(c, a) for c in cameras]) for a in ("R", "t", "K"))
     size = np.array([[c.width, c.height] for c in cameras])
