@@ -49,7 +49,7 @@ class RoundConfig:
     learn_steps: int = 2048  # environment steps each learned policy may spend per round
     finetune_steps: int = 2400
     finetune_lr: float = 3e-4
-    replay_ratio: float = 0.7
+    replay_ratio: float = 0.85
     in_distribution_tolerance: float = 0.015  # against the pre-trained model, on the validation split
     replay_samples: int = 24000  # base crops replayed while fine-tuning: fewer get memorised
     val_samples: int = 1000

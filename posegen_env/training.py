@@ -133,7 +133,7 @@ def train_estimator(model: torch.nn.Module, sources: list[tuple[PoseData, float]
     return history | {"initial_score": initial, "best_score": best[0], "best_step": best[2]}
 
 
-def finetune(model: torch.nn.Module, new: PoseData, replay: PoseData, val: PoseData, replay_ratio: float = 0.7,
+def finetune(model: torch.nn.Module, new: PoseData, replay: PoseData, val: PoseData, replay_ratio: float = 0.85,
              steps: int = 1200, batch_size: int = 64, lr: float = 3e-4, eval_every: int = 150,
              patience: int | None = 4, tolerance: float = 0.015, holdout: float = 0.1, seed: int = 0,
              reference_mpjpe: float | None = None, anchor: dict | None = None) -> dict:
@@ -169,7 +169,7 @@ def finetune(model: torch.nn.Module, new: PoseData, replay: PoseData, val: PoseD
     tuned = copy.deepcopy(model.state_dict())
     blends = {"alpha": [], "in_distribution": [], "hard": []}
     chosen = None
-    for alpha in np.linspace(1.0, 0.0, 11):
+    for alpha in np.linspace(1.0, 0.0, 21):
         model.load_state_dict({k: torch.lerp(anchor[k].float(), tuned[k].float(), float(alpha)).to(start[k].dtype)
                                if start[k].is_floating_point() else tuned[k] for k in start})
         blends["alpha"].append(float(alpha))

@@ -138,6 +138,27 @@ def test_batch_rendered_in_parallel_parts_equals_one_part(avatar, monkeypatch):
     assert torch.equal(one_pose.rgb, one_pose.rgb[:1].expand(24, -1, -1, -1))
 
 
+def test_culled_pixels_keep_every_ray_that_hits_the_shell(avatar):
+    """Only pixels under projected shell triangles are cast: every pixel whose ray hits the shell
+    (cast against the whole image) is among them, and far fewer are cast than the image has."""
+    from posegen_env.avatar.proxy import _pixels_under
+    from posegen_env.raycast import embree_scene, next_hit
+
+    poses = UniformPoseSampler().sample(8, np.random.default_rng(3))
+    args = avatar.body.prepare_inputs(poses["global_orient"], poses["body_pose"], poses["betas"], None)
+    shells = avatar.proxy.pose(*args).inflated.double().numpy()
+    cams = varied_views(avatar, poses, width=48)
+    pixels, image = _pixels_under(shells, avatar.proxy.faces_np, cams)
+    for k, cam in enumerate(cams):
+        every = np.arange(48 * 48)
+        origins, dirs = cam.pixel_rays(every % 48, every // 48)
+        hit = next_hit(embree_scene(shells[k], avatar.proxy.faces_np), origins, dirs, np.zeros(len(every)))[0]
+        kept = pixels[image == k]
+        assert hit.any() and np.isin(every[hit], kept).all()
+        if k < 7:  # the last camera is so close that the shell reaches behind it: every pixel is cast
+            assert len(kept) < 0.8 * len(every)
+
+
 def test_background_and_ground_truth_joints(avatar):
     cam = capture_camera(0, 0, avatar, width=32)
     out = avatar.render(np.zeros(3), np.zeros(69), None, [cam], background=(0, 0, 255))
