@@ -136,6 +136,10 @@ def test_batch_rendered_in_parallel_parts_equals_one_part(avatar, monkeypatch):
     monkeypatch.setattr(renderer, "_RENDER_THREADS", 3)
     one_pose = avatar.render(*pose, cam)  # one pose, many cameras: each part shows that pose
     assert torch.equal(one_pose.rgb, one_pose.rgb[:1].expand(24, -1, -1, -1))
+    pelvis = avatar.posed_joints(poses["global_orient"][20], poses["body_pose"][20], poses["betas"][20])[0, 0]
+    inside = cams[:20] + [orbit_camera(0, 0, 0.05, target=pelvis.numpy(), width=24)] + cams[21:]
+    with pytest.raises(ValueError, match="camera 20 is inside the body"):  # numbered in the whole batch
+        avatar.render(*args[:3], inside)
 
 
 def test_culled_pixels_keep_every_ray_that_hits_the_shell(avatar):

@@ -84,17 +84,15 @@ def _pixels_under(shells: np.ndarray, faces: np.ndarray, cameras: Sequence[Camer
     first, last = [], []
     for i in range(2):
         corner = (K[:, i, 0, None] * x + K[:, i, 1, None] * y + K[:, i, 2, None])[:, faces]  # (N, F, 3)
-        first.append(np.floor((corner.min(axis=2) - 1e-2) / cell))
-        last.append(np.minimum(np.floor((corner.max(axis=2) + 1e-2) / cell), cells[:, i, None] - 1))
-    first = [np.maximum(f, 0) for f in first]
-    extent = [(b - a + 1).astype(np.int64) for a, b in zip(first, last, strict=True)]
+        first.append(np.maximum(np.floor((corner.min(axis=2) - 1e-2) / cell), 0).astype(np.int64))
+        last.append(np.minimum(np.floor((corner.max(axis=2) + 1e-2) / cell), cells[:, i, None] - 1).astype(np.int64))
+    extent = [b - a + 1 for a, b in zip(first, last, strict=True)]
     count = np.where((extent[0] > 0) & (extent[1] > 0) & ~behind[:, None], extent[0] * extent[1], 0).reshape(-1)
     tri = np.repeat(np.arange(len(count)), count)
     k = np.arange(len(tri)) - np.repeat(np.cumsum(count) - count, count)
     width = extent[0].reshape(-1)[tri]
     covered = np.zeros((len(cameras), cells[:, 1].max(), cells[:, 0].max()), dtype=bool)
-    covered[tri // faces.shape[0], first[1].reshape(-1)[tri].astype(np.int64) + k // width,
-            first[0].reshape(-1)[tri].astype(np.int64) + k % width] = True
+    covered[tri // faces.shape[0], first[1].reshape(-1)[tri] + k // width, first[0].reshape(-1)[tri] + k % width] = True
     covered[behind] = True
     image, cv, cu = np.nonzero(covered)
     dv, du = np.divmod(np.arange(cell * cell), cell)  # the pixels of a block, row by row

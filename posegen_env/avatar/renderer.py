@@ -152,6 +152,12 @@ class AvatarRenderer(torch.nn.Module):
         and the body index of each image."""
         global_orient, body_pose, betas, transl = self.body.prepare_inputs(global_orient, body_pose, betas, transl)
         cameras, body_index = self._pair(body_pose.shape[0], cameras)
+        return self._cast(global_orient, body_pose, betas, transl, cameras, body_index)
+
+    def _cast(self, global_orient, body_pose, betas, transl, cameras: list[Camera], body_index: list[int],
+              first_camera: int = 0):
+        """``cast`` of prepared inputs, each camera already paired with its pose; errors number the
+        cameras from ``first_camera`` (where this part starts in the caller's list)."""
         dev = self.device
         bodies = self.proxy.pose(global_orient.to(dev), body_pose.to(dev), betas.to(dev), transl.to(dev))
         centres = np.array([cam.center for cam in cameras]).reshape(-1, 1, 3)
@@ -159,7 +165,7 @@ class AvatarRenderer(torch.nn.Module):
         inside = np.flatnonzero(gaps < 0.15)
         if len(inside):
             k = inside[0]
-            raise ValueError(f"camera {k} is inside the body ({gaps[k] * 100:.0f} cm from a joint); "
+            raise ValueError(f"camera {first_camera + k} is inside the body ({gaps[k] * 100:.0f} cm from a joint); "
                              "move it further away (e.g. a larger orbit distance)")
         hits = self.proxy.cast_batch(bodies, body_index, cameras)
         return bodies, hits, cameras, body_index
@@ -187,15 +193,19 @@ class AvatarRenderer(torch.nn.Module):
         def render_part(k: int) -> AvatarRender:
             with torch.set_grad_enabled(grad):  # grad mode is per thread
                 part = slice(bounds[k], bounds[k + 1])
-                return self._render(*(poses if one_pose else [a[part] for a in poses]), cameras[part], bg)
+                return self._render(*(poses if one_pose else [a[part] for a in poses]), cameras[part], bg, bounds[k])
 
         if parts == 1:
             return render_part(0)
         outs = list(_render_pool().map(render_part, range(parts)))
         return AvatarRender(*(torch.cat([getattr(o, f.name) for o in outs]) for f in fields(AvatarRender)))
 
-    def _render(self, global_orient, body_pose, betas, transl, cameras: list[Camera], bg: torch.Tensor) -> AvatarRender:
-        bodies, hits, cameras, body_index = self.cast(global_orient, body_pose, betas, transl, cameras)
+    def _render(self, global_orient, body_pose, betas, transl, cameras: list[Camera], bg: torch.Tensor,
+                first_camera: int) -> AvatarRender:
+        """One part of ``render``: prepared inputs, one camera per pose or one pose for all cameras."""
+        cameras, body_index = self._pair(body_pose.shape[0], cameras)
+        bodies, hits, cameras, body_index = self._cast(global_orient, body_pose, betas, transl, cameras, body_index,
+                                                       first_camera)
         (H, W), B = (cameras[0].height, cameras[0].width), len(cameras)
         # March all images' rays together (in chunks for very large batches).
         merged = RayHits.concat(hits, H * W)
