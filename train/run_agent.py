@@ -6,7 +6,7 @@ with replay of base data; (4) the environment switches to the fine-tuned estimat
 suite is evaluated. ``--policy all`` runs every policy from the same pre-trained estimator with
 the same budget and writes a comparison.
 
-    python train/run_agent.py                      # ppo policy, defaults (about 20 min on 2 CPU cores)
+    python train/run_agent.py                      # ppo policy, defaults (about 11 min on 2 CPU cores)
     python train/run_agent.py --policy all         # compare ppo, sac, search, random and prior
     python train/run_agent.py --quick              # smoke test (under 3 min)
     python train/run_agent.py --resume runs/agent-YYYYmmdd-HHMMSS
