@@ -12,6 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from posegen_env.files import atomic_write  # noqa: E402
 from posegen_env.suites import OUT_OF_DISTRIBUTION, SUITES  # noqa: E402
@@ -111,9 +112,13 @@ def write_tables(run_dir: Path, rows: list[dict]) -> str:
     return md
 
 
-def _save(fig, path: Path) -> None:
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
+def _save(fig, path: Path, dpi: int = 110) -> None:
+    """PNG with a 256-colour palette: plots have few colours, and scatter plots shrink several times."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
+    image = Image.open(buf).convert("RGB").quantize(256)
+    atomic_write(path, lambda tmp: image.save(tmp, format="png", optimize=True))
 
 
 def plot_suites(run_dir: Path, rows: list[dict]) -> None:
@@ -157,16 +162,18 @@ def plot_sample_space(run_dir: Path, samples: dict[str, dict]) -> None:
     names = list(samples)
     if not names:
         return
-    fig, axes = plt.subplots(2, len(names), figsize=(3.2 * len(names), 6), squeeze=False)
+    fig, axes = plt.subplots(2, len(names), figsize=(3.4 * len(names), 6), squeeze=False)
+    fig.subplots_adjust(wspace=0.35, hspace=0.3)
     for k, name in enumerate(names):
         s = samples[name]
         top, bottom = axes[0, k], axes[1, k]
-        sc = top.scatter(s["azimuth_deg"], s["elevation_deg"], c=s["mpjpe_mm"], s=4, cmap="viridis", vmin=0, vmax=500)
+        dots = {"c": s["mpjpe_mm"], "s": 4, "lw": 0, "cmap": "viridis", "vmin": 0, "vmax": 500}
+        sc = top.scatter(s["azimuth_deg"], s["elevation_deg"], **dots)
         top.set_title(name)
         top.set_xlim(-180, 180)
         top.set_ylim(-60, 85)
         top.set_xlabel("camera azimuth (deg)")
-        bottom.scatter(s["pitch_deg"], s["roll_deg"], c=s["mpjpe_mm"], s=4, cmap="viridis", vmin=0, vmax=500)
+        bottom.scatter(s["pitch_deg"], s["roll_deg"], **dots)
         bottom.set_xlim(-90, 90)
         bottom.set_ylim(-90, 90)
         bottom.set_xlabel("body pitch (deg)")
