@@ -134,13 +134,13 @@ def train_estimator(model: torch.nn.Module, sources: list[tuple[PoseData, float]
 
 
 def finetune(model: torch.nn.Module, new: PoseData, replay: PoseData, val: PoseData, replay_ratio: float = 0.85,
-             steps: int = 1200, batch_size: int = 64, lr: float = 3e-4, eval_every: int = 150,
-             patience: int | None = 4, tolerance: float = 0.015, holdout: float = 0.1, seed: int = 0,
+             steps: int = 2400, batch_size: int = 64, lr: float = 3e-4, eval_every: int = 300,
+             patience: int | None = None, tolerance: float = 0.015, holdout: float = 0.1, seed: int = 0,
              reference_mpjpe: float | None = None, anchor: dict | None = None) -> dict:
     """Fine-tune on ``new`` samples mixed with ``replay`` of base data (``replay_ratio`` of every batch).
 
     A ``holdout`` fraction of the new samples measures progress on the hard data; training keeps
-    the weights that do best there (stopping after ``patience`` evaluations without gain). Then
+    the weights that do best there (stopping after ``patience`` evaluations without gain, if set). Then
     the fine-tuned weights are blended back towards ``anchor`` (a state dict; by default the
     starting weights; over several rounds, the original model's), weight-space ensembling as in
     WiSE-FT: the result is the largest blend whose in-distribution ``val`` MPJPE stays
