@@ -195,7 +195,8 @@ def _one_round(run_dir, config, name, k, task, pretrained, replay, val, referenc
                        replay_ratio=config.replay_ratio,
                        steps=config.finetune_steps, lr=config.finetune_lr,
                        eval_every=max(1, config.finetune_steps // 8), patience=None, seed=config.seed + k,
-                       tolerance=config.in_distribution_tolerance, reference_mpjpe=reference)
+                       tolerance=config.in_distribution_tolerance, reference_mpjpe=reference,
+                       anchor=pretrained.state_dict())
     save_estimator(out / "estimator.pt", estimator, meta={"policy": name, "round": k})
     atomic_write(out / "learning.json", lambda t: t.write_text(json.dumps(
         {"curve": curve, "finetune": {k2: v for k2, v in history.items() if k2 != "in_distribution_limit"}},

@@ -142,8 +142,8 @@ def finetune(model: torch.nn.Module, new: PoseData, replay: PoseData, val: PoseD
     A ``holdout`` fraction of the new samples measures progress on the hard data; training keeps
     the weights that do best there (stopping after ``patience`` evaluations without gain, if set). Then
     the fine-tuned weights are blended back towards ``anchor`` (a state dict; by default the
-    starting weights, so a later round keeps what earlier rounds gained), weight-space ensembling
-    as in WiSE-FT: the result is the largest blend whose in-distribution ``val`` MPJPE stays
+    starting weights; over several rounds, the original model's), weight-space ensembling as in
+    WiSE-FT: the result is the largest blend whose in-distribution ``val`` MPJPE stays
     within ``tolerance`` (relative) of ``reference_mpjpe`` -- by default the starting model's; over
     several rounds pass the original model's, so that small losses cannot add up -- possibly the
     starting weights themselves. Blending keeps far more of the hard-data gain at a given in-distribution cost
