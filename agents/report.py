@@ -12,6 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from posegen_env.files import atomic_write  # noqa: E402
@@ -135,6 +136,7 @@ def plot_suites(run_dir: Path, rows: list[dict]) -> None:
             ax.plot(*zip(*pts, strict=True), marker="o", label=p)
         ax.set_title(panel)
         ax.set_xlabel("round")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("MPJPE (mm)")
     if policies:
