@@ -113,10 +113,10 @@ def write_tables(run_dir: Path, rows: list[dict]) -> str:
     return md
 
 
-def _save(fig, path: Path, dpi: int = 110) -> None:
+def _save(fig, path: Path) -> None:
     """PNG with a 256-colour palette: plots have few colours, and scatter plots shrink several times."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     image = Image.open(buf).convert("RGB").quantize(256)
     atomic_write(path, lambda tmp: image.save(tmp, format="png", optimize=True))
