@@ -152,12 +152,13 @@ class AvatarRenderer(torch.nn.Module):
         and the body index of each image."""
         global_orient, body_pose, betas, transl = self.body.prepare_inputs(global_orient, body_pose, betas, transl)
         cameras, body_index = self._pair(body_pose.shape[0], cameras)
-        return self._cast(global_orient, body_pose, betas, transl, cameras, body_index)
+        bodies, hits = self._cast(global_orient, body_pose, betas, transl, cameras, body_index)
+        return bodies, hits, cameras, body_index
 
     def _cast(self, global_orient, body_pose, betas, transl, cameras: list[Camera], body_index: list[int],
               first_camera: int = 0):
-        """``cast`` of prepared inputs, each camera already paired with its pose; errors number the
-        cameras from ``first_camera`` (where this part starts in the caller's list)."""
+        """Posed bodies and RayHits per image for prepared inputs, each camera already paired with its
+        pose; errors number the cameras from ``first_camera`` (where this part starts in the caller's list)."""
         dev = self.device
         bodies = self.proxy.pose(global_orient.to(dev), body_pose.to(dev), betas.to(dev), transl.to(dev))
         centres = np.array([cam.center for cam in cameras]).reshape(-1, 1, 3)
@@ -167,8 +168,7 @@ class AvatarRenderer(torch.nn.Module):
             k = inside[0]
             raise ValueError(f"camera {first_camera + k} is inside the body ({gaps[k] * 100:.0f} cm from a joint); "
                              "move it further away (e.g. a larger orbit distance)")
-        hits = self.proxy.cast_batch(bodies, body_index, cameras)
-        return bodies, hits, cameras, body_index
+        return bodies, self.proxy.cast_batch(bodies, body_index, cameras)
 
     def render(self, global_orient, body_pose, betas=None, cameras: Sequence[Camera] = (), transl=None,
                background=None, grad: bool = False) -> AvatarRender:
@@ -204,8 +204,7 @@ class AvatarRenderer(torch.nn.Module):
                 first_camera: int) -> AvatarRender:
         """One part of ``render``: prepared inputs, one camera per pose or one pose for all cameras."""
         cameras, body_index = self._pair(body_pose.shape[0], cameras)
-        bodies, hits, cameras, body_index = self._cast(global_orient, body_pose, betas, transl, cameras, body_index,
-                                                       first_camera)
+        bodies, hits = self._cast(global_orient, body_pose, betas, transl, cameras, body_index, first_camera)
         (H, W), B = (cameras[0].height, cameras[0].width), len(cameras)
         # March all images' rays together (in chunks for very large batches).
         merged = RayHits.concat(hits, H * W)
