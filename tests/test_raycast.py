@@ -11,11 +11,11 @@ SQUARE_VERTICES = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0]], dtype=n
 SQUARE_FACES = np.array([[0, 1, 2], [0, 2, 3]])
 
 
-def cast_down(scene, xy: np.ndarray):
-    """Rays from z = 2 straight down at each (x, y)."""
+def cast_down(scene, xy: np.ndarray, t_from: float = 0.0, counts=None):
+    """Rays from z = 2 straight down at each (x, y), looking for hits beyond ``t_from``."""
     origins = np.column_stack([xy, np.full(len(xy), 2.0)])
     dirs = np.tile([0.0, 0.0, -1.0], (len(xy), 1))
-    return next_hit(scene, origins, dirs, np.zeros(len(xy)))
+    return next_hit(scene, origins, dirs, np.full(len(xy), t_from), counts)
 
 
 XY = np.array([[0.7, 0.2], [0.2, 0.7], [0.5, 0.5], [1.5, 0.5], [-0.1, 0.3]])
@@ -56,9 +56,7 @@ def test_object_rows_and_the_integer_fallback_cast_alike(monkeypatch):
 def test_grouped_rays_go_to_their_own_scene():
     lifted = SQUARE_VERTICES + [0.0, 0.0, 1.0]  # the same square 1 m higher: hits come 1 m sooner
     scenes = [embree_scene(SQUARE_VERTICES, SQUARE_FACES), embree_scene(lifted, SQUARE_FACES)]
-    xy = np.array([[0.5, 0.5]] * 3)
-    origins = np.column_stack([xy, np.full(3, 2.0)])
-    hit, _, t, _ = next_hit(scenes, origins, np.tile([0.0, 0.0, -1.0], (3, 1)), np.zeros(3), counts=[1, 2])
+    hit, _, t, _ = cast_down(scenes, np.array([[0.5, 0.5]] * 3), counts=[1, 2])
     assert hit.all()
     np.testing.assert_allclose(t, [2.0, 1.0, 1.0], atol=1e-4)
 
@@ -68,6 +66,6 @@ def test_casting_resumes_beyond_t_from(t_from, depth):
     """Two stacked squares: starting past the upper one (t = 1) finds the lower one (t = 2)."""
     vertices = np.concatenate([SQUARE_VERTICES, SQUARE_VERTICES + [0.0, 0.0, 1.0]])
     scene = embree_scene(vertices, np.concatenate([SQUARE_FACES, SQUARE_FACES + 4]))
-    hit, _, t, _ = next_hit(scene, np.array([[0.5, 0.5, 2.0]]), np.array([[0.0, 0.0, -1.0]]), np.array([t_from]))
+    hit, _, t, _ = cast_down(scene, np.array([[0.5, 0.5]]), t_from)
     assert hit[0]
     np.testing.assert_allclose(t, depth, atol=1e-4)
