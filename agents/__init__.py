@@ -1,11 +1,11 @@
-"""Sampling policies: ``random`` and ``prior`` baselines, the ``search`` CEM agents, SB3 ``ppo`` and ``sac``."""
+"""Sampling policies: ``random``, ``prior`` and ``anchor`` baselines, ``search`` CEM agents, SB3 ``ppo`` and ``sac``."""
 
 from agents.base import SamplingPolicy
-from agents.fixed import PriorPolicy, RandomPolicy
+from agents.fixed import AnchorPolicy, PriorPolicy, RandomPolicy
 from agents.sb3 import PPOPolicy, SACPolicy
 from agents.search import SearchPolicy
 
-POLICIES = {cls.name: cls for cls in (RandomPolicy, PriorPolicy, SearchPolicy, PPOPolicy, SACPolicy)}
+POLICIES = {cls.name: cls for cls in (RandomPolicy, PriorPolicy, AnchorPolicy, SearchPolicy, PPOPolicy, SACPolicy)}
 
 
 def make_policy(name: str, **kwargs) -> SamplingPolicy:

@@ -1,7 +1,8 @@
-"""Policies that learn nothing: the two baselines every learned policy must beat."""
+"""Policies that learn nothing: the baselines every learned policy must beat."""
 
 from __future__ import annotations
 
+from agents.anchored import draw_anchors
 from agents.base import SamplingPolicy
 from posegen_env.action_space import encode, uniform_actions
 from posegen_env.samplers import BaseCameraSampler, BasePoseSampler
@@ -24,3 +25,16 @@ class PriorPolicy(SamplingPolicy):
     def act(self, contexts, rng):
         n = len(contexts)
         return encode(BasePoseSampler().sample(n, rng), BaseCameraSampler().sample(n, rng))
+
+
+class AnchorPolicy(SamplingPolicy):
+    """The anchored policies' starting point: base bodies from uniformly drawn cameras, with no step taken.
+
+    What ``ppo``, ``sac`` and ``search`` would sample had they learned nothing; comparing with it
+    separates what learning adds from what the anchoring adds.
+    """
+
+    name = "anchor"
+
+    def act(self, contexts, rng):
+        return draw_anchors(len(contexts), rng)

@@ -19,6 +19,7 @@ from posegen_env.files import atomic_write  # noqa: E402
 from posegen_env.suites import OUT_OF_DISTRIBUTION, SUITES  # noqa: E402
 
 BASELINE = "pretrained"
+COMPARED_WITH = ("random", "prior", "anchor")  # the fixed policies every learned one is measured against
 
 
 def suite_mpjpe(row: dict, suite: str) -> float:
@@ -69,7 +70,7 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def comparison(rows: list[dict]) -> dict:
-    """Each policy's last round against the pre-trained estimator and the random/prior baselines."""
+    """Each policy's last round against the pre-trained estimator and the fixed baselines."""
     base = next((r for r in rows if r["policy"] == BASELINE), None)
     final = {}
     for r in rows:
@@ -82,7 +83,7 @@ def comparison(rows: list[dict]) -> dict:
         ood_change, in_dist_change = changes(r, base)
         rec = {"round": r["round"], "ood_mean_mpjpe_mm": round(ood_mean(r), 2), "ood_reduction_pct": -ood_change,
                "in_distribution_change_pct": in_dist_change}
-        for other in ("random", "prior"):
+        for other in COMPARED_WITH:
             if other in final and other != name:
                 rec[f"vs_{other}_pct"] = -changes(r, final[other])[0]
         out[name] = rec
@@ -95,11 +96,12 @@ def write_tables(run_dir: Path, rows: list[dict]) -> str:
     comp = comparison(rows)
     if comp:
         md += ("\n## Comparison (last round of each policy)\n\n| policy | OOD mean (mm) | OOD reduction % | "
-               "in-dist change % | vs random % | vs prior % |\n|---|---:|---:|---:|---:|---:|\n")
+               "in-dist change % | " + " | ".join(f"vs {b} %" for b in COMPARED_WITH) + " |\n|---|"
+               + "---:|" * (3 + len(COMPARED_WITH)) + "\n")
         for name, c in comp.items():
-            versus = [f"{c[k]:+.1f}" if k in c else "" for k in ("vs_random_pct", "vs_prior_pct")]
+            versus = [f"{c[f'vs_{b}_pct']:+.1f}" if f"vs_{b}_pct" in c else "" for b in COMPARED_WITH]
             md += (f"| {name} | {c['ood_mean_mpjpe_mm']:.1f} | {c['ood_reduction_pct']:+.1f} | "
-                   f"{c['in_distribution_change_pct']:+.1f} | {versus[0]} | {versus[1]} |\n")
+                   f"{c['in_distribution_change_pct']:+.1f} | " + " | ".join(versus) + " |\n")
     atomic_write(run_dir / "results.json", lambda t: t.write_text(json.dumps(
         {"rows": rows, "comparison": comp}, indent=1, default=float)))
     flat = flat_rows(rows)

@@ -1,9 +1,11 @@
 """``ppo`` and ``sac``: Stable-Baselines3 agents trained on the batched environment.
 
-The policy network reads the environment's context vector (a generator's input noise) and
-outputs a Gaussian over actions, so it can map different contexts to different failure modes.
-Every episode is one step, so the discount factor is irrelevant and the value function only
-learns the mean reward (PPO's baseline). Learning continues across rounds from the saved model.
+Both are anchored (``agents/anchored.py``): the policy network reads the environment's context
+vector (a generator's input noise) and an anchor (a base-distribution body seen from a uniformly
+drawn camera), and outputs a Gaussian over steps away from that anchor. It so learns which views
+and nearby pose changes make natural poses hard, conditioned on the pose at hand. Every episode
+is one step, so the discount factor is irrelevant and the value function only learns the mean
+reward (PPO's baseline). Learning continues across rounds from the saved model.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import torch
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.callbacks import BaseCallback
 
+from agents.anchored import draw_anchors, move, observation_space, observe
 from agents.base import SamplingPolicy
 from posegen_env.files import atomic_write
-from posegen_env.vector_env import SB3VecEnv
+from posegen_env.vector_env import PoseGenVectorEnv, SB3VecEnv
 
 
 class _Report(BaseCallback):
@@ -31,6 +34,34 @@ class _Report(BaseCallback):
         if self.progress is not None:
             self.progress(self.num_timesteps - self.start, np.asarray(self.locals["rewards"]))
         return True
+
+
+class AnchoredVecEnv(SB3VecEnv):
+    """SB3's view of the vector env for an anchored policy: observations carry the anchor, actions step from it."""
+
+    def __init__(self, env: PoseGenVectorEnv, rng: np.random.Generator):
+        super().__init__(env)
+        self.observation_space = observation_space(env.single_observation_space)
+        self._rng = rng
+        self._anchors = self._observed = None
+
+    def _observe(self, contexts: np.ndarray) -> np.ndarray:
+        self._anchors = draw_anchors(self.num_envs, self._rng)
+        self._observed = observe(contexts, self._anchors)
+        return self._observed
+
+    def reset(self):
+        return self._observe(super().reset())
+
+    def step_async(self, actions: np.ndarray) -> None:
+        super().step_async(move(self._anchors, actions))
+
+    def step_wait(self):
+        ended = self._observed
+        contexts, rewards, dones, infos = super().step_wait()
+        for i, info in enumerate(infos):
+            info["terminal_observation"] = ended[i]
+        return self._observe(contexts), rewards, dones, infos
 
 
 class SB3Policy(SamplingPolicy):
@@ -48,7 +79,8 @@ class SB3Policy(SamplingPolicy):
         return {}
 
     def _ensure_model(self, env) -> None:
-        vec = SB3VecEnv(env)
+        done = 0 if self.model is None else self.model.num_timesteps
+        vec = AnchoredVecEnv(env, np.random.default_rng([self.seed, done]))
         if self.model is None:
             self.model = self.algorithm("MlpPolicy", vec, seed=self.seed, device=self.device,
                                         tensorboard_log=self.tensorboard_log, verbose=0, **self.hyperparameters)
@@ -64,9 +96,10 @@ class SB3Policy(SamplingPolicy):
         if self.model is None:
             raise RuntimeError(f"the {self.name} policy has not learned yet; call learn() or load() first")
         # SB3 samples with torch's generator: seed it from ``rng`` so draws are reproducible.
+        anchors = draw_anchors(len(contexts), rng)
         torch.manual_seed(int(rng.integers(2**31)))
-        actions, _ = self.model.predict(np.asarray(contexts, np.float32), deterministic=False)
-        return np.clip(actions, -1.0, 1.0)
+        steps, _ = self.model.predict(observe(np.asarray(contexts, np.float32), anchors), deterministic=False)
+        return move(anchors, steps)
 
     def save(self, path: Path) -> None:
         if self.model is not None:

@@ -1,12 +1,13 @@
 """``search``: several independent Gaussian search distributions trained by the cross-entropy method.
 
-PoseExaminer-style: each agent keeps a diagonal Gaussian over the action box, draws a
-population, and moves towards its best-rewarded quarter. Each agent starts centred on a
-different sample of the base distribution (a natural pose seen from an ordinary camera) and
-searches outwards from it, so agents settle on different failure modes near real poses. A
-standard-deviation floor keeps every agent a *distribution* worth sampling training data from
-rather than a single point. The environment's context picks the agent (its first component,
-split into equal bins), so sampling the policy gives an even mixture of all agents.
+PoseExaminer-style: each agent keeps a diagonal Gaussian over steps away from an anchor (a
+base-distribution body seen from a uniformly drawn camera, ``agents/anchored.py``), draws a
+population, and moves towards its best-rewarded quarter. Agents start from different random
+steps, so they settle on different directions of failure around natural poses (turn the camera
+behind, raise the arms, ...). A standard-deviation floor keeps every agent a *distribution* worth
+sampling training data from rather than a single point. The environment's context picks the
+agent (its first component, split into equal bins), so sampling the policy gives an even
+mixture of all agents.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from agents.anchored import draw_anchors, move
 from agents.base import SamplingPolicy
-from posegen_env.action_space import ACTION_DIM, POSE_INSIDE_LIMITS, POSE_SLICE, encode
+from posegen_env.action_space import ACTION_DIM
 from posegen_env.files import atomic_write
-from posegen_env.samplers import BaseCameraSampler, BasePoseSampler
 
 
 class SearchPolicy(SamplingPolicy):
@@ -33,7 +34,7 @@ class SearchPolicy(SamplingPolicy):
         self.num_agents, self.min_std, self.elite_frac, self.smoothing = num_agents, min_std, elite_frac, smoothing
         self.population_per_agent = population_per_agent
         rng = np.random.default_rng(seed)
-        self.mean = encode(BasePoseSampler().sample(num_agents, rng), BaseCameraSampler().sample(num_agents, rng))
+        self.mean = rng.uniform(-init_std, init_std, (num_agents, ACTION_DIM))
         self.std = np.full((num_agents, ACTION_DIM), float(init_std))
         self.iterations = 0
 
@@ -41,18 +42,13 @@ class SearchPolicy(SamplingPolicy):
         u = (np.asarray(contexts)[:, 0] + 1.0) / 2.0
         return np.clip((u * self.num_agents).astype(int), 0, self.num_agents - 1)
 
-    @staticmethod
-    def _into_box(actions: np.ndarray) -> np.ndarray:
-        """Clip into the action box, the pose part into the joint limits (as ``random`` samples them)."""
-        out = np.clip(actions, -1.0, 1.0)
-        out[:, POSE_SLICE] = np.clip(out[:, POSE_SLICE], -POSE_INSIDE_LIMITS, POSE_INSIDE_LIMITS)
-        return out
-
-    def _draw(self, agents: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        return self._into_box(self.mean[agents] + self.std[agents] * rng.standard_normal((len(agents), ACTION_DIM)))
+    def _steps(self, agents: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        steps = self.mean[agents] + self.std[agents] * rng.standard_normal((len(agents), ACTION_DIM))
+        return np.clip(steps, -1.0, 1.0)
 
     def act(self, contexts, rng):
-        return self._draw(self.agent_of(contexts), rng)
+        anchors = draw_anchors(len(contexts), rng)
+        return move(anchors, self._steps(self.agent_of(contexts), rng))
 
     def learn(self, env, steps, progress=None):
         rng = np.random.default_rng(1000 + self.iterations)
@@ -62,15 +58,16 @@ class SearchPolicy(SamplingPolicy):
         done = 0
         for _ in range(max(1, steps // population)):
             agent = np.arange(population) % self.num_agents
-            actions = self._draw(agent, rng)
+            steps = self._steps(agent, rng)
+            actions = move(draw_anchors(population, rng), steps)
             batches = np.split(actions, population // env.num_envs)
             rewards = np.concatenate([env.step_batch(chunk)[2] for chunk in batches])
             for k in range(self.num_agents):
                 mine = np.flatnonzero(agent == k)
                 elite = mine[np.argsort(rewards[mine])[::-1][:max(2, int(self.elite_frac * len(mine)))]]
                 a = self.smoothing
-                self.mean[k] = (1 - a) * self.mean[k] + a * actions[elite].mean(axis=0)
-                self.std[k] = np.maximum((1 - a) * self.std[k] + a * actions[elite].std(axis=0), self.min_std)
+                self.mean[k] = (1 - a) * self.mean[k] + a * steps[elite].mean(axis=0)
+                self.std[k] = np.maximum((1 - a) * self.std[k] + a * steps[elite].std(axis=0), self.min_std)
             done += population
             self.iterations += 1
             if progress is not None:

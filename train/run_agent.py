@@ -7,7 +7,7 @@ suite is evaluated. ``--policy all`` runs every policy from the same pre-trained
 the same budget and writes a comparison.
 
     python train/run_agent.py                      # ppo policy, defaults (about 11 min on 2 CPU cores)
-    python train/run_agent.py --policy all         # compare ppo, sac, search, random and prior
+    python train/run_agent.py --policy all         # compare every policy (ppo, sac, search, random, prior, anchor)
     python train/run_agent.py --quick              # smoke test (under 3 min)
     python train/run_agent.py --resume runs/agent-YYYYmmdd-HHMMSS
 
@@ -33,7 +33,7 @@ from posegen_env.dataset import DatasetError  # noqa: E402
 from posegen_env.estimator import EstimatorError  # noqa: E402
 from posegen_env.reward import METRICS, MODES  # noqa: E402
 
-ORDER = ["search", "ppo", "sac", "random", "prior"]
+ORDER = ["search", "ppo", "sac", "random", "prior", "anchor"]
 QUICK = {"rounds": 1, "samples": 48, "learn_steps": 64, "finetune_steps": 8, "replay_samples": 128,
          "val_samples": 64, "suite_samples": 32, "num_envs": 16}
 

@@ -1,0 +1,54 @@
+"""Anchored actions: learned policies search *around* natural poses seen from anywhere, not the whole box.
+
+Error alone pulls a policy towards contorted bodies, which every estimator gets wrong and no
+test set contains (PoseExaminer's warning). PoseGen keeps its generator realistic with a pose
+discriminator; here the base distribution's poses play that part. Each draw starts from an
+*anchor*: a base-distribution body (library pose, body tilt and shape) seen by a camera drawn
+uniformly from the action box. The policy sees the anchor and outputs a step in [-1, 1]^85 that
+moves it by at most ``reach`` in every action component, so it learns which views and which
+nearby pose changes the estimator fails on. With a zero step the samples are the anchor
+distribution itself; ``benchmarks/RESULTS.md`` compares the learned policies with it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from gymnasium.spaces import Box
+
+from posegen_env.action_space import (
+    ACTION_DIM,
+    CAMERA_SLICE,
+    POSE_INSIDE_LIMITS,
+    POSE_SLICE,
+    decode,
+    encode,
+    uniform_actions,
+)
+from posegen_env.samplers import BasePoseSampler
+
+REACH = 0.25  # largest move of any action component away from its anchor
+_AZIMUTH = CAMERA_SLICE.start  # the one periodic component: it wraps around instead of clipping
+
+
+def draw_anchors(n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` anchors as actions: base-distribution bodies, cameras uniform over the action box."""
+    cameras = decode(uniform_actions(n, rng)).cameras
+    return encode(BasePoseSampler().sample(n, rng), cameras)
+
+
+def move(anchors: np.ndarray, steps: np.ndarray, reach: float = REACH) -> np.ndarray:
+    """The actions ``reach * steps`` away from ``anchors``: inside the box, the pose inside the joint limits."""
+    out = np.asarray(anchors, np.float64) + reach * np.clip(np.asarray(steps, np.float64), -1.0, 1.0)
+    out[:, _AZIMUTH] = (out[:, _AZIMUTH] + 1.0) % 2.0 - 1.0
+    out = np.clip(out, -1.0, 1.0)
+    out[:, POSE_SLICE] = np.clip(out[:, POSE_SLICE], -POSE_INSIDE_LIMITS, POSE_INSIDE_LIMITS)
+    return out
+
+
+def observation_space(context_space: Box) -> Box:
+    """What an anchored policy reads: the environment's context followed by the anchor."""
+    return Box(-1.0, 1.0, (context_space.shape[0] + ACTION_DIM,), np.float32)
+
+
+def observe(contexts: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    return np.concatenate([contexts, anchors], axis=1).astype(np.float32)

@@ -1,0 +1,94 @@
+"""Anchored policies: anchors are base bodies from every view, steps stay within reach, SB3 sees the anchor."""
+
+import numpy as np
+import pytest
+import torch
+
+from agents import make_policy
+from agents.anchored import REACH, draw_anchors, move
+from agents.sb3 import AnchoredVecEnv
+from posegen_env.action_space import ACTION_DIM, CAMERA_SLICE, decode
+from posegen_env.pose_space import is_within_limits
+from posegen_env.task import PoseGenTask
+from posegen_env.vector_env import PoseGenVectorEnv
+
+AZIMUTH = CAMERA_SLICE.start
+
+
+def zero_estimator(images: torch.Tensor) -> torch.Tensor:
+    return torch.zeros(images.shape[0], 24, 3)
+
+
+def reach_used(actions: np.ndarray, anchors: np.ndarray) -> float:
+    """The largest move of any component from its anchor (azimuth measured around the circle)."""
+    gap = np.abs(actions - anchors)
+    gap[:, AZIMUTH] = np.minimum(gap[:, AZIMUTH], 2.0 - gap[:, AZIMUTH])
+    return float(gap.max())
+
+
+@pytest.fixture(scope="module")
+def task():
+    return PoseGenTask(estimator=zero_estimator, reward={"mode": "raw"})
+
+
+def test_anchors_are_base_bodies_seen_from_every_view():
+    anchors = draw_anchors(400, np.random.default_rng(0))
+    sample = decode(anchors)
+    assert is_within_limits(sample.body_pose).all()
+    azimuth, elevation = sample.cameras.azimuth_deg, sample.cameras.elevation_deg
+    assert np.histogram(azimuth, bins=4, range=(-180, 180))[0].min() > 60  # every side of the body
+    assert elevation.min() < -40 and elevation.max() > 70  # from below and from above
+    assert np.abs(sample.betas).max() < 2.5  # base body shapes, not the extremes of the box
+    np.testing.assert_array_equal(anchors, draw_anchors(400, np.random.default_rng(0)))
+
+
+def test_steps_stay_within_reach_inside_the_box_and_wrap_the_azimuth():
+    rng = np.random.default_rng(1)
+    anchors = draw_anchors(300, rng)
+    np.testing.assert_allclose(move(anchors, np.zeros_like(anchors)), anchors)
+    moved = move(anchors, rng.uniform(-1, 1, anchors.shape))
+    assert np.abs(moved).max() <= 1.0 and is_within_limits(decode(moved).body_pose).all()
+    assert reach_used(moved, anchors) <= REACH + 1e-9
+    edge = anchors[:1].copy()
+    edge[0, AZIMUTH] = 0.9
+    step = np.zeros_like(edge)
+    step[0, AZIMUTH] = 1.0
+    assert move(edge, step)[0, AZIMUTH] == pytest.approx(0.9 + REACH - 2.0)  # past +180 deg comes back at -180
+
+
+def test_sb3_view_shows_the_anchor_and_steps_from_it(task):
+    vec = AnchoredVecEnv(PoseGenVectorEnv(num_envs=4, task=task), np.random.default_rng(2))
+    vec.seed(3)
+    obs = vec.reset()
+    assert obs.shape == (4, 8 + ACTION_DIM) and vec.observation_space.contains(obs[0])
+    anchors = obs[:, 8:].astype(np.float64)
+    vec.step_async(np.zeros((4, ACTION_DIM), np.float32))
+    new_obs, rewards, dones, infos = vec.step_wait()
+    assert dones.all() and rewards.dtype == np.float32
+    np.testing.assert_array_equal(infos[1]["terminal_observation"], obs[1])
+    expected = decode(anchors).body_pose  # a zero step renders the anchor itself
+    np.testing.assert_allclose(np.stack([i["body_pose"] for i in infos]), expected, atol=1e-5)
+    assert not np.allclose(new_obs[:, 8:], obs[:, 8:])  # every episode gets a fresh anchor
+
+
+def test_anchored_ppo_learns_acts_near_anchors_and_round_trips(task, tmp_path):
+    env = PoseGenVectorEnv(num_envs=16, task=task)
+    policy = make_policy("ppo", seed=0)
+    seen = []
+    policy.learn(env, 64, lambda steps, rewards: seen.append(steps))
+    assert seen[-1] == 64
+    contexts = np.random.default_rng(4).uniform(-1, 1, (10, 8))
+    actions = policy.act(contexts, np.random.default_rng(5))
+    assert np.abs(actions).max() <= 1.0 and is_within_limits(decode(actions).body_pose).all()
+    anchors = draw_anchors(10, np.random.default_rng(5))  # act draws its anchors first from the same rng
+    assert reach_used(actions, anchors) <= REACH + 1e-6
+    policy.save(tmp_path)
+    again = make_policy("ppo", seed=0)
+    again.load(tmp_path)
+    np.testing.assert_allclose(again.act(contexts, np.random.default_rng(5)), actions, atol=1e-6)
+
+
+def test_anchor_policy_samples_the_anchors_themselves():
+    contexts = np.zeros((7, 8))
+    np.testing.assert_array_equal(make_policy("anchor").act(contexts, np.random.default_rng(6)),
+                                  draw_anchors(7, np.random.default_rng(6)))
