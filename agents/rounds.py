@@ -34,7 +34,7 @@ from posegen_env.task import PoseGenTask
 from posegen_env.training import PoseData, finetune, validation_mpjpe
 from posegen_env.vector_env import PoseGenVectorEnv
 
-RUN_FORMAT = "posegen-run-v1"
+RUN_FORMAT = "posegen-run-v2"  # v2: learned policies are anchored (their saved states are steps, not actions)
 
 
 class RunError(RuntimeError):
