@@ -30,6 +30,12 @@ REACH = 0.25  # largest move of any action component away from its anchor
 _AZIMUTH = CAMERA_SLICE.start  # the one periodic component: it wraps around instead of clipping
 
 
+def check_reach(reach: float) -> float:
+    if not 0.0 < reach <= 2.0:
+        raise ValueError(f"reach must be in (0, 2] action units (2 spans the whole box), got {reach}")
+    return float(reach)
+
+
 def draw_anchors(n: int, rng: np.random.Generator) -> np.ndarray:
     """``n`` anchors as actions: base-distribution bodies, cameras uniform over the action box."""
     cameras = decode(uniform_actions(n, rng)).cameras

@@ -90,18 +90,23 @@ def comparison(rows: list[dict]) -> dict:
     return out
 
 
+def comparison_table(comp: dict) -> str:
+    """``comparison()`` as Markdown."""
+    md = ("| policy | OOD mean (mm) | OOD reduction % | in-dist change % | "
+          + " | ".join(f"vs {b} %" for b in COMPARED_WITH) + " |\n|---|" + "---:|" * (3 + len(COMPARED_WITH)) + "\n")
+    for name, c in comp.items():
+        versus = [f"{c[f'vs_{b}_pct']:+.1f}" if f"vs_{b}_pct" in c else "" for b in COMPARED_WITH]
+        md += (f"| {name} | {c['ood_mean_mpjpe_mm']:.1f} | {c['ood_reduction_pct']:+.1f} | "
+               f"{c['in_distribution_change_pct']:+.1f} | " + " | ".join(versus) + " |\n")
+    return md
+
+
 def write_tables(run_dir: Path, rows: list[dict]) -> str:
     """results.json / results.csv / results.md in ``run_dir``; returns the Markdown."""
     md = "# Results\n\nMPJPE (mm, 14 joints) per test suite after each round.\n\n" + markdown_table(rows) + "\n"
     comp = comparison(rows)
     if comp:
-        md += ("\n## Comparison (last round of each policy)\n\n| policy | OOD mean (mm) | OOD reduction % | "
-               "in-dist change % | " + " | ".join(f"vs {b} %" for b in COMPARED_WITH) + " |\n|---|"
-               + "---:|" * (3 + len(COMPARED_WITH)) + "\n")
-        for name, c in comp.items():
-            versus = [f"{c[f'vs_{b}_pct']:+.1f}" if f"vs_{b}_pct" in c else "" for b in COMPARED_WITH]
-            md += (f"| {name} | {c['ood_mean_mpjpe_mm']:.1f} | {c['ood_reduction_pct']:+.1f} | "
-                   f"{c['in_distribution_change_pct']:+.1f} | " + " | ".join(versus) + " |\n")
+        md += "\n## Comparison (last round of each policy)\n\n" + comparison_table(comp)
     atomic_write(run_dir / "results.json", lambda t: t.write_text(json.dumps(
         {"rows": rows, "comparison": comp}, indent=1, default=float)))
     flat = flat_rows(rows)

@@ -21,6 +21,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from agents import POLICIES, make_policy
+from agents.anchored import REACH
 from agents.collect import collect
 from agents.report import BASELINE, ood_mean, plot_rewards, plot_sample_space, plot_suites, write_tables
 from posegen_env.action_space import ROOT_SLICE, ROOT_TILT_DEG, decode
@@ -58,6 +59,7 @@ class RoundConfig:
     reward: dict = field(default_factory=dict)
     estimator: str | None = None
     avatar: str | None = None
+    reach: float = REACH  # how far a learned policy may step from its anchors (agents/anchored.py)
     seed: int = 0
     format: str = RUN_FORMAT
 
@@ -70,6 +72,7 @@ class RoundConfig:
         if doc.get("format") != RUN_FORMAT:
             raise RunError(f"{path.parent} was written by an incompatible version (format {doc.get('format')!r}, "
                            f"this version reads {RUN_FORMAT!r}); start a new run with --out")
+        doc.setdefault("reach", 0.25)  # the fixed reach of runs written before it was a setting
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in doc.items() if k in known})
 
@@ -160,7 +163,7 @@ def _one_round(run_dir, config, name, k, task, pretrained, replay, val, referenc
     estimator = load_estimator(previous / "estimator.pt") if k > 1 else copy.deepcopy(pretrained)
     task.set_estimator(estimator)
     env = PoseGenVectorEnv(config.num_envs, task=task)
-    policy = make_policy(name, **({"seed": config.seed} if POLICIES[name].learns else {}))
+    policy = make_policy(name, **({"seed": config.seed, "reach": config.reach} if POLICIES[name].learns else {}))
     if hasattr(policy, "tensorboard_log"):  # the SB3 agents log their own training curves too
         policy.tensorboard_log = str(run_dir / "tensorboard")
     if k > 1 and policy.learns:

@@ -17,7 +17,7 @@ import torch
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.callbacks import BaseCallback
 
-from agents.anchored import draw_anchors, move, observation_space, observe
+from agents.anchored import REACH, check_reach, draw_anchors, move, observation_space, observe
 from agents.base import SamplingPolicy
 from posegen_env.files import atomic_write
 from posegen_env.vector_env import PoseGenVectorEnv, SB3VecEnv
@@ -39,10 +39,10 @@ class _Report(BaseCallback):
 class AnchoredVecEnv(SB3VecEnv):
     """SB3's view of the vector env for an anchored policy: observations carry the anchor, actions step from it."""
 
-    def __init__(self, env: PoseGenVectorEnv, rng: np.random.Generator):
+    def __init__(self, env: PoseGenVectorEnv, rng: np.random.Generator, reach: float = REACH):
         super().__init__(env)
         self.observation_space = observation_space(env.single_observation_space)
-        self._rng = rng
+        self._rng, self.reach = rng, reach
         self._anchors = self._observed = None
 
     def _observe(self, contexts: np.ndarray) -> np.ndarray:
@@ -54,7 +54,7 @@ class AnchoredVecEnv(SB3VecEnv):
         return self._observe(super().reset())
 
     def step_async(self, actions: np.ndarray) -> None:
-        super().step_async(move(self._anchors, actions))
+        super().step_async(move(self._anchors, actions, self.reach))
 
     def step_wait(self):
         ended = self._observed
@@ -70,8 +70,10 @@ class SB3Policy(SamplingPolicy):
     learns = True
     algorithm = None
 
-    def __init__(self, seed: int = 0, tensorboard_log: str | None = None, device: str = "auto", **hyperparameters):
+    def __init__(self, seed: int = 0, tensorboard_log: str | None = None, device: str = "auto", reach: float = REACH,
+                 **hyperparameters):
         self.seed, self.tensorboard_log, self.device = seed, tensorboard_log, device
+        self.reach = check_reach(reach)
         self.hyperparameters = self.defaults() | hyperparameters
         self.model = None
 
@@ -80,7 +82,7 @@ class SB3Policy(SamplingPolicy):
 
     def _ensure_model(self, env) -> None:
         done = 0 if self.model is None else self.model.num_timesteps
-        vec = AnchoredVecEnv(env, np.random.default_rng([self.seed, done]))
+        vec = AnchoredVecEnv(env, np.random.default_rng([self.seed, done]), self.reach)
         if self.model is None:
             self.model = self.algorithm("MlpPolicy", vec, seed=self.seed, device=self.device,
                                         tensorboard_log=self.tensorboard_log, verbose=0, **self.hyperparameters)
@@ -99,7 +101,7 @@ class SB3Policy(SamplingPolicy):
         anchors = draw_anchors(len(contexts), rng)
         torch.manual_seed(int(rng.integers(2**31)))
         steps, _ = self.model.predict(observe(np.asarray(contexts, np.float32), anchors), deterministic=False)
-        return move(anchors, steps)
+        return move(anchors, steps, self.reach)
 
     def save(self, path: Path) -> None:
         if self.model is not None:

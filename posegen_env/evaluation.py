@@ -13,6 +13,6 @@ def evaluate_dataset(estimator, data: PoseDataset) -> dict:
     return evaluate_poses(predict(estimator, data.load_images(range(len(data)))), data.joints3d)
 
 
-def evaluate_suites(estimator, avatar, names=SUITES, num_samples: int = 500) -> dict[str, dict]:
-    """Metrics on each named suite (rendered and cached on first use)."""
-    return {name: evaluate_dataset(estimator, load_suite(name, avatar, num_samples)) for name in names}
+def evaluate_suites(estimator, avatar, names=SUITES, num_samples: int = 500, split: str = "test") -> dict[str, dict]:
+    """Metrics on each named suite of ``split`` (rendered and cached on first use)."""
+    return {name: evaluate_dataset(estimator, load_suite(name, avatar, num_samples, split=split)) for name in names}

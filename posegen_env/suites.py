@@ -10,8 +10,11 @@ suite image is ever trained on.
 - ``novel-poses``: near-frontal cameras, held-out activity poses (sports, dance, yoga, ...);
 - ``hard``: held-out poses from the novel camera set-ups.
 
-Each suite is rendered deterministically from its seed by the avatar and cached on disk in the
-dataset format (``$POSEGEN_CACHE`` or ``~/.cache/posegen``).
+Each suite comes in two splits drawn from the same generators with different seeds: ``test``,
+which every reported figure uses, and ``validation``, on which settings (such as a learned policy's
+reach) are chosen, so that choosing them never looks at the test images. Each is rendered
+deterministically from its seed by the avatar and cached on disk in the dataset format
+(``$POSEGEN_CACHE`` or ``~/.cache/posegen``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from posegen_env.samplers import BaseCameraSampler, BasePoseSampler, CameraParam
 SUITES = ("in-distribution", "novel-views", "novel-poses", "hard")
 OUT_OF_DISTRIBUTION = SUITES[1:]
 SUITE_SEEDS = {"in-distribution": 9001, "novel-views": 9002, "novel-poses": 9003, "hard": 9004}
+SPLIT_SEED_OFFSETS = {"test": 0, "validation": 100}
+SPLITS = tuple(SPLIT_SEED_OFFSETS)
 
 # Camera set-ups of the novel-view suites: (azimuth, elevation, distance, roll, field of view) ranges.
 NOVEL_VIEW_SETUPS = {
@@ -66,16 +71,22 @@ def _heldout_poses(n: int, rng: np.random.Generator) -> dict:
     return {"global_orient": go, "body_pose": bp, "betas": 0.5 * rng.standard_normal((n, 10))}
 
 
-def build_suite(name: str, avatar, num_samples: int = 500, crop_size: int = 64) -> PoseBatch:
-    """Render a suite's samples (deterministic for a given avatar)."""
+def suite_seed(name: str, split: str = "test") -> int:
     if name not in SUITES:
         raise ValueError(f"unknown suite {name!r}; choose from {', '.join(SUITES)}")
-    rng = np.random.default_rng(SUITE_SEEDS[name])
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
+    return SUITE_SEEDS[name] + SPLIT_SEED_OFFSETS[split]
+
+
+def build_suite(name: str, avatar, num_samples: int = 500, crop_size: int = 64, split: str = "test") -> PoseBatch:
+    """Render a suite's samples (deterministic for a given avatar)."""
+    rng = np.random.default_rng(suite_seed(name, split))
     novel_pose = name in ("novel-poses", "hard")
     poses = _heldout_poses(num_samples, rng) if novel_pose else BasePoseSampler().sample(num_samples, rng)
     cameras = _novel_cameras(num_samples, rng) if name in ("novel-views", "hard") else \
         BaseCameraSampler().sample(num_samples, rng)
-    with tqdm(total=num_samples, desc=f"rendering suite {name}", unit="img") as bar:
+    with tqdm(total=num_samples, desc=f"rendering {split} suite {name}", unit="img") as bar:
         return render_crops(avatar, poses, cameras, crop_size=crop_size, rng=rng, progress=bar)
 
 
@@ -83,19 +94,22 @@ def cache_root() -> Path:
     return Path(os.environ.get("POSEGEN_CACHE", Path.home() / ".cache" / "posegen"))
 
 
-def suite_path(name: str, avatar, num_samples: int = 500, crop_size: int = 64) -> Path:
-    """Where a suite is cached: one folder per avatar, suite, size and resolution."""
+def suite_path(name: str, avatar, num_samples: int = 500, crop_size: int = 64, split: str = "test") -> Path:
+    """Where a suite is cached: one folder per avatar, suite, split, size and resolution."""
     tag = getattr(avatar, "identifier", "avatar")
-    return cache_root() / "suites" / tag / f"{name}-n{num_samples}-s{crop_size}"
+    split_tag = "" if split == "test" else f"-{split}"
+    return cache_root() / "suites" / tag / f"{name}{split_tag}-n{num_samples}-s{crop_size}"
 
 
-def load_suite(name: str, avatar, num_samples: int = 500, crop_size: int = 64, regenerate: bool = False) -> PoseDataset:
+def load_suite(name: str, avatar, num_samples: int = 500, crop_size: int = 64, regenerate: bool = False,
+               split: str = "test") -> PoseDataset:
     """The suite from the cache, rendering and caching it first if needed."""
-    path = suite_path(name, avatar, num_samples, crop_size)
+    path = suite_path(name, avatar, num_samples, crop_size, split)
     if not regenerate and (path / "dataset.json").is_file():
         return load_dataset(path)
-    b = build_suite(name, avatar, num_samples, crop_size)
+    b = build_suite(name, avatar, num_samples, crop_size, split)
     write_dataset(path, b.images, b.joints2d, b.joints3d, b.pose, b.betas, b.K, b.R, b.t, visible=b.visible,
-                  meta={"suite": name, "seed": SUITE_SEEDS[name], "avatar": getattr(avatar, "identifier", "")},
+                  meta={"suite": name, "split": split, "seed": suite_seed(name, split),
+                        "avatar": getattr(avatar, "identifier", "")},
                   overwrite=True)
     return load_dataset(path)

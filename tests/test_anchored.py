@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from agents import make_policy
-from agents.anchored import REACH, draw_anchors, move
+from agents.anchored import REACH, check_reach, draw_anchors, move
 from agents.sb3 import AnchoredVecEnv
 from posegen_env.action_space import ACTION_DIM, CAMERA_SLICE, decode
 from posegen_env.pose_space import is_within_limits
@@ -73,7 +73,7 @@ def test_sb3_view_shows_the_anchor_and_steps_from_it(task):
 
 def test_anchored_ppo_learns_acts_near_anchors_and_round_trips(task, tmp_path):
     env = PoseGenVectorEnv(num_envs=16, task=task)
-    policy = make_policy("ppo", seed=0)
+    policy = make_policy("ppo", seed=0, reach=0.1)
     seen = []
     policy.learn(env, 64, lambda steps, rewards: seen.append(steps))
     assert seen[-1] == 64
@@ -81,9 +81,9 @@ def test_anchored_ppo_learns_acts_near_anchors_and_round_trips(task, tmp_path):
     actions = policy.act(contexts, np.random.default_rng(5))
     assert np.abs(actions).max() <= 1.0 and is_within_limits(decode(actions).body_pose).all()
     anchors = draw_anchors(10, np.random.default_rng(5))  # act draws its anchors first from the same rng
-    assert reach_used(actions, anchors) <= REACH + 1e-6
+    assert reach_used(actions, anchors) <= 0.1 + 1e-6
     policy.save(tmp_path)
-    again = make_policy("ppo", seed=0)
+    again = make_policy("ppo", seed=0, reach=0.1)
     again.load(tmp_path)
     np.testing.assert_allclose(again.act(contexts, np.random.default_rng(5)), actions, atol=1e-6)
 
@@ -92,3 +92,14 @@ def test_anchor_policy_samples_the_anchors_themselves():
     contexts = np.zeros((7, 8))
     np.testing.assert_array_equal(make_policy("anchor").act(contexts, np.random.default_rng(6)),
                                   draw_anchors(7, np.random.default_rng(6)))
+
+
+def test_reach_is_a_setting_of_every_learned_policy():
+    search = make_policy("search", num_agents=2, reach=0.05)
+    rng = np.random.default_rng(7)
+    actions = search.act(np.zeros((50, 8)), rng)
+    assert reach_used(actions, draw_anchors(50, np.random.default_rng(7))) <= 0.05 + 1e-9
+    assert check_reach(2.0) == 2.0
+    for name in ("search", "ppo", "sac"):
+        with pytest.raises(ValueError, match=r"reach must be in \(0, 2\]"):
+            make_policy(name, reach=0.0)

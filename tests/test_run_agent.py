@@ -110,5 +110,34 @@ def test_incompatible_run_directory_and_bad_arguments(tmp_path, capsys):
     assert "--policy 'dqn'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         run_agent.main(["--samples", "0"])
+    with pytest.raises(SystemExit):
+        run_agent.main(["--reach", "3"])
+    assert "--reach must be in (0, 2]" in capsys.readouterr().err
     with pytest.raises(rounds_module.RunError, match="already holds a run"):
         run_agent.main(["--out", str(old)])
+
+
+def test_runs_before_the_reach_setting_resume_with_the_reach_they_used(tmp_path):
+    config = rounds_module.RoundConfig(reach=0.7)
+    config.write(tmp_path / "config.json")
+    assert rounds_module.RoundConfig.read(tmp_path / "config.json").reach == 0.7
+    doc = json.loads((tmp_path / "config.json").read_text())
+    del doc["reach"]
+    (tmp_path / "config.json").write_text(json.dumps(doc))
+    assert rounds_module.RoundConfig.read(tmp_path / "config.json").reach == 0.25
+
+
+def test_validation_benchmark_scores_every_round_on_the_validation_split(quick_all, tmp_path, capsys):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import validate_runs
+
+    validate_runs.main([str(quick_all), "--json", str(tmp_path / "val.json")])
+    doc = json.loads((tmp_path / "val.json").read_text())
+    assert doc["split"] == "validation" and set(doc["comparison"]) == set(POLICIES)
+    test_rows = json.loads((quick_all / "results.json").read_text())["rows"]
+    for row, test_row in zip(doc["rows"], test_rows, strict=True):
+        assert (row["policy"], row["round"]) == (test_row["policy"], test_row["round"])
+        assert row["suites"] != test_row["suites"]  # other images than the test suites'
+    assert "| random |" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        validate_runs.main([str(tmp_path)])

@@ -5,8 +5,8 @@ import pytest
 
 from posegen_env.avatar import load_avatar
 from posegen_env.heldout_poses import heldout_array
-from posegen_env.pose_library import library_array
-from posegen_env.suites import NOVEL_VIEW_SETUPS, SUITES, _novel_cameras, build_suite, load_suite
+from posegen_env.pose_library import library_array, mirror_pose
+from posegen_env.suites import NOVEL_VIEW_SETUPS, SUITES, _novel_cameras, build_suite, load_suite, suite_path
 
 
 @pytest.fixture(scope="module")
@@ -23,19 +23,21 @@ def test_suites_are_deterministic_and_labelled(avatar):
     assert a.visible.mean() > 0.95
 
 
-def test_novel_poses_come_from_the_heldout_set(avatar):
-    suite = build_suite("novel-poses", avatar, num_samples=8)
-    _, heldout = heldout_array()
-    _, library = library_array()
-    pose = suite.pose[:, 3:]
-    from posegen_env.pose_library import mirror_pose
+def nearest(body_pose: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """Each pose's largest joint-angle gap to the closest candidate."""
+    return np.abs(body_pose[:, None] - candidates[None]).max(-1).min(-1)
 
-    _, heldout_mirrored = mirror_pose(np.zeros((len(heldout), 3)), heldout)
-    candidates = np.concatenate([heldout, heldout_mirrored])
-    nearest_heldout = np.abs(pose[:, None] - candidates[None]).max(-1).min(-1)
-    nearest_library = np.abs(pose[:, None] - library[None]).max(-1).min(-1)
-    assert (nearest_heldout < np.deg2rad(15)).all()  # held-out pose + a little noise
-    assert (nearest_library > np.deg2rad(20)).all()
+
+def heldout_and_mirrored() -> np.ndarray:
+    _, heldout = heldout_array()
+    _, mirrored = mirror_pose(np.zeros((len(heldout), 3)), heldout)
+    return np.concatenate([heldout, mirrored])
+
+
+def test_novel_poses_come_from_the_heldout_set(avatar):
+    pose = build_suite("novel-poses", avatar, num_samples=8).pose[:, 3:]
+    assert (nearest(pose, heldout_and_mirrored()) < np.deg2rad(15)).all()  # held-out pose + a little noise
+    assert (nearest(pose, library_array()[1]) > np.deg2rad(20)).all()
 
 
 def test_novel_views_avoid_the_base_camera_band():
@@ -56,3 +58,18 @@ def test_load_suite_caches_in_dataset_format(avatar, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="unknown suite"):
         build_suite("easy", avatar)
     assert SUITES == ("in-distribution", "novel-views", "novel-poses", "hard")
+
+
+def test_validation_split_is_another_draw_of_the_same_suite(avatar, tmp_path, monkeypatch):
+    monkeypatch.setenv("POSEGEN_CACHE", str(tmp_path))
+    test = build_suite("novel-poses", avatar, num_samples=8)
+    val = load_suite("novel-poses", avatar, num_samples=8, split="validation")
+    assert val.meta["split"] == "validation" and val.root == suite_path("novel-poses", avatar, 8, split="validation")
+    assert suite_path("novel-poses", avatar, 8) != val.root
+    assert not np.allclose(val.joints3d, test.joints3d)  # other samples ...
+    np.testing.assert_allclose(val.joints3d, build_suite("novel-poses", avatar, 8, split="validation").joints3d,
+                               atol=1e-6)  # ... just as reproducible ...
+    # ... from the same generator
+    assert (nearest(val.arrays["pose"][:, 3:], heldout_and_mirrored()) < np.deg2rad(15)).all()
+    with pytest.raises(ValueError, match="unknown split 'train'"):
+        build_suite("hard", avatar, split="train")

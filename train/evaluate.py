@@ -3,6 +3,7 @@
     python train/evaluate.py                                   # shipped baseline, all four suites
     python train/evaluate.py --estimator runs/estimator.pt --data novel-views
     python train/evaluate.py --estimator mypkg.models:make_estimator --data path/to/dataset
+    python train/evaluate.py --split validation               # the suites' validation split, for choosing settings
 
 Prints a Markdown table (MPJPE, PA-MPJPE, PCK3D@150 on the 14-joint subset, MPJPE on all 24)
 and writes every figure, per joint too, as JSON.
@@ -19,7 +20,7 @@ from posegen_env.dataset import DatasetError, load_dataset
 from posegen_env.estimator import EstimatorError, load_estimator
 from posegen_env.evaluation import evaluate_dataset
 from posegen_env.metrics import format_table
-from posegen_env.suites import SUITES, load_suite
+from posegen_env.suites import SPLITS, SUITES, load_suite
 
 
 def main(argv=None) -> None:
@@ -30,6 +31,8 @@ def main(argv=None) -> None:
                         help=f"suite names ({', '.join(SUITES)}), 'all', or dataset folders")
     parser.add_argument("--avatar", default=None, help="avatar that renders the suites (default: shipped)")
     parser.add_argument("--suite-size", type=int, default=500)
+    parser.add_argument("--split", choices=SPLITS, default="test",
+                        help="suite split: 'test' for reported figures, 'validation' for choosing settings")
     parser.add_argument("--json", type=Path, default=Path("runs/evaluation.json"))
     args = parser.parse_args(argv)
 
@@ -39,14 +42,15 @@ def main(argv=None) -> None:
     results = {}
     for name in names:
         if name in SUITES:
-            results[name] = evaluate_dataset(estimator, load_suite(name, avatar, args.suite_size))
+            results[name] = evaluate_dataset(estimator, load_suite(name, avatar, args.suite_size, split=args.split))
         elif Path(name).is_dir():
             results[name] = evaluate_dataset(estimator, load_dataset(name))
         else:
             parser.error(f"{name!r} is neither a suite ({', '.join(SUITES)}) nor a dataset folder")
     print(format_table(results))
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"estimator": args.estimator or "shipped baseline", "results": results}, indent=1))
+    args.json.write_text(json.dumps({"estimator": args.estimator or "shipped baseline", "split": args.split,
+                                       "results": results}, indent=1))
     print(f"wrote {args.json}")
 
 

@@ -55,6 +55,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--replay-samples", type=int,
                    help=sized("base crops to replay (rendered once, cached)", "replay_samples"))
     p.add_argument("--num-envs", type=int, help=sized("batch of the vector environment", "num_envs"))
+    p.add_argument("--reach", type=float, default=defaults.reach,
+                   help="largest step of a learned policy away from its anchor body and camera, per action "
+                        "component (the box is [-1, 1]); default %(default)s, chosen on the suites' validation split")
     p.add_argument("--reward-metric", choices=METRICS, default="mpjpe")
     p.add_argument("--reward-mode", choices=MODES, default="capped")
     p.add_argument("--cap-mm", type=float, default=300.0, help="error cap (capped) or band peak (band)")
@@ -77,6 +80,8 @@ def parse(argv=None) -> argparse.Namespace:
                 "or 'all'")
     if not 0 <= args.replay_ratio < 1:
         p.error("--replay-ratio must be in [0, 1)")
+    if not 0 < args.reach <= 2:
+        p.error("--reach must be in (0, 2]: a step in action units, where 2 spans the whole box")
     if args.resume is not None and not (args.resume / "config.json").is_file():
         p.error(f"--resume {args.resume}: no run there (config.json missing); pass a directory written by run_agent.py")
     return args
@@ -95,7 +100,7 @@ def main(argv=None) -> int:
         config = RoundConfig(
             policies=args.policies, rounds=args.rounds, samples=args.samples,
             learn_steps=args.learn_steps, finetune_steps=args.finetune_steps, replay_ratio=args.replay_ratio,
-            replay_samples=args.replay_samples,
+            replay_samples=args.replay_samples, reach=args.reach,
             num_envs=args.num_envs, estimator=args.estimator, avatar=args.avatar, seed=args.seed,
             reward={"metric": args.reward_metric, "mode": args.reward_mode, "cap_mm": args.cap_mm})
         if args.quick:  # the sizes without a command-line option
