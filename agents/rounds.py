@@ -209,7 +209,13 @@ def _one_round(run_dir, config, name, k, task, pretrained, replay, val, referenc
             "drawn": got.drawn, "implausible": got.implausible, "duplicates": got.duplicates,
             "collected_mpjpe_mm": round(float(got.mpjpe_mm.mean()), 2),
             "finetune_best_step": history["best_step"], "blend_alpha": history["alpha"],
-            "seconds": round(time.time() - start, 1), "suites": suites}
+            "seconds": round(time.time() - start, 1), "runtime": _runtime(task), "suites": suites}
+
+
+def _runtime(task) -> dict:
+    """What a round's numbers depend on beyond the config: results repeat bit for bit only with the
+    same torch build, device and thread count (the thread count changes float summation order)."""
+    return {"torch": torch.__version__, "device": str(task.device), "torch_threads": torch.get_num_threads()}
 
 
 def _collected_so_far(run_dir: Path, name: str, k: int, current: PoseData) -> PoseData:
