@@ -6,7 +6,7 @@ with replay of base data; (4) the environment switches to the fine-tuned estimat
 suite is evaluated. ``--policy all`` runs every policy from the same pre-trained estimator with
 the same budget and writes a comparison.
 
-    python train/run_agent.py                      # ppo policy, defaults (about 11 min on 2 CPU cores)
+    python train/run_agent.py                      # ppo policy, defaults (11-20 min on 2 CPU cores)
     python train/run_agent.py --policy all         # compare every policy (ppo, sac, search, random, prior, anchor)
     python train/run_agent.py --quick              # smoke test (under 3 min)
     python train/run_agent.py --resume runs/agent-YYYYmmdd-HHMMSS
