@@ -37,8 +37,9 @@ def test_quick_round_of_every_policy_writes_all_outputs(quick_all):
     assert set(doc["comparison"]) == set(POLICIES)
     runtime = {"torch": torch.__version__, "device": "cuda" if torch.cuda.is_available() else "cpu",
                "torch_threads": torch.get_num_threads()}
-    for row in doc["rows"][1:]:  # what bit-for-bit repetition depends on is recorded with each round
-        assert row["runtime"] == runtime
+    for row in doc["rows"]:  # what bit-for-bit repetition depends on is recorded with each round
+        if row["policy"] != "pretrained":
+            assert row["runtime"] == runtime
     for name in POLICIES:
         round_dir = quick_all / name / "round-1"
         data = load_dataset(round_dir / "dataset")
