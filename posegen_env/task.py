@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from posegen_env.action_space import Sample, decode
 from posegen_env.avatar import load_avatar
 from posegen_env.body_model import load_body_model
+from posegen_env.device import resolve_device
 from posegen_env.estimator import EstimatorError, load_estimator, predict
 from posegen_env.joints import EVAL_JOINTS, NUM_JOINTS
 from posegen_env.metrics import mpjpe, pa_mpjpe
@@ -64,7 +64,7 @@ class PoseGenTask:
                  device=None, render_batch: int = 64):
         if isinstance(image_size, bool) or not isinstance(image_size, int | np.integer) or image_size < 16:
             raise ValueError(f"image_size must be an int >= 16 (crop side in pixels), got {image_size!r}")
-        self.device = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = resolve_device(device)
         if avatar is None or isinstance(avatar, str) or hasattr(avatar, "__fspath__"):
             body = body_model if hasattr(body_model, "identifier") else load_body_model(body_model)
             avatar = load_avatar(avatar, body_model=body, device=self.device)

@@ -11,6 +11,7 @@ import torch
 from agents import POLICIES, make_policy
 from agents import rounds as rounds_module
 from posegen_env.dataset import load_dataset
+from posegen_env.device import resolve_device
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "train"))
 import run_agent  # noqa: E402
@@ -35,7 +36,7 @@ def test_quick_round_of_every_policy_writes_all_outputs(quick_all):
     policies = {r["policy"] for r in doc["rows"]}
     assert policies == set(POLICIES) | {"pretrained"}
     assert set(doc["comparison"]) == set(POLICIES)
-    runtime = {"torch": torch.__version__, "device": "cuda" if torch.cuda.is_available() else "cpu",
+    runtime = {"torch": torch.__version__, "device": str(resolve_device()),
                "torch_threads": torch.get_num_threads()}
     for row in doc["rows"]:  # what bit-for-bit repetition depends on is recorded with each round
         if row["policy"] != "pretrained":

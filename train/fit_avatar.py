@@ -22,6 +22,7 @@ from posegen_env.avatar.checkpoint import AvatarError, build_avatar, read_avatar
 from posegen_env.avatar.fit import build_ray_bank, evaluate, new_avatar, photometric_loss
 from posegen_env.body_model import BodyModelError, load_body_model
 from posegen_env.capture import CaptureError, load_capture
+from posegen_env.device import resolve_device
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -49,6 +50,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.steps, args.batch_rays, args.eval_every, args.ckpt_every, args.eval_images = 60, 1024, 60, 30, 2
     if args.steps < 1 or args.batch_rays < 1 or args.samples < 1:
         parser.error("--steps, --batch-rays and --samples must be positive")
+    try:
+        args.device = resolve_device(args.device)
+    except ValueError as err:
+        parser.error(str(err))
     return args
 
 
@@ -67,8 +72,7 @@ def held_out(capture, count: int, rng: np.random.Generator) -> dict[str, tuple[l
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
-                          else ("cpu" if args.device == "auto" else args.device))
+    device = args.device
     torch.manual_seed(args.seed)
     start = time.time()
     capture = load_capture(args.capture)

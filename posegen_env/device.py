@@ -1,0 +1,23 @@
+"""The one rule for where tensors live: CUDA when torch sees a GPU, the CPU otherwise."""
+
+from __future__ import annotations
+
+import torch
+
+
+def resolve_device(device=None) -> torch.device:
+    """``None`` or ``"auto"``: the first CUDA GPU if torch sees one, else the CPU; anything else as given.
+
+    A CUDA device that torch cannot see fails here, with a way out, rather than deep inside a render.
+    """
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"unknown device {device!r} ({err}); use 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
+    if chosen.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (chosen.index or 0) >= count:
+            raise ValueError(f"device {device!r} asked for, but torch sees {count} CUDA GPU(s); use 'auto' or 'cpu'")
+    return chosen
