@@ -112,8 +112,11 @@ def _good_rounds(run_dir: Path, rows: list[dict], say) -> list[dict]:
     return kept
 
 
-def run_rounds(run_dir: Path, config: RoundConfig, resume: bool = False, say=print) -> list[dict]:
-    """Run (or finish) every policy's rounds; returns the result rows (also written to ``run_dir``)."""
+def run_rounds(run_dir: Path, config: RoundConfig, resume: bool = False, say=print, device=None) -> list[dict]:
+    """Run (or finish) every policy's rounds; returns the result rows (also written to ``run_dir``).
+
+    ``device`` (rendering, estimator, fine-tuning) is not part of the config: a run may be resumed
+    on another machine; each round records the one it used."""
     run_dir.mkdir(parents=True, exist_ok=True)
     config.write(run_dir / "config.json")
     results_path = run_dir / "results.json"
@@ -125,7 +128,7 @@ def run_rounds(run_dir: Path, config: RoundConfig, resume: bool = False, say=pri
             say(f"{results_path} is unreadable ({err}); redoing every round")
         rows = _good_rounds(run_dir, rows, say)
     torch.manual_seed(config.seed)
-    task = PoseGenTask(avatar=config.avatar, estimator=config.estimator, reward=config.reward)
+    task = PoseGenTask(avatar=config.avatar, estimator=config.estimator, reward=config.reward, device=device)
     pretrained = _trainable(task.estimator)  # never trained itself: each policy's round 1 starts from a copy
     avatar = task.avatar
     replay = base_split(avatar, "train", config.replay_samples)
@@ -160,7 +163,7 @@ def _one_round(run_dir, config, name, k, task, pretrained, replay, val, referenc
     start = time.time()
     out = round_dir(run_dir, name, k)
     previous = round_dir(run_dir, name, k - 1)
-    estimator = load_estimator(previous / "estimator.pt") if k > 1 else copy.deepcopy(pretrained)
+    estimator = load_estimator(previous / "estimator.pt", task.device) if k > 1 else copy.deepcopy(pretrained)
     task.set_estimator(estimator)
     env = PoseGenVectorEnv(config.num_envs, task=task)
     policy = make_policy(name, **({"seed": config.seed, "reach": config.reach} if POLICIES[name].learns else {}))

@@ -70,7 +70,9 @@ class SB3Policy(SamplingPolicy):
     learns = True
     algorithm = None
 
-    def __init__(self, seed: int = 0, tensorboard_log: str | None = None, device: str = "auto", reach: float = REACH,
+    # The policies are small MLPs fed batches of 64: they run faster on the CPU, even beside a GPU
+    # that renders and runs the estimator (SB3 warns when PPO without a CNN is put on a GPU).
+    def __init__(self, seed: int = 0, tensorboard_log: str | None = None, device: str = "cpu", reach: float = REACH,
                  **hyperparameters):
         self.seed, self.tensorboard_log, self.device = seed, tensorboard_log, device
         self.reach = check_reach(reach)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from posegen_env.device import resolve_device
 from posegen_env.files import atomic_write, read_checkpoint
 from posegen_env.joints import MIRROR_JOINTS, NUM_JOINTS
 
@@ -191,14 +192,15 @@ def read_estimator_file(path: str | os.PathLike) -> dict:
 
 def load_estimator(spec=None, device=None):
     """An estimator from: None (the shipped baseline), a checkpoint path, ``"module:callable"``,
-    an estimator object, or any callable (wrapped and checked)."""
+    an estimator object, or any callable (wrapped and checked). A checkpoint loads onto ``device``
+    (default: CUDA when present); a given torch module moves only when ``device`` is given."""
     if spec is None or isinstance(spec, (str, os.PathLike)) and (Path(spec).suffix in (".pt", ".pth")
                                                                   or ":" not in str(spec)):
         state = read_estimator_file(DEFAULT_ESTIMATOR_PATH if spec is None else spec)
         model = BaselineEstimator(**state["config"])
         model.load_state_dict(state["state_dict"])
         model.meta = state.get("meta", {})
-        return model.to(device or "cpu").eval()
+        return model.to(resolve_device(device)).eval()
     if isinstance(spec, str):
         module_name, _, attr = spec.partition(":")
         try:

@@ -78,9 +78,10 @@ class PoseGenTask:
         self.set_estimator(estimator)
 
     def set_estimator(self, estimator) -> None:
-        """Point the task at another estimator (e.g. the freshly fine-tuned one); checked on a dummy crop."""
-        estimator = load_estimator(estimator, device=self.device if estimator is None or isinstance(estimator, str)
-                                   else None)
+        """Point the task at another estimator (e.g. the freshly fine-tuned one); checked on a dummy crop.
+
+        A torch estimator is moved to the task's device, where the crops are rendered."""
+        estimator = load_estimator(estimator, device=self.device)
         probe = np.zeros((1, self.image_size, self.image_size, 3), np.uint8)
         out = predict(estimator, probe)
         if out.shape != (1, NUM_JOINTS, 3):

@@ -120,6 +120,9 @@ def test_incompatible_run_directory_and_bad_arguments(tmp_path, capsys):
     with pytest.raises(SystemExit):
         run_agent.main(["--reach", "3"])
     assert "--reach must be in (0, 2]" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run_agent.main(["--device", "gpu0"])
+    assert "unknown device 'gpu0'" in capsys.readouterr().err
     with pytest.raises(rounds_module.RunError, match="already holds a run"):
         run_agent.main(["--out", str(old)])
 
