@@ -49,7 +49,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--estimator", default=None, help="checkpoint or module:callable (default: shipped)")
     args = parser.parse_args()
-    model = load_estimator(args.estimator)
+    model = load_estimator(args.estimator, device="cpu")  # CPU throughput (checkpoints load onto CUDA when present)
     results = evaluate_suites(model, load_avatar())
     print(format_table(results))
     base = results["in-distribution"]["eval14"]["mpjpe_mm"]

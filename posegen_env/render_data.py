@@ -65,7 +65,7 @@ def render_crops(avatar, poses: dict, cameras: CameraParams, crop_size: int = 64
                                            rng=rng[i] if per_sample else rng)
             crops.append(full.crop(centre, side, crop_size))
         out = avatar.render(go, bp, betas, crops)
-        rgb, alpha = out.rgb.numpy(), out.alpha.numpy()[..., None]
+        rgb, alpha = out.rgb.cpu().numpy(), out.alpha.cpu().numpy()[..., None]
         bg_old = np.asarray(avatar.background, np.float32) / 255.0
         if isinstance(background, str) and background == "random" and per_sample:
             bg_new = np.stack([rng[i].uniform(0.0, 1.0, size=(1, 1, 3)) for i in idx]).astype(np.float32)

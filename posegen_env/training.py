@@ -170,8 +170,8 @@ def finetune(model: torch.nn.Module, new: PoseData, replay: PoseData, val: PoseD
     blends = {"alpha": [], "in_distribution": [], "hard": []}
     chosen = None
     for alpha in np.linspace(1.0, 0.0, 21):
-        model.load_state_dict({k: torch.lerp(anchor[k].float(), tuned[k].float(), float(alpha)).to(start[k].dtype)
-                               if start[k].is_floating_point() else tuned[k] for k in start})
+        model.load_state_dict({k: torch.lerp(anchor[k].float().to(tuned[k].device), tuned[k].float(), float(alpha))
+                               .to(start[k].dtype) if start[k].is_floating_point() else tuned[k] for k in start})
         blends["alpha"].append(float(alpha))
         blends["in_distribution"].append(validation_mpjpe(model, val))
         blends["hard"].append(validation_mpjpe(model, hard_val))

@@ -86,6 +86,17 @@ def _composite_packed(field: CanonicalField, rows: torch.Tensor, trilinear: torc
     return colour, opacity[:, 0]
 
 
+@functools.cache
+def _nerfacc_cuda() -> bool:
+    """Whether nerfacc's CUDA kernels load: a prebuilt extension, or one it JIT-builds with the CUDA
+    toolkit. Without them (e.g. a CUDA build of torch but no nvcc) nerfacc's packed functions fail."""
+    try:
+        from nerfacc.cuda._backend import _C
+    except (ImportError, OSError, RuntimeError):
+        return False
+    return _C is not None
+
+
 def march(field: CanonicalField, hits: RayHits, num_samples: int, jitter: torch.Generator | None = None,
           min_transmittance: float = 0.01, packed: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Volume-render hit rays: colour (R, 3) premultiplied by opacity, and opacity (R,).
@@ -93,10 +104,11 @@ def march(field: CanonicalField, hits: RayHits, num_samples: int, jitter: torch.
     Samples are evenly spaced in each band (randomly offset within their bins when a ``jitter``
     generator is given, for training). A ray's second band is only marched while more than
     ``min_transmittance`` of its light is left after the first (early ray termination).
-    ``packed`` (default: on CUDA) composites only occupied samples with nerfacc's packed path;
-    otherwise the batched ``(n_rays, n_samples)`` functions are used, which run on any device.
+    ``packed`` (default: on CUDA, when nerfacc's CUDA kernels are available) composites only occupied
+    samples with nerfacc's packed path; otherwise the batched ``(n_rays, n_samples)`` functions are
+    used, which run on any device.
     """
-    packed = hits.origin.is_cuda if packed is None else packed
+    packed = (hits.origin.is_cuda and _nerfacc_cuda()) if packed is None else packed
     if hits.t_near.shape[0] == 0:
         return hits.origin.new_zeros(0, 3), hits.origin.new_zeros(0)
     colour, opacity = _march_band(field, hits, 0, num_samples, jitter, packed)
