@@ -20,6 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from posegen_env.action_space import uniform_actions  # noqa: E402
+from posegen_env.device import device_argument  # noqa: E402
 from posegen_env.env import PoseGenEnv  # noqa: E402
 from posegen_env.task import PoseGenTask  # noqa: E402
 from posegen_env.vector_env import PoseGenVectorEnv  # noqa: E402
@@ -55,7 +56,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=256)
     p.add_argument("--num-envs", type=int, nargs="+", default=[16, 64, 128])
-    p.add_argument("--device", default=None)
+    p.add_argument("--device", type=device_argument, default="auto", help="auto, cpu, cuda or cuda:N")
     args = p.parse_args()
     task = PoseGenTask(device=args.device)
     single = single_rate(task, args.steps)

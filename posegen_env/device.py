@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 import torch
 
 
@@ -21,3 +23,11 @@ def resolve_device(device=None) -> torch.device:
         if (chosen.index or 0) >= count:
             raise ValueError(f"device {device!r} asked for, but torch sees {count} CUDA GPU(s); use 'auto' or 'cpu'")
     return chosen
+
+
+def device_argument(text: str) -> torch.device:
+    """``resolve_device`` as an argparse ``type=``: a bad ``--device`` is a usage error with the reason."""
+    try:
+        return resolve_device(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None

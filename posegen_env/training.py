@@ -159,7 +159,7 @@ def finetune(model: torch.nn.Module, new: PoseData, replay: PoseData, val: PoseD
     hard_val = PoseData(new.images[order[:n_hold]], new.joints3d[order[:n_hold]])
     train_new = PoseData(new.images[order[n_hold:]], new.joints3d[order[n_hold:]])
     start = copy.deepcopy(model.state_dict())
-    anchor = start if anchor is None else anchor
+    anchor = start if anchor is None else {k: v.to(start[k].device) for k, v in anchor.items()}
     reference = validation_mpjpe(model, val) if reference_mpjpe is None else reference_mpjpe
     limit = reference * (1.0 + tolerance)
     sources = [(train_new, 1.0 - replay_ratio)] + ([(replay, replay_ratio)] if replay_ratio > 0 else [])
@@ -170,8 +170,8 @@ def finetune(model: torch.nn.Module, new: PoseData, replay: PoseData, val: PoseD
     blends = {"alpha": [], "in_distribution": [], "hard": []}
     chosen = None
     for alpha in np.linspace(1.0, 0.0, 21):
-        model.load_state_dict({k: torch.lerp(anchor[k].float().to(tuned[k].device), tuned[k].float(), float(alpha))
-                               .to(start[k].dtype) if start[k].is_floating_point() else tuned[k] for k in start})
+        model.load_state_dict({k: torch.lerp(anchor[k].float(), tuned[k].float(), float(alpha)).to(start[k].dtype)
+                               if start[k].is_floating_point() else tuned[k] for k in start})
         blends["alpha"].append(float(alpha))
         blends["in_distribution"].append(validation_mpjpe(model, val))
         blends["hard"].append(validation_mpjpe(model, hard_val))

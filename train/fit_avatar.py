@@ -22,7 +22,7 @@ from posegen_env.avatar.checkpoint import AvatarError, build_avatar, read_avatar
 from posegen_env.avatar.fit import build_ray_bank, evaluate, new_avatar, photometric_loss
 from posegen_env.body_model import BodyModelError, load_body_model
 from posegen_env.capture import CaptureError, load_capture
-from posegen_env.device import resolve_device
+from posegen_env.device import device_argument
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -42,7 +42,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--eval-every", type=int, default=1000)
     parser.add_argument("--ckpt-every", type=int, default=500)
     parser.add_argument("--eval-images", type=int, default=8, help="held-out images per PSNR evaluation")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--device", type=device_argument, default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="a few seconds of fitting (smoke tests)")
     args = parser.parse_args(argv)
@@ -50,10 +50,6 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.steps, args.batch_rays, args.eval_every, args.ckpt_every, args.eval_images = 60, 1024, 60, 30, 2
     if args.steps < 1 or args.batch_rays < 1 or args.samples < 1:
         parser.error("--steps, --batch-rays and --samples must be positive")
-    try:
-        args.device = resolve_device(args.device)
-    except ValueError as err:
-        parser.error(str(err))
     return args
 
 

@@ -30,7 +30,7 @@ from agents.report import markdown_table  # noqa: E402
 from agents.rounds import RoundConfig, RunError, run_rounds  # noqa: E402
 from posegen_env.avatar import AvatarError  # noqa: E402
 from posegen_env.dataset import DatasetError  # noqa: E402
-from posegen_env.device import resolve_device  # noqa: E402
+from posegen_env.device import device_argument  # noqa: E402
 from posegen_env.estimator import EstimatorError  # noqa: E402
 from posegen_env.reward import METRICS, MODES  # noqa: E402
 
@@ -64,7 +64,8 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--cap-mm", type=float, default=300.0, help="error cap (capped) or band peak (band)")
     p.add_argument("--estimator", default=None, help="checkpoint (default: the shipped baseline)")
     p.add_argument("--avatar", default=None, help="avatar file (default: the shipped one)")
-    p.add_argument("--device", default="auto", help="auto (CUDA if torch sees it), cpu, cuda or cuda:N")
+    p.add_argument("--device", type=device_argument, default="auto",
+                   help="auto (CUDA if torch sees it), cpu, cuda or cuda:N")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="run directory (default: runs/agent-<time>)")
     p.add_argument("--resume", type=Path, default=None, help="finish an interrupted run in this directory")
@@ -84,10 +85,6 @@ def parse(argv=None) -> argparse.Namespace:
         p.error("--replay-ratio must be in [0, 1)")
     if not 0 < args.reach <= 2:
         p.error("--reach must be in (0, 2]: a step in action units, where 2 spans the whole box")
-    try:
-        args.device = resolve_device(args.device)
-    except ValueError as err:
-        p.error(str(err))
     if args.resume is not None and not (args.resume / "config.json").is_file():
         p.error(f"--resume {args.resume}: no run there (config.json missing); pass a directory written by run_agent.py")
     return args
