@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from posegen_env.device import resolve_device
 from posegen_env.estimator import (
     DEFAULT_ESTIMATOR_PATH,
     BaselineEstimator,
@@ -104,10 +105,11 @@ def test_checkpoint_round_trip(tmp_path):
     model = BaselineEstimator(width=16)
     path = tmp_path / "m.pt"
     save_estimator(path, model, meta={"note": "x"})
-    loaded = load_estimator(path)
+    loaded = load_estimator(path, device="cpu")
     x = torch.rand(2, 3, 64, 64)
     model.eval()
     assert torch.allclose(model(x), loaded(x)) and loaded.meta["note"] == "x"
+    assert load_estimator(path).mean.device.type == resolve_device().type  # by default: CUDA when present
 
 
 def test_training_lowers_the_loss():

@@ -30,7 +30,7 @@ _MIN_PART = 8  # images per part, at least
 
 @dataclass
 class AvatarRender:
-    """Rendered images and the body's ground truth, one entry per pose."""
+    """Rendered images and the body's ground truth, one entry per pose, on the renderer's device."""
 
     rgb: torch.Tensor  # (B, H, W, 3) float in [0, 1]
     alpha: torch.Tensor  # (B, H, W) float in [0, 1]
@@ -98,17 +98,20 @@ def _nerfacc_cuda() -> bool:
 
 
 def march(field: CanonicalField, hits: RayHits, num_samples: int, jitter: torch.Generator | None = None,
-          min_transmittance: float = 0.01, packed: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+          min_transmittance: float = 0.01, packed: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Volume-render hit rays: colour (R, 3) premultiplied by opacity, and opacity (R,).
 
     Samples are evenly spaced in each band (randomly offset within their bins when a ``jitter``
     generator is given, for training). A ray's second band is only marched while more than
     ``min_transmittance`` of its light is left after the first (early ray termination).
-    ``packed`` (default: on CUDA, when nerfacc's CUDA kernels are available) composites only occupied
-    samples with nerfacc's packed path; otherwise the batched ``(n_rays, n_samples)`` functions are
-    used, which run on any device.
+    By default nerfacc's batched ``(n_rays, n_samples)`` functions composite, on any device.
+    ``packed=True`` (CUDA only) composites just the occupied samples with nerfacc's packed path. It is
+    off by default: on an H200 at 64 px it was no faster (benchmarks/RESULTS.md), and its kernels
+    are JIT-built with nvcc on first use (about a minute).
     """
-    packed = (hits.origin.is_cuda and _nerfacc_cuda()) if packed is None else packed
+    if packed and not _nerfacc_cuda():
+        raise ValueError("packed marching needs nerfacc's CUDA kernels (built with the CUDA toolkit's nvcc) and "
+                         "rays on CUDA; use packed=False, which runs anywhere")
     if hits.t_near.shape[0] == 0:
         return hits.origin.new_zeros(0, 3), hits.origin.new_zeros(0)
     colour, opacity = _march_band(field, hits, 0, num_samples, jitter, packed)
@@ -231,7 +234,7 @@ class AvatarRenderer(torch.nn.Module):
         alpha[flat] = opacity
         joints3d = bodies.joints[body_index]
         joints2d = torch.stack([torch.as_tensor(c.project(j.cpu().double().numpy()), dtype=torch.float32)
-                                for j, c in zip(joints3d, cameras, strict=True)])
+                                for j, c in zip(joints3d, cameras, strict=True)]).to(self.device)
         return AvatarRender(rgb.reshape(B, H, W, 3), alpha.reshape(B, H, W), joints3d, joints2d)
 
 
