@@ -103,7 +103,7 @@ def _good_rounds(run_dir: Path, rows: list[dict], say) -> list[dict]:
             continue
         path = round_dir(run_dir, r["policy"], r["round"]) / "estimator.pt"
         try:
-            load_estimator(path)
+            load_estimator(path, device="cpu")  # only to check that it reads
             kept.append(r)
         except EstimatorError as err:
             say(f"round {r['round']} of {r['policy']}: checkpoint is corrupt ({err}); falling back to round "

@@ -10,6 +10,9 @@ from posegen_env.device import resolve_device
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "train"))
 import fit_avatar  # noqa: E402
+import pretrain_estimator  # noqa: E402
+
+from posegen_env.estimator import load_estimator  # noqa: E402
 
 
 def test_auto_and_none_pick_cuda_only_when_torch_sees_it():
@@ -37,3 +40,12 @@ def test_fit_avatar_rejects_a_bad_device_at_the_command_line(capsys):
     with pytest.raises(SystemExit):
         fit_avatar.parse_args(["--capture", "captures/default", "--out", "avatar.pt", "--device", "gpu0"])
     assert "unknown device 'gpu0'" in capsys.readouterr().err
+
+
+def test_pretrain_estimator_trains_on_the_chosen_device(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        pretrain_estimator.main(["--quick", "--device", "gpu0"])
+    assert "unknown device 'gpu0'" in capsys.readouterr().err
+    out = tmp_path / "estimator.pt"
+    pretrain_estimator.main(["--quick", "--device", "cpu", "--out", str(out), "--data-dir", str(tmp_path / "data")])
+    assert load_estimator(out, device="cpu").meta["steps"] == 20

@@ -20,6 +20,7 @@ import torch
 from posegen_env.avatar import AvatarError, load_avatar
 from posegen_env.base_data import base_split
 from posegen_env.dataset import DatasetError
+from posegen_env.device import device_argument
 from posegen_env.estimator import INPUT_SIZE, BaselineEstimator, EstimatorError, read_estimator_file, save_estimator
 from posegen_env.training import train_estimator, validation_mpjpe
 
@@ -38,6 +39,7 @@ def main(argv=None) -> None:
     parser.add_argument("--init", default=None, help="start from this estimator checkpoint (continue training)")
     parser.add_argument("--eval-every", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", type=device_argument, default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
     args = parser.parse_args(argv)
     if args.quick:
@@ -47,7 +49,7 @@ def main(argv=None) -> None:
 
     start = time.time()
     torch.manual_seed(args.seed)
-    avatar = load_avatar(args.avatar)
+    avatar = load_avatar(args.avatar, device=args.device)
     train = base_split(avatar, "train", args.train_samples, args.data_dir)
     val = base_split(avatar, "val", args.val_samples, args.data_dir)
     model = BaselineEstimator(width=args.width)
@@ -63,6 +65,7 @@ def main(argv=None) -> None:
         model.load_state_dict(state["state_dict"])
         step, optimizer_state = state["step"], state["optimizer"]
         print(f"resuming from {ckpt} at step {step}")
+    model = model.to(args.device)
 
     def checkpoint(done: int, score: float, optimizer) -> None:
         if done < args.steps:
