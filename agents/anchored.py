@@ -9,9 +9,13 @@ moves it by at most ``reach`` in every action component, so it learns which view
 nearby pose changes the estimator fails on. With a zero step the samples are the anchor
 distribution itself; ``benchmarks/RESULTS.md`` compares the learned policies with it.
 
+Base poses alone leave the novel poses uncovered, where ``random`` does best. So a
+``uniform_share`` of the anchors is drawn uniformly over the whole box, as ``random`` draws.
+
 The reach trades realism for novelty: too short and the policy cannot leave the base poses,
-too long and it is back to contorted bodies. ``REACH`` was chosen among 0.25, 0.5 and 1.0 on
-the suites' validation split (``benchmarks/validate_runs.py``), never on the test suites.
+too long and it is back to contorted bodies. ``REACH`` was chosen among 0.25, 0.5 and 1.0, and
+``UNIFORM_SHARE`` among 0, 0.25 and 0.5, on the suites' validation split
+(``benchmarks/validate_runs.py``), never on the test suites.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from posegen_env.action_space import (
 from posegen_env.samplers import BasePoseSampler
 
 REACH = 0.5  # largest move of any action component from its anchor; chosen on the validation split
+UNIFORM_SHARE = 0.25  # share of anchors drawn uniformly over the box; chosen on the validation split
 _AZIMUTH = CAMERA_SLICE.start  # the one periodic component: it wraps around instead of clipping
 
 
@@ -40,10 +45,22 @@ def check_reach(reach: float) -> float:
     return float(reach)
 
 
-def draw_anchors(n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` anchors as actions: base-distribution bodies, cameras uniform over the action box."""
-    cameras = decode(uniform_actions(n, rng)).cameras
-    return encode(BasePoseSampler().sample(n, rng), cameras)
+def check_uniform_share(share: float) -> float:
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"uniform_share must be in [0, 1] (the share of anchors drawn uniformly over the action "
+                         f"box), got {share}")
+    return float(share)
+
+
+def draw_anchors(n: int, rng: np.random.Generator, uniform_share: float = UNIFORM_SHARE) -> np.ndarray:
+    """``n`` anchors as actions: cameras uniform over the action box; base-distribution bodies,
+    except for about ``uniform_share`` of the anchors, which are uniform over the whole box."""
+    uniform = uniform_actions(n, rng)
+    anchors = encode(BasePoseSampler().sample(n, rng), decode(uniform).cameras)
+    if uniform_share > 0:
+        drawn_uniformly = rng.random(n) < uniform_share
+        anchors[drawn_uniformly] = uniform[drawn_uniformly]
+    return anchors
 
 
 def move(anchors: np.ndarray, steps: np.ndarray, reach: float = REACH) -> np.ndarray:

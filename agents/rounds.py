@@ -21,7 +21,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from agents import POLICIES, make_policy
-from agents.anchored import REACH
+from agents.anchored import REACH, UNIFORM_SHARE
 from agents.collect import collect
 from agents.report import BASELINE, ood_mean, plot_rewards, plot_sample_space, plot_suites, write_tables
 from posegen_env.action_space import ROOT_SLICE, ROOT_TILT_DEG, decode
@@ -60,6 +60,7 @@ class RoundConfig:
     estimator: str | None = None
     avatar: str | None = None
     reach: float = REACH  # how far a learned policy may step from its anchors (agents/anchored.py)
+    uniform_share: float = UNIFORM_SHARE  # share of anchors drawn uniformly over the action box
     seed: int = 0
     format: str = RUN_FORMAT
 
@@ -73,6 +74,7 @@ class RoundConfig:
             raise RunError(f"{path.parent} was written by an incompatible version (format {doc.get('format')!r}, "
                            f"this version reads {RUN_FORMAT!r}); start a new run with --out")
         doc.setdefault("reach", 0.25)  # the fixed reach of runs written before it was a setting
+        doc.setdefault("uniform_share", 0.0)  # those runs drew every anchor from the base distribution
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in doc.items() if k in known})
 
@@ -166,7 +168,10 @@ def _one_round(run_dir, config, name, k, task, pretrained, replay, val, referenc
     estimator = load_estimator(previous / "estimator.pt", task.device) if k > 1 else copy.deepcopy(pretrained)
     task.set_estimator(estimator)
     env = PoseGenVectorEnv(config.num_envs, task=task)
-    policy = make_policy(name, **({"seed": config.seed, "reach": config.reach} if POLICIES[name].learns else {}))
+    settings = {"uniform_share": config.uniform_share} if POLICIES[name].anchored else {}
+    if POLICIES[name].learns:
+        settings |= {"seed": config.seed, "reach": config.reach}
+    policy = make_policy(name, **settings)
     if hasattr(policy, "tensorboard_log"):  # the SB3 agents log their own training curves too
         policy.tensorboard_log = str(run_dir / "tensorboard")
     if k > 1 and policy.learns:

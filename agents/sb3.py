@@ -17,7 +17,16 @@ import torch
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.callbacks import BaseCallback
 
-from agents.anchored import REACH, check_reach, draw_anchors, move, observation_space, observe
+from agents.anchored import (
+    REACH,
+    UNIFORM_SHARE,
+    check_reach,
+    check_uniform_share,
+    draw_anchors,
+    move,
+    observation_space,
+    observe,
+)
 from agents.base import SamplingPolicy
 from posegen_env.files import atomic_write
 from posegen_env.vector_env import PoseGenVectorEnv, SB3VecEnv
@@ -39,14 +48,15 @@ class _Report(BaseCallback):
 class AnchoredVecEnv(SB3VecEnv):
     """SB3's view of the vector env for an anchored policy: observations carry the anchor, actions step from it."""
 
-    def __init__(self, env: PoseGenVectorEnv, rng: np.random.Generator, reach: float = REACH):
+    def __init__(self, env: PoseGenVectorEnv, rng: np.random.Generator, reach: float = REACH,
+                 uniform_share: float = UNIFORM_SHARE):
         super().__init__(env)
         self.observation_space = observation_space(env.single_observation_space)
-        self._rng, self.reach = rng, reach
+        self._rng, self.reach, self.uniform_share = rng, reach, uniform_share
         self._anchors = self._observed = None
 
     def _observe(self, contexts: np.ndarray) -> np.ndarray:
-        self._anchors = draw_anchors(self.num_envs, self._rng)
+        self._anchors = draw_anchors(self.num_envs, self._rng, self.uniform_share)
         self._observed = observe(contexts, self._anchors)
         return self._observed
 
@@ -68,14 +78,15 @@ class SB3Policy(SamplingPolicy):
     """Shared plumbing of the SB3 agents: build on first use, learn, act, save/load."""
 
     learns = True
+    anchored = True
     algorithm = None
 
     # The policies are small MLPs fed batches of 64: they run faster on the CPU, even beside a GPU
     # that renders and runs the estimator (SB3 warns when PPO without a CNN is put on a GPU).
     def __init__(self, seed: int = 0, tensorboard_log: str | None = None, device: str = "cpu", reach: float = REACH,
-                 **hyperparameters):
+                 uniform_share: float = UNIFORM_SHARE, **hyperparameters):
         self.seed, self.tensorboard_log, self.device = seed, tensorboard_log, device
-        self.reach = check_reach(reach)
+        self.reach, self.uniform_share = check_reach(reach), check_uniform_share(uniform_share)
         self.hyperparameters = self.defaults() | hyperparameters
         self.model = None
 
@@ -84,7 +95,7 @@ class SB3Policy(SamplingPolicy):
 
     def _ensure_model(self, env) -> None:
         done = 0 if self.model is None else self.model.num_timesteps
-        vec = AnchoredVecEnv(env, np.random.default_rng([self.seed, done]), self.reach)
+        vec = AnchoredVecEnv(env, np.random.default_rng([self.seed, done]), self.reach, self.uniform_share)
         if self.model is None:
             self.model = self.algorithm("MlpPolicy", vec, seed=self.seed, device=self.device,
                                         tensorboard_log=self.tensorboard_log, verbose=0, **self.hyperparameters)
@@ -100,7 +111,7 @@ class SB3Policy(SamplingPolicy):
         if self.model is None:
             raise RuntimeError(f"the {self.name} policy has not learned yet; call learn() or load() first")
         # SB3 samples with torch's generator: seed it from ``rng`` so draws are reproducible.
-        anchors = draw_anchors(len(contexts), rng)
+        anchors = draw_anchors(len(contexts), rng, self.uniform_share)
         torch.manual_seed(int(rng.integers(2**31)))
         steps, _ = self.model.predict(observe(np.asarray(contexts, np.float32), anchors), deterministic=False)
         return move(anchors, steps, self.reach)

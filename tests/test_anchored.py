@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from agents import make_policy
-from agents.anchored import REACH, check_reach, draw_anchors, move
+from agents.anchored import REACH, check_reach, check_uniform_share, draw_anchors, move
 from agents.sb3 import AnchoredVecEnv
-from posegen_env.action_space import ACTION_DIM, CAMERA_SLICE, decode
+from posegen_env.action_space import ACTION_DIM, CAMERA_SLICE, decode, uniform_actions
 from posegen_env.pose_space import is_within_limits
 from posegen_env.task import PoseGenTask
 from posegen_env.vector_env import PoseGenVectorEnv
@@ -32,14 +32,30 @@ def task():
 
 
 def test_anchors_are_base_bodies_seen_from_every_view():
-    anchors = draw_anchors(400, np.random.default_rng(0))
+    anchors = draw_anchors(400, np.random.default_rng(0), uniform_share=0.0)
     sample = decode(anchors)
     assert is_within_limits(sample.body_pose).all()
     azimuth, elevation = sample.cameras.azimuth_deg, sample.cameras.elevation_deg
     assert np.histogram(azimuth, bins=4, range=(-180, 180))[0].min() > 60  # every side of the body
     assert elevation.min() < -40 and elevation.max() > 70  # from below and from above
     assert np.abs(sample.betas).max() < 2.5  # base body shapes, not the extremes of the box
-    np.testing.assert_array_equal(anchors, draw_anchors(400, np.random.default_rng(0)))
+    np.testing.assert_array_equal(anchors, draw_anchors(400, np.random.default_rng(0), uniform_share=0.0))
+
+
+def test_a_share_of_anchors_is_uniform_over_the_whole_box():
+    np.testing.assert_array_equal(draw_anchors(50, np.random.default_rng(8), uniform_share=1.0),
+                                  uniform_actions(50, np.random.default_rng(8)))
+    mixed = draw_anchors(2000, np.random.default_rng(9), uniform_share=0.25)
+    uniform = np.all(mixed == uniform_actions(2000, np.random.default_rng(9)), axis=1)  # the rest are base bodies
+    assert 0.22 < uniform.mean() < 0.28
+    assert np.abs(decode(mixed[~uniform]).betas).mean() < 0.5 < 1.0 < np.abs(decode(mixed[uniform]).betas).mean()
+    assert check_uniform_share(0.0) == 0.0 and check_uniform_share(1.0) == 1.0
+    for name in ("anchor", "search", "ppo", "sac"):
+        with pytest.raises(ValueError, match=r"uniform_share must be in \[0, 1\]"):
+            make_policy(name, uniform_share=1.5)
+    policy = make_policy("anchor", uniform_share=1.0)  # every policy that anchors takes the share
+    np.testing.assert_array_equal(policy.act(np.zeros((5, 8)), np.random.default_rng(10)),
+                                  uniform_actions(5, np.random.default_rng(10)))
 
 
 def test_steps_stay_within_reach_inside_the_box_and_wrap_the_azimuth():

@@ -121,20 +121,25 @@ def test_incompatible_run_directory_and_bad_arguments(tmp_path, capsys):
         run_agent.main(["--reach", "3"])
     assert "--reach must be in (0, 2]" in capsys.readouterr().err
     with pytest.raises(SystemExit):
+        run_agent.main(["--uniform-share", "1.5"])
+    assert "--uniform-share must be in [0, 1]" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
         run_agent.main(["--device", "gpu0"])
     assert "unknown device 'gpu0'" in capsys.readouterr().err
     with pytest.raises(rounds_module.RunError, match="already holds a run"):
         run_agent.main(["--out", str(old)])
 
 
-def test_runs_before_the_reach_setting_resume_with_the_reach_they_used(tmp_path):
-    config = rounds_module.RoundConfig(reach=0.7)
+def test_runs_before_the_anchor_settings_resume_with_the_anchors_they_used(tmp_path):
+    config = rounds_module.RoundConfig(reach=0.7, uniform_share=0.4)
     config.write(tmp_path / "config.json")
-    assert rounds_module.RoundConfig.read(tmp_path / "config.json").reach == 0.7
+    read = rounds_module.RoundConfig.read(tmp_path / "config.json")
+    assert (read.reach, read.uniform_share) == (0.7, 0.4)
     doc = json.loads((tmp_path / "config.json").read_text())
-    del doc["reach"]
+    del doc["reach"], doc["uniform_share"]
     (tmp_path / "config.json").write_text(json.dumps(doc))
-    assert rounds_module.RoundConfig.read(tmp_path / "config.json").reach == 0.25
+    read = rounds_module.RoundConfig.read(tmp_path / "config.json")
+    assert (read.reach, read.uniform_share) == (0.25, 0.0)
 
 
 def test_validation_benchmark_scores_every_round_on_the_validation_split(quick_all, tmp_path, capsys):

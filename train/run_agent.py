@@ -59,6 +59,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--reach", type=float, default=defaults.reach,
                    help="largest step of a learned policy away from its anchor body and camera, per action "
                         "component (the box is [-1, 1]); default %(default)s, chosen on the suites' validation split")
+    p.add_argument("--uniform-share", type=float, default=defaults.uniform_share,
+                   help="share of the anchored policies' anchors drawn uniformly over the action box instead of "
+                        "from the base distribution; default %(default)s, chosen on the suites' validation split")
     p.add_argument("--reward-metric", choices=METRICS, default="mpjpe")
     p.add_argument("--reward-mode", choices=MODES, default="capped")
     p.add_argument("--cap-mm", type=float, default=300.0, help="error cap (capped) or band peak (band)")
@@ -85,6 +88,8 @@ def parse(argv=None) -> argparse.Namespace:
         p.error("--replay-ratio must be in [0, 1)")
     if not 0 < args.reach <= 2:
         p.error("--reach must be in (0, 2]: a step in action units, where 2 spans the whole box")
+    if not 0 <= args.uniform_share <= 1:
+        p.error("--uniform-share must be in [0, 1]: the share of anchors drawn uniformly over the action box")
     if args.resume is not None and not (args.resume / "config.json").is_file():
         p.error(f"--resume {args.resume}: no run there (config.json missing); pass a directory written by run_agent.py")
     return args
@@ -103,7 +108,7 @@ def main(argv=None) -> int:
         config = RoundConfig(
             policies=args.policies, rounds=args.rounds, samples=args.samples,
             learn_steps=args.learn_steps, finetune_steps=args.finetune_steps, replay_ratio=args.replay_ratio,
-            replay_samples=args.replay_samples, reach=args.reach,
+            replay_samples=args.replay_samples, reach=args.reach, uniform_share=args.uniform_share,
             num_envs=args.num_envs, estimator=args.estimator, avatar=args.avatar, seed=args.seed,
             reward={"metric": args.reward_metric, "mode": args.reward_mode, "cap_mm": args.cap_mm})
         if args.quick:  # the sizes without a command-line option
