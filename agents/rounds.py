@@ -44,7 +44,7 @@ class RunError(RuntimeError):
 
 @dataclass
 class RoundConfig:
-    policies: list[str] = field(default_factory=lambda: ["ppo"])  # the best learned policy in the comparison
+    policies: list[str] = field(default_factory=lambda: ["search"])  # the best learned policy in the comparison
     rounds: int = 2
     samples: int = 2000  # collected (fine-tuning) samples per round: the same for every policy
     learn_steps: int = 2048  # environment steps each learned policy may spend per round

@@ -46,7 +46,7 @@ def parse(argv=None) -> argparse.Namespace:
         return f"{text}{'; ' if text else ''}default {getattr(defaults, name)}, with --quick {QUICK[name]}"
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--policy", default="ppo",
+    p.add_argument("--policy", default="search",
                    help=f"one of {', '.join(ORDER)}, a comma-separated list of them, or 'all'")
     p.add_argument("--rounds", type=int, help=sized("", "rounds"))
     p.add_argument("--samples", type=int, help=sized("samples collected per round", "samples"))
