@@ -20,6 +20,8 @@ too long and it is back to contorted bodies. ``REACH`` was chosen among 0.25, 0.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from gymnasium.spaces import Box
 
@@ -39,37 +41,43 @@ UNIFORM_SHARE = 0.25  # share of anchors drawn uniformly over the box; chosen on
 _AZIMUTH = CAMERA_SLICE.start  # the one periodic component: it wraps around instead of clipping
 
 
-def check_reach(reach: float) -> float:
-    if not 0.0 < reach <= 2.0:
-        raise ValueError(f"reach must be in (0, 2] action units (2 spans the whole box), got {reach}")
-    return float(reach)
+@dataclass(frozen=True)
+class Anchoring:
+    """Where an anchored policy's draws start (``uniform_share``) and how far it may step (``reach``).
+
+    One value, checked once, so every anchored policy and the run config read the same two settings.
+    """
+
+    reach: float = REACH
+    uniform_share: float = UNIFORM_SHARE
+
+    def __post_init__(self):
+        if not 0.0 < self.reach <= 2.0:
+            raise ValueError(f"reach must be in (0, 2] action units (2 spans the whole box), got {self.reach}")
+        if not 0.0 <= self.uniform_share <= 1.0:
+            raise ValueError(f"uniform_share must be in [0, 1] (the share of anchors drawn uniformly over the "
+                             f"action box), got {self.uniform_share}")
+
+    def draw(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` anchors as actions: cameras uniform over the action box; base-distribution bodies,
+        except for about ``uniform_share`` of the anchors, which are uniform over the whole box."""
+        uniform = uniform_actions(n, rng)
+        anchors = encode(BasePoseSampler().sample(n, rng), decode(uniform).cameras)
+        if self.uniform_share > 0:
+            drawn_uniformly = rng.random(n) < self.uniform_share
+            anchors[drawn_uniformly] = uniform[drawn_uniformly]
+        return anchors
+
+    def move(self, anchors: np.ndarray, steps: np.ndarray) -> np.ndarray:
+        """The actions ``reach * steps`` away from ``anchors``: inside the box, the pose inside the joint limits."""
+        out = np.asarray(anchors, np.float64) + self.reach * np.clip(np.asarray(steps, np.float64), -1.0, 1.0)
+        out[:, _AZIMUTH] = (out[:, _AZIMUTH] + 1.0) % 2.0 - 1.0
+        out = np.clip(out, -1.0, 1.0)
+        out[:, POSE_SLICE] = np.clip(out[:, POSE_SLICE], -POSE_INSIDE_LIMITS, POSE_INSIDE_LIMITS)
+        return out
 
 
-def check_uniform_share(share: float) -> float:
-    if not 0.0 <= share <= 1.0:
-        raise ValueError(f"uniform_share must be in [0, 1] (the share of anchors drawn uniformly over the action "
-                         f"box), got {share}")
-    return float(share)
-
-
-def draw_anchors(n: int, rng: np.random.Generator, uniform_share: float = UNIFORM_SHARE) -> np.ndarray:
-    """``n`` anchors as actions: cameras uniform over the action box; base-distribution bodies,
-    except for about ``uniform_share`` of the anchors, which are uniform over the whole box."""
-    uniform = uniform_actions(n, rng)
-    anchors = encode(BasePoseSampler().sample(n, rng), decode(uniform).cameras)
-    if uniform_share > 0:
-        drawn_uniformly = rng.random(n) < uniform_share
-        anchors[drawn_uniformly] = uniform[drawn_uniformly]
-    return anchors
-
-
-def move(anchors: np.ndarray, steps: np.ndarray, reach: float = REACH) -> np.ndarray:
-    """The actions ``reach * steps`` away from ``anchors``: inside the box, the pose inside the joint limits."""
-    out = np.asarray(anchors, np.float64) + reach * np.clip(np.asarray(steps, np.float64), -1.0, 1.0)
-    out[:, _AZIMUTH] = (out[:, _AZIMUTH] + 1.0) % 2.0 - 1.0
-    out = np.clip(out, -1.0, 1.0)
-    out[:, POSE_SLICE] = np.clip(out[:, POSE_SLICE], -POSE_INSIDE_LIMITS, POSE_INSIDE_LIMITS)
-    return out
+DEFAULT_ANCHORING = Anchoring()  # frozen, so one shared default is safe
 
 
 def observation_space(context_space: Box) -> Box:

@@ -23,7 +23,7 @@ Progress = Callable[[int, np.ndarray], None]
 class SamplingPolicy(ABC):
     name: str = ""
     learns: bool = False
-    anchored: bool = False  # draws anchors (agents/anchored.py), so it takes their ``uniform_share``
+    anchored: bool = False  # draws anchors (agents/anchored.py), so it takes an ``Anchoring``
 
     @abstractmethod
     def act(self, contexts: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agents.anchored import UNIFORM_SHARE, check_uniform_share, draw_anchors
+from agents.anchored import DEFAULT_ANCHORING, Anchoring
 from agents.base import SamplingPolicy
 from posegen_env.action_space import encode, uniform_actions
 from posegen_env.samplers import BaseCameraSampler, BasePoseSampler
@@ -37,8 +37,8 @@ class AnchorPolicy(SamplingPolicy):
     name = "anchor"
     anchored = True
 
-    def __init__(self, uniform_share: float = UNIFORM_SHARE):
-        self.uniform_share = check_uniform_share(uniform_share)
+    def __init__(self, anchoring: Anchoring = DEFAULT_ANCHORING):
+        self.anchoring = anchoring  # only its uniform_share matters: this policy takes no step
 
     def act(self, contexts, rng):
-        return draw_anchors(len(contexts), rng, self.uniform_share)
+        return self.anchoring.draw(len(contexts), rng)

@@ -21,7 +21,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from agents import POLICIES, make_policy
-from agents.anchored import REACH, UNIFORM_SHARE
+from agents.anchored import REACH, UNIFORM_SHARE, Anchoring
 from agents.collect import collect
 from agents.report import BASELINE, ood_mean, plot_rewards, plot_sample_space, plot_suites, write_tables
 from posegen_env.action_space import ROOT_SLICE, ROOT_TILT_DEG, decode
@@ -63,6 +63,10 @@ class RoundConfig:
     uniform_share: float = UNIFORM_SHARE  # share of anchors drawn uniformly over the action box
     seed: int = 0
     format: str = RUN_FORMAT
+
+    @property
+    def anchoring(self) -> Anchoring:
+        return Anchoring(self.reach, self.uniform_share)
 
     @classmethod
     def read(cls, path: Path) -> RoundConfig:
@@ -168,9 +172,9 @@ def _one_round(run_dir, config, name, k, task, pretrained, replay, val, referenc
     estimator = load_estimator(previous / "estimator.pt", task.device) if k > 1 else copy.deepcopy(pretrained)
     task.set_estimator(estimator)
     env = PoseGenVectorEnv(config.num_envs, task=task)
-    settings = {"uniform_share": config.uniform_share} if POLICIES[name].anchored else {}
+    settings = {"anchoring": config.anchoring} if POLICIES[name].anchored else {}
     if POLICIES[name].learns:
-        settings |= {"seed": config.seed, "reach": config.reach}
+        settings["seed"] = config.seed
     policy = make_policy(name, **settings)
     if hasattr(policy, "tensorboard_log"):  # the SB3 agents log their own training curves too
         policy.tensorboard_log = str(run_dir / "tensorboard")

@@ -17,16 +17,7 @@ import torch
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.callbacks import BaseCallback
 
-from agents.anchored import (
-    REACH,
-    UNIFORM_SHARE,
-    check_reach,
-    check_uniform_share,
-    draw_anchors,
-    move,
-    observation_space,
-    observe,
-)
+from agents.anchored import DEFAULT_ANCHORING, Anchoring, observation_space, observe
 from agents.base import SamplingPolicy
 from posegen_env.files import atomic_write
 from posegen_env.vector_env import PoseGenVectorEnv, SB3VecEnv
@@ -48,15 +39,14 @@ class _Report(BaseCallback):
 class AnchoredVecEnv(SB3VecEnv):
     """SB3's view of the vector env for an anchored policy: observations carry the anchor, actions step from it."""
 
-    def __init__(self, env: PoseGenVectorEnv, rng: np.random.Generator, reach: float = REACH,
-                 uniform_share: float = UNIFORM_SHARE):
+    def __init__(self, env: PoseGenVectorEnv, rng: np.random.Generator, anchoring: Anchoring = DEFAULT_ANCHORING):
         super().__init__(env)
         self.observation_space = observation_space(env.single_observation_space)
-        self._rng, self.reach, self.uniform_share = rng, reach, uniform_share
+        self._rng, self.anchoring = rng, anchoring
         self._anchors = self._observed = None
 
     def _observe(self, contexts: np.ndarray) -> np.ndarray:
-        self._anchors = draw_anchors(self.num_envs, self._rng, self.uniform_share)
+        self._anchors = self.anchoring.draw(self.num_envs, self._rng)
         self._observed = observe(contexts, self._anchors)
         return self._observed
 
@@ -64,7 +54,7 @@ class AnchoredVecEnv(SB3VecEnv):
         return self._observe(super().reset())
 
     def step_async(self, actions: np.ndarray) -> None:
-        super().step_async(move(self._anchors, actions, self.reach))
+        super().step_async(self.anchoring.move(self._anchors, actions))
 
     def step_wait(self):
         ended = self._observed
@@ -83,10 +73,9 @@ class SB3Policy(SamplingPolicy):
 
     # The policies are small MLPs fed batches of 64: they run faster on the CPU, even beside a GPU
     # that renders and runs the estimator (SB3 warns when PPO without a CNN is put on a GPU).
-    def __init__(self, seed: int = 0, tensorboard_log: str | None = None, device: str = "cpu", reach: float = REACH,
-                 uniform_share: float = UNIFORM_SHARE, **hyperparameters):
-        self.seed, self.tensorboard_log, self.device = seed, tensorboard_log, device
-        self.reach, self.uniform_share = check_reach(reach), check_uniform_share(uniform_share)
+    def __init__(self, seed: int = 0, tensorboard_log: str | None = None, device: str = "cpu",
+                 anchoring: Anchoring = DEFAULT_ANCHORING, **hyperparameters):
+        self.seed, self.tensorboard_log, self.device, self.anchoring = seed, tensorboard_log, device, anchoring
         self.hyperparameters = self.defaults() | hyperparameters
         self.model = None
 
@@ -95,7 +84,7 @@ class SB3Policy(SamplingPolicy):
 
     def _ensure_model(self, env) -> None:
         done = 0 if self.model is None else self.model.num_timesteps
-        vec = AnchoredVecEnv(env, np.random.default_rng([self.seed, done]), self.reach, self.uniform_share)
+        vec = AnchoredVecEnv(env, np.random.default_rng([self.seed, done]), self.anchoring)
         if self.model is None:
             self.model = self.algorithm("MlpPolicy", vec, seed=self.seed, device=self.device,
                                         tensorboard_log=self.tensorboard_log, verbose=0, **self.hyperparameters)
@@ -111,10 +100,10 @@ class SB3Policy(SamplingPolicy):
         if self.model is None:
             raise RuntimeError(f"the {self.name} policy has not learned yet; call learn() or load() first")
         # SB3 samples with torch's generator: seed it from ``rng`` so draws are reproducible.
-        anchors = draw_anchors(len(contexts), rng, self.uniform_share)
+        anchors = self.anchoring.draw(len(contexts), rng)
         torch.manual_seed(int(rng.integers(2**31)))
         steps, _ = self.model.predict(observe(np.asarray(contexts, np.float32), anchors), deterministic=False)
-        return move(anchors, steps, self.reach)
+        return self.anchoring.move(anchors, steps)
 
     def save(self, path: Path) -> None:
         if self.model is not None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.anchored import REACH, UNIFORM_SHARE, check_reach, check_uniform_share, draw_anchors, move
+from agents.anchored import DEFAULT_ANCHORING, Anchoring
 from agents.base import SamplingPolicy
 from posegen_env.action_space import ACTION_DIM
 from posegen_env.files import atomic_write
@@ -28,14 +28,13 @@ class SearchPolicy(SamplingPolicy):
     anchored = True
 
     def __init__(self, num_agents: int = 16, init_std: float = 0.5, min_std: float = 0.3, elite_frac: float = 0.25,
-                 smoothing: float = 0.6, population_per_agent: int = 16, seed: int = 0, reach: float = REACH,
-                 uniform_share: float = UNIFORM_SHARE):
+                 smoothing: float = 0.6, population_per_agent: int = 16, seed: int = 0,
+                 anchoring: Anchoring = DEFAULT_ANCHORING):
         if num_agents < 1 or not 0 < elite_frac <= 1 or not 0 < smoothing <= 1 or not 0 < min_std <= init_std:
             raise ValueError("search needs num_agents >= 1, elite_frac and smoothing in (0, 1], "
                              "0 < min_std <= init_std")
         self.num_agents, self.min_std, self.elite_frac, self.smoothing = num_agents, min_std, elite_frac, smoothing
-        self.population_per_agent, self.reach = population_per_agent, check_reach(reach)
-        self.uniform_share = check_uniform_share(uniform_share)
+        self.population_per_agent, self.anchoring = population_per_agent, anchoring
         rng = np.random.default_rng(seed)
         self.mean = rng.uniform(-init_std, init_std, (num_agents, ACTION_DIM))
         self.std = np.full((num_agents, ACTION_DIM), float(init_std))
@@ -50,8 +49,8 @@ class SearchPolicy(SamplingPolicy):
         return np.clip(steps, -1.0, 1.0)
 
     def act(self, contexts, rng):
-        anchors = draw_anchors(len(contexts), rng, self.uniform_share)
-        return move(anchors, self._steps(self.agent_of(contexts), rng), self.reach)
+        anchors = self.anchoring.draw(len(contexts), rng)
+        return self.anchoring.move(anchors, self._steps(self.agent_of(contexts), rng))
 
     def learn(self, env, steps, progress=None):
         rng = np.random.default_rng(1000 + self.iterations)
@@ -62,7 +61,7 @@ class SearchPolicy(SamplingPolicy):
         for _ in range(max(1, steps // population)):
             agent = np.arange(population) % self.num_agents
             steps = self._steps(agent, rng)
-            actions = move(draw_anchors(population, rng, self.uniform_share), steps, self.reach)
+            actions = self.anchoring.move(self.anchoring.draw(population, rng), steps)
             batches = np.split(actions, population // env.num_envs)
             rewards = np.concatenate([env.step_batch(chunk)[2] for chunk in batches])
             for k in range(self.num_agents):

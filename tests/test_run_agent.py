@@ -10,6 +10,7 @@ import torch
 
 from agents import POLICIES, make_policy
 from agents import rounds as rounds_module
+from agents.anchored import Anchoring
 from posegen_env.dataset import load_dataset
 from posegen_env.device import resolve_device
 
@@ -119,10 +120,10 @@ def test_incompatible_run_directory_and_bad_arguments(tmp_path, capsys):
         run_agent.main(["--samples", "0"])
     with pytest.raises(SystemExit):
         run_agent.main(["--reach", "3"])
-    assert "--reach must be in (0, 2]" in capsys.readouterr().err
+    assert "reach must be in (0, 2]" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         run_agent.main(["--uniform-share", "1.5"])
-    assert "--uniform-share must be in [0, 1]" in capsys.readouterr().err
+    assert "uniform_share must be in [0, 1]" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         run_agent.main(["--device", "gpu0"])
     assert "unknown device 'gpu0'" in capsys.readouterr().err
@@ -139,7 +140,7 @@ def test_runs_before_the_anchor_settings_resume_with_the_anchors_they_used(tmp_p
     del doc["reach"], doc["uniform_share"]
     (tmp_path / "config.json").write_text(json.dumps(doc))
     read = rounds_module.RoundConfig.read(tmp_path / "config.json")
-    assert (read.reach, read.uniform_share) == (0.25, 0.0)
+    assert read.anchoring == Anchoring(reach=0.25, uniform_share=0.0)
 
 
 def test_validation_benchmark_scores_every_round_on_the_validation_split(quick_all, tmp_path, capsys):

@@ -6,7 +6,7 @@ with replay of base data; (4) the environment switches to the fine-tuned estimat
 suite is evaluated. ``--policy all`` runs every policy from the same pre-trained estimator with
 the same budget and writes a comparison.
 
-    python train/run_agent.py                      # ppo policy, defaults (11-20 min on 2 CPU cores)
+    python train/run_agent.py                      # search policy, defaults
     python train/run_agent.py --policy all         # compare every policy (ppo, sac, search, random, prior, anchor)
     python train/run_agent.py --quick              # smoke test (under 3 min)
     python train/run_agent.py --resume runs/agent-YYYYmmdd-HHMMSS
@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source checkout too
 
 from agents import POLICIES  # noqa: E402
+from agents.anchored import Anchoring  # noqa: E402
 from agents.report import markdown_table  # noqa: E402
 from agents.rounds import RoundConfig, RunError, run_rounds  # noqa: E402
 from posegen_env.avatar import AvatarError  # noqa: E402
@@ -86,10 +87,10 @@ def parse(argv=None) -> argparse.Namespace:
                 "or 'all'")
     if not 0 <= args.replay_ratio < 1:
         p.error("--replay-ratio must be in [0, 1)")
-    if not 0 < args.reach <= 2:
-        p.error("--reach must be in (0, 2]: a step in action units, where 2 spans the whole box")
-    if not 0 <= args.uniform_share <= 1:
-        p.error("--uniform-share must be in [0, 1]: the share of anchors drawn uniformly over the action box")
+    try:
+        Anchoring(args.reach, args.uniform_share)
+    except ValueError as err:
+        p.error(f"--reach / --uniform-share: {err}")
     if args.resume is not None and not (args.resume / "config.json").is_file():
         p.error(f"--resume {args.resume}: no run there (config.json missing); pass a directory written by run_agent.py")
     return args
