@@ -160,7 +160,7 @@ def run_rounds(run_dir: Path, config: RoundConfig, resume: bool = False, say=pri
             record(row)
             say(f"{name} round {k}: OOD mean {ood_mean(row):.1f} mm, in-distribution "
                 f"{row['suites']['in-distribution']['eval14']['mpjpe_mm']:.1f} mm")
-    _final_plots(run_dir, config)
+    final_plots(run_dir, config)
     tb.close()
     return rows
 
@@ -238,7 +238,7 @@ def _collected_so_far(run_dir: Path, name: str, k: int, current: PoseData) -> Po
                     np.concatenate([d.joints3d for d in earlier] + [current.joints3d]))
 
 
-def _final_plots(run_dir: Path, config: RoundConfig) -> None:
+def final_plots(run_dir: Path, config: RoundConfig) -> None:
     curves, samples = {}, {}
     for name in config.policies:
         offset, pts = 0, []

@@ -1,6 +1,7 @@
 """train/run_agent.py end to end: every policy's quick round, outputs, resume, and bad input."""
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -11,10 +12,12 @@ import torch
 from agents import POLICIES, make_policy
 from agents import rounds as rounds_module
 from agents.anchored import Anchoring
+from agents.merge import merge_runs as merge
 from posegen_env.dataset import load_dataset
 from posegen_env.device import resolve_device
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "train"))
+import merge_runs  # noqa: E402
 import run_agent  # noqa: E402
 
 
@@ -157,3 +160,51 @@ def test_validation_benchmark_scores_every_round_on_the_validation_split(quick_a
     assert "| random |" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         validate_runs.main([str(tmp_path)])
+
+
+def _split_run(run: Path, out: Path, policies: list[str], **changes) -> Path:
+    """A run of only ``policies``, cut out of ``run`` as if it had been run on its own."""
+    doc = json.loads((run / "config.json").read_text()) | {"policies": policies} | changes
+    out.mkdir()
+    (out / "config.json").write_text(json.dumps(doc))
+    rows = json.loads((run / "results.json").read_text())["rows"]
+    rows = [r for r in rows if r["policy"] in policies + ["pretrained"]]
+    (out / "results.json").write_text(json.dumps({"rows": rows}))
+    for name in policies:
+        shutil.copytree(run / name, out / name)
+    shutil.copytree(run / "tensorboard", out / "tensorboard")
+    return out
+
+
+def test_runs_of_different_policies_merge_into_one_comparison(quick_all, tmp_path, capsys):
+    a = _split_run(quick_all, tmp_path / "a", ["search", "random"])
+    b = _split_run(quick_all, tmp_path / "b", ["prior"])
+    assert merge_runs.main([str(a), str(b), "--out", str(tmp_path / "merged")]) == 0
+    merged = tmp_path / "merged"
+    doc = json.loads((merged / "results.json").read_text())
+    original = json.loads((quick_all / "results.json").read_text())
+    wanted = [r for r in original["rows"] if r["policy"] in ("pretrained", "search", "random", "prior")]
+    key = lambda r: (r["policy"], r["round"])  # noqa: E731
+    assert sorted(doc["rows"], key=key) == sorted(wanted, key=key)
+    assert set(doc["comparison"]) == {"search", "random", "prior"}
+    without_anchor = {k: v for k, v in original["comparison"]["search"].items() if k != "vs_anchor_pct"}
+    assert doc["comparison"]["search"] == without_anchor  # anchor was not merged
+    assert rounds_module.RoundConfig.read(merged / "config.json").policies == ["search", "random", "prior"]
+    assert load_dataset(merged / "prior" / "round-1" / "dataset").extras["action"].shape[1] == 85
+    for plot in ("suites_vs_round.png", "rewards.png", "sample_space.png"):
+        assert (merged / "plots" / plot).stat().st_size > 1000
+    assert any((merged / "tensorboard" / "a").rglob("events.out.tfevents*"))
+    assert "| prior | 1 |" in capsys.readouterr().out
+
+    with pytest.raises(rounds_module.RunError, match="already holds files"):
+        merge([a, b], merged)
+    with pytest.raises(rounds_module.RunError, match="differs from .* in seed"):
+        merge([a, _split_run(quick_all, tmp_path / "c", ["prior"], seed=5)], tmp_path / "m2")
+    with pytest.raises(rounds_module.RunError, match="'random' is in both"):
+        merge([a, _split_run(quick_all, tmp_path / "d", ["random"])], tmp_path / "m3")
+    with pytest.raises(rounds_module.RunError, match="config.json missing"):
+        merge([a, tmp_path / "nothing"], tmp_path / "m4")
+    assert not (tmp_path / "m2").exists() and not list(tmp_path.glob(".m*"))  # nothing half-written is left
+    with pytest.raises(SystemExit):
+        merge_runs.main([str(a)])
+    assert "--out" in capsys.readouterr().err

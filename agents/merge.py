@@ -1,0 +1,84 @@
+"""Merge run directories that ran different policies with the same settings into one comparison.
+
+``--policy all`` runs the policies one after another. Run them side by side instead (one per
+machine, GPU or CPU core, each with its own ``--out``) and merge the runs: every policy starts
+from the same pre-trained estimator and gets the same budget, so rows from runs whose settings
+agree compare exactly as rows of one run. The merged directory is a run like any other: its
+tables and plots cover every policy, and ``--resume`` finishes rounds a merged run had not done.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from agents.report import BASELINE, plot_suites, write_tables
+from agents.rounds import RoundConfig, RunError, final_plots
+from posegen_env.files import install_directory, staging_directory
+
+
+def _read(run: Path) -> tuple[RoundConfig, list[dict]]:
+    if not (run / "config.json").is_file():
+        raise RunError(f"{run}: no run there (config.json missing); pass directories written by run_agent.py")
+    config = RoundConfig.read(run / "config.json")
+    try:
+        rows = json.loads((run / "results.json").read_text())["rows"]
+    except (OSError, ValueError, KeyError) as err:
+        raise RunError(f"{run}: results.json is missing or unreadable ({err}); finish it with "
+                       f"`python train/run_agent.py --resume {run}` first") from None
+    return config, rows
+
+
+def _check_compatible(runs: list[Path], configs: list[RoundConfig]) -> None:
+    first = {k: v for k, v in asdict(configs[0]).items() if k != "policies"}
+    for run, config in zip(runs[1:], configs[1:], strict=True):
+        differ = [k for k, v in asdict(config).items() if k != "policies" and first[k] != v]
+        if differ:
+            raise RunError(f"{run} differs from {runs[0]} in {', '.join(differ)}; only runs with the same settings "
+                           "(all but --policy) compare fairly")
+    seen = {}
+    for run, config in zip(runs, configs, strict=True):
+        for name in config.policies:
+            if name in seen:
+                raise RunError(f"policy {name!r} is in both {seen[name]} and {run}; merge runs of different policies")
+            seen[name] = run
+
+
+def merge_runs(runs: list[Path], out: Path, say=print) -> list[dict]:
+    """Write ``out``: every run's policy directories, rows, TensorBoard logs, and fresh tables and plots."""
+    runs = [Path(r) for r in runs]
+    if len(runs) < 2:
+        raise RunError("merging needs at least two run directories")
+    if out.exists() and any(out.iterdir()):
+        raise RunError(f"{out} already holds files; merge into a new directory")
+    read = [_read(run) for run in runs]
+    configs = [config for config, _ in read]
+    _check_compatible(runs, configs)
+    names = [name for config in configs for name in config.policies]
+    config = replace(configs[0], policies=names)
+    rows = [r for r in read[0][1] if r["policy"] == BASELINE]  # the same pre-trained estimator in every run
+    staged = staging_directory(out)
+    try:
+        for run, (run_config, run_rows) in zip(runs, read, strict=True):
+            rows += [r for r in run_rows if r["policy"] in run_config.policies]
+            for name in run_config.policies:
+                if (run / name).is_dir():
+                    shutil.copytree(run / name, staged / name)
+            if (run / "tensorboard").is_dir():
+                shutil.copytree(run / "tensorboard", staged / "tensorboard" / run.name, dirs_exist_ok=True)
+        config.write(staged / "config.json")
+        write_tables(staged, rows)
+        plot_suites(staged, rows)
+        final_plots(staged, config)
+        install_directory(staged, out, lambda d: None)  # ``out`` is empty, checked above
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    unfinished = sorted({name for name in names
+                         if max((r["round"] for r in rows if r["policy"] == name), default=0) < config.rounds})
+    if unfinished:
+        say(f"not every round is done ({', '.join(unfinished)}); finish them with "
+            f"`python train/run_agent.py --resume {out}`")
+    return rows
