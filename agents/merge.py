@@ -15,7 +15,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from agents.report import BASELINE, plot_suites, write_tables
-from agents.rounds import RoundConfig, RunError, final_plots
+from agents.rounds import RoundConfig, RunError, final_plots, rounds_done
 from posegen_env.files import install_directory, staging_directory
 
 
@@ -51,7 +51,7 @@ def merge_runs(runs: list[Path], out: Path, say=print) -> list[dict]:
     runs = [Path(r) for r in runs]
     if len(runs) < 2:
         raise RunError("merging needs at least two run directories")
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise RunError(f"{out} already holds files; merge into a new directory")
     read = [_read(run) for run in runs]
     configs = [config for config, _ in read]
@@ -76,8 +76,7 @@ def merge_runs(runs: list[Path], out: Path, say=print) -> list[dict]:
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
-    unfinished = sorted({name for name in names
-                         if max((r["round"] for r in rows if r["policy"] == name), default=0) < config.rounds})
+    unfinished = [name for name in names if rounds_done(rows, name) < config.rounds]
     if unfinished:
         say(f"not every round is done ({', '.join(unfinished)}); finish them with "
             f"`python train/run_agent.py --resume {out}`")

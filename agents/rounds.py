@@ -90,6 +90,11 @@ def round_dir(run_dir: Path, policy: str, k: int) -> Path:
     return run_dir / policy / f"round-{k}"
 
 
+def rounds_done(rows: list[dict], policy: str) -> int:
+    """The last round of ``policy`` recorded in ``rows`` (0 if none)."""
+    return max((r["round"] for r in rows if r["policy"] == policy), default=0)
+
+
 def _trainable(estimator) -> torch.nn.Module:
     if not isinstance(estimator, torch.nn.Module) or not any(p.requires_grad for p in estimator.parameters()):
         raise EstimatorError("the alternating rounds fine-tune the estimator, so it must be a trainable torch "
@@ -154,8 +159,7 @@ def run_rounds(run_dir: Path, config: RoundConfig, resume: bool = False, say=pri
         record({"policy": BASELINE, "round": 0, "suites": evaluate_suites(pretrained, avatar,
                                                                          num_samples=config.suite_samples)})
     for name in config.policies:
-        done = max([r["round"] for r in rows if r["policy"] == name], default=0)
-        for k in range(done + 1, config.rounds + 1):
+        for k in range(rounds_done(rows, name) + 1, config.rounds + 1):
             row = _one_round(run_dir, config, name, k, task, pretrained, replay, val, reference, tb, say)
             record(row)
             say(f"{name} round {k}: OOD mean {ood_mean(row):.1f} mm, in-distribution "
