@@ -9,32 +9,18 @@ tables and plots cover every policy, and ``--resume`` finishes rounds a merged r
 
 from __future__ import annotations
 
-import json
 import shutil
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 from agents.report import BASELINE, plot_suites, write_tables
-from agents.rounds import RoundConfig, RunError, final_plots, rounds_done
+from agents.rounds import RoundConfig, RunError, final_plots, read_run, rounds_done
 from posegen_env.files import install_directory, staging_directory
 
 
-def _read(run: Path) -> tuple[RoundConfig, list[dict]]:
-    if not (run / "config.json").is_file():
-        raise RunError(f"{run}: no run there (config.json missing); pass directories written by run_agent.py")
-    config = RoundConfig.read(run / "config.json")
-    try:
-        rows = json.loads((run / "results.json").read_text())["rows"]
-    except (OSError, ValueError, KeyError) as err:
-        raise RunError(f"{run}: results.json is missing or unreadable ({err}); finish it with "
-                       f"`python train/run_agent.py --resume {run}` first") from None
-    return config, rows
-
-
 def _check_compatible(runs: list[Path], configs: list[RoundConfig]) -> None:
-    first = {k: v for k, v in asdict(configs[0]).items() if k != "policies"}
     for run, config in zip(runs[1:], configs[1:], strict=True):
-        differ = [k for k, v in asdict(config).items() if k != "policies" and first[k] != v]
+        differ = configs[0].differences(config, ignore=("policies",))
         if differ:
             raise RunError(f"{run} differs from {runs[0]} in {', '.join(differ)}; only runs with the same settings "
                            "(all but --policy) compare fairly")
@@ -53,7 +39,7 @@ def merge_runs(runs: list[Path], out: Path, say=print) -> list[dict]:
         raise RunError("merging needs at least two run directories")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise RunError(f"{out} already holds files; merge into a new directory")
-    read = [_read(run) for run in runs]
+    read = [read_run(run) for run in runs]
     configs = [config for config, _ in read]
     _check_compatible(runs, configs)
     names = [name for config in configs for name in config.policies]

@@ -120,7 +120,7 @@ def write_tables(run_dir: Path, rows: list[dict]) -> str:
     return md
 
 
-def _save(fig, path: Path) -> None:
+def save_plot(fig, path: Path) -> None:
     """PNG with a 256-colour palette: plots have few colours, and scatter plots shrink several times."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
@@ -148,7 +148,7 @@ def plot_suites(run_dir: Path, rows: list[dict]) -> None:
     axes[0].set_ylabel("MPJPE (mm)")
     if policies:
         axes[-1].legend(fontsize=8)
-    _save(fig, run_dir / "plots" / "suites_vs_round.png")
+    save_plot(fig, run_dir / "plots" / "suites_vs_round.png")
 
 
 def plot_rewards(run_dir: Path, curves: dict[str, list[tuple[int, float]]]) -> None:
@@ -163,7 +163,7 @@ def plot_rewards(run_dir: Path, curves: dict[str, list[tuple[int, float]]]) -> N
     ax.grid(alpha=0.3)
     if curves:
         ax.legend(fontsize=8)
-    _save(fig, run_dir / "plots" / "rewards.png")
+    save_plot(fig, run_dir / "plots" / "rewards.png")
 
 
 def plot_sample_space(run_dir: Path, samples: dict[str, dict]) -> None:
@@ -189,4 +189,4 @@ def plot_sample_space(run_dir: Path, samples: dict[str, dict]) -> None:
     axes[0, 0].set_ylabel("camera elevation (deg)")
     axes[1, 0].set_ylabel("body roll (deg)")
     fig.colorbar(sc, ax=axes.ravel().tolist(), label="MPJPE (mm)")
-    _save(fig, run_dir / "plots" / "sample_space.png")
+    save_plot(fig, run_dir / "plots" / "sample_space.png")

@@ -82,12 +82,30 @@ class RoundConfig:
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in doc.items() if k in known})
 
+    def differences(self, other: RoundConfig, ignore: tuple[str, ...] = ()) -> list[str]:
+        """The settings (field names) in which ``other`` differs, leaving out ``ignore``."""
+        mine, theirs = asdict(self), asdict(other)
+        return [k for k in mine if k not in ignore and mine[k] != theirs[k]]
+
     def write(self, path: Path) -> None:
         atomic_write(path, lambda t: t.write_text(json.dumps(asdict(self), indent=1)))
 
 
 def round_dir(run_dir: Path, policy: str, k: int) -> Path:
     return run_dir / policy / f"round-{k}"
+
+
+def read_run(run: Path) -> tuple[RoundConfig, list[dict]]:
+    """A finished or interrupted run's config and result rows, refusing what is not a readable run."""
+    if not (run / "config.json").is_file():
+        raise RunError(f"{run}: no run there (config.json missing); pass directories written by run_agent.py")
+    config = RoundConfig.read(run / "config.json")
+    try:
+        rows = json.loads((run / "results.json").read_text())["rows"]
+    except (OSError, ValueError, KeyError) as err:
+        raise RunError(f"{run}: results.json is missing or unreadable ({err}); finish it with "
+                       f"`python train/run_agent.py --resume {run}` first") from None
+    return config, rows
 
 
 def rounds_done(rows: list[dict], policy: str) -> int:

@@ -13,10 +13,12 @@ from agents import POLICIES, make_policy
 from agents import rounds as rounds_module
 from agents.anchored import Anchoring
 from agents.merge import merge_runs as merge
+from agents.seeds import final_rounds
 from posegen_env.dataset import load_dataset
 from posegen_env.device import resolve_device
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "train"))
+import compare_seeds  # noqa: E402
 import merge_runs  # noqa: E402
 import run_agent  # noqa: E402
 
@@ -208,3 +210,57 @@ def test_runs_of_different_policies_merge_into_one_comparison(quick_all, tmp_pat
     with pytest.raises(SystemExit):
         merge_runs.main([str(a)])
     assert "--out" in capsys.readouterr().err
+
+
+def _set_ood_mean(run: Path, policy: str, mpjpe_mm: float) -> None:
+    """Make ``policy``'s last round in ``run`` score exactly ``mpjpe_mm`` on every OOD suite."""
+    doc = json.loads((run / "results.json").read_text())
+    last = max(r["round"] for r in doc["rows"] if r["policy"] == policy)
+    for r in doc["rows"]:
+        if (r["policy"], r["round"]) == (policy, last):
+            for suite in ("novel-views", "novel-poses", "hard"):
+                r["suites"][suite]["eval14"]["mpjpe_mm"] = mpjpe_mm
+    (run / "results.json").write_text(json.dumps(doc))
+
+
+def test_seeds_compare_into_means_and_a_bootstrap_lead(quick_all, tmp_path, capsys):
+    runs = []
+    for seed, (search, random) in enumerate([(200.0, 240.0), (210.0, 260.0), (220.0, None)]):
+        policies = ["search", "random"] if random else ["search"]
+        run = _split_run(quick_all, tmp_path / f"seed{seed}", policies, seed=seed)
+        _set_ood_mean(run, "search", search)
+        if random:
+            _set_ood_mean(run, "random", random)
+        runs.append(run)
+    # random draws no anchors: its run may differ in the anchoring settings and still compare
+    runs.append(_split_run(quick_all, tmp_path / "prior", ["prior"], seed=3, reach=1.0))
+    out = tmp_path / "seeds"
+    assert compare_seeds.main([*map(str, runs), "--out", str(out)]) == 0
+    doc = json.loads((out / "seeds.json").read_text())
+    search = doc["policies"]["search"]
+    assert search["seeds"] == [0, 1, 2] and search["mean"] == 210.0 and search["sd"] == 10.0
+    assert doc["policies"]["random"]["mean"] == 250.0
+    assert search["lead_pct"] == 16.0  # 1 - 210 / 250
+    low, high = search["lead_ci95_pct"]
+    assert 100 * (1 - 220 / 240) <= low < 16.0 < high <= 100 * (1 - 200 / 260)
+    assert "lead_ci95_pct" not in doc["policies"]["prior"]  # one seed: no interval
+    assert (out / "seeds.png").stat().st_size > 1000
+    assert "| search | 0, 1, 2 | 200.0, 210.0, 220.0 | 210.0 (10.0) |" in capsys.readouterr().out
+
+    assert compare_seeds.main([*map(str, runs[:2]), "--split", "validation", "--out", str(tmp_path / "val")]) == 0
+    val = json.loads((tmp_path / "val" / "seeds.json").read_text())
+    assert val["split"] == "validation" and val["policies"]["search"]["mean"] != 205.0  # re-scored, not the rows
+
+    with pytest.raises(rounds_module.RunError, match="differs from .* in samples"):
+        final_rounds([runs[0], _split_run(quick_all, tmp_path / "other", ["search"], seed=7, samples=7)])
+    with pytest.raises(rounds_module.RunError, match="differs from .* in reach"):
+        final_rounds([runs[0], _split_run(quick_all, tmp_path / "reach", ["search"], seed=8, reach=1.0)])
+    with pytest.raises(rounds_module.RunError, match="search with seed 0 is in both"):
+        final_rounds([runs[0], _split_run(quick_all, tmp_path / "again", ["search"], seed=0)])
+    unfinished = _split_run(quick_all, tmp_path / "unfinished", ["search"], seed=9)
+    rows = json.loads((unfinished / "results.json").read_text())["rows"]
+    (unfinished / "results.json").write_text(json.dumps({"rows": [r for r in rows if r["policy"] != "search"]}))
+    with pytest.raises(rounds_module.RunError, match="finished 0 of 1 rounds"):
+        final_rounds([runs[0], unfinished])
+    with pytest.raises(rounds_module.RunError, match="config.json missing"):
+        final_rounds([tmp_path / "nothing"])

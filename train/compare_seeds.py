@@ -1,0 +1,51 @@
+"""Compare sampling policies over several seeds: per-seed results, mean (sd) and the lead over a
+baseline policy with a 95 % bootstrap interval.
+
+    for s in 0 1 2; do
+        python train/run_agent.py --policy search,random --seed $s --out runs/seed-$s
+    done
+    python train/compare_seeds.py runs/seed-* --out runs/seeds
+
+The runs must differ only in --policy and --seed and be finished. Each policy's last round counts
+once per seed. Scores come from the test suites recorded in each run; ``--split validation``
+re-scores every final estimator on the suites' validation split instead, the one to choose
+settings on. Writes seeds.md, seeds.json and seeds.png (each seed's result per suite) to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source checkout too
+
+from agents.rounds import RunError  # noqa: E402
+from agents.seeds import final_rounds, rescore, summarise, write_summary  # noqa: E402
+from posegen_env.suites import SPLITS  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("runs", nargs="+", type=Path, help="finished run directories of run_agent.py")
+    p.add_argument("--out", type=Path, default=Path("runs/seeds"), help="where seeds.md/.json/.png go")
+    p.add_argument("--split", choices=SPLITS, default="test",
+                   help="test: the scores the runs recorded; validation: re-score the final estimators")
+    p.add_argument("--reference", default="random", help="the policy every other one's lead is measured against")
+    args = p.parse_args(argv)
+    config, baseline, finals = final_rounds(args.runs)
+    if args.split != "test":
+        baseline, finals = rescore(config, baseline, finals, args.split)
+    summary = summarise(baseline, finals, reference=args.reference)
+    if args.reference not in summary["policies"]:
+        print(f"note: no run of {args.reference!r} given, so no leads are computed", file=sys.stderr)
+    print(write_summary(args.out, summary, args.split))
+    print(f"wrote {args.out}/seeds.md, seeds.json and seeds.png")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except RunError as err:
+        raise SystemExit(f"compare_seeds.py: error: {err}") from None
