@@ -120,6 +120,8 @@ def summarise(baseline: dict, finals: list[FinalRound], reference: str = "random
                "mean": round(float(values.mean()), 2),
                "sd": round(float(values.std(ddof=1)), 2) if len(values) > 1 else None,
                "per_seed_suites": {s: [round(suite_mpjpe(f.row, s), 2) for f in fs] for s in SUITES},
+               # the in-distribution guard's blend of the last fine-tuning (None: it kept the previous weights)
+               "blend_alpha": [f.row.get("blend_alpha") for f in fs],
                "ood_reduction_pct": round(-100.0 * (values.mean() / ood_mean(baseline) - 1.0), 2),
                "worst_in_distribution_change_pct": round(max(
                    100.0 * (suite_mpjpe(f.row, "in-distribution") / base_in - 1.0) for f in fs), 2)}
@@ -139,9 +141,10 @@ def seeds_table(summary: dict) -> str:
     """``summarise()`` as Markdown: one line per policy."""
     ref = summary["reference"]
     short = {"novel-views": "views", "novel-poses": "poses", "hard": "hard"}
-    heads = ["policy", "seeds", "OOD mean per seed", "mean (sd)", " / ".join(short[s] for s in OUT_OF_DISTRIBUTION),
-             "OOD change %", "worst in-dist change %", f"lead over {ref} % (95 % CI)"]
-    lines = ["| " + " | ".join(heads) + " |", "|---|---|---|---:|---|---:|---:|---:|"]
+    heads = ["policy", "seeds", "OOD mean per seed", "blend α per seed", "mean (sd)",
+             " / ".join(short[s] for s in OUT_OF_DISTRIBUTION), "OOD change %", "worst in-dist change %",
+             f"lead over {ref} % (95 % CI)"]
+    lines = ["| " + " | ".join(heads) + " |", "|---|---|---|---|---:|---|---:|---:|---:|"]
     for name, p in summary["policies"].items():
         spread = f"{p['mean']:.1f}" + (f" ({p['sd']:.1f})" if p["sd"] is not None else "")
         lead = ""
@@ -151,7 +154,8 @@ def seeds_table(summary: dict) -> str:
                 lo, hi = p["lead_ci95_pct"]
                 lead += f" ({lo:+.1f} to {hi:+.1f})"
         lines.append("| " + " | ".join([
-            name, ", ".join(map(str, p["seeds"])), ", ".join(f"{v:.1f}" for v in p["ood_mean_mpjpe_mm"]), spread,
+            name, ", ".join(map(str, p["seeds"])), ", ".join(f"{v:.1f}" for v in p["ood_mean_mpjpe_mm"]),
+            ", ".join("kept" if a is None else f"{a:g}" for a in p["blend_alpha"]), spread,
             " / ".join(f"{p['suite_means_mpjpe_mm'][s]:.1f}" for s in OUT_OF_DISTRIBUTION),
             f"{-p['ood_reduction_pct']:+.1f}", f"{p['worst_in_distribution_change_pct']:+.1f}", lead]) + " |")
     return "\n".join(lines)
