@@ -2,9 +2,11 @@
 
 One run per policy is not evidence: the same settings end two default rounds several millimetres
 apart from seed to seed (``random``'s OOD mean has a standard deviation of about 3 mm), which is
-the size of the differences between policies. So a claim such as "``search`` leads ``random`` by
-5 %" is made over runs with different ``--seed``s and otherwise equal settings, with a bootstrap
-confidence interval that resamples each policy's seeds independently.
+the size of the differences between policies. Most of that spread is how far the in-distribution
+guard blended each fine-tuned estimator back (its α, listed per seed; ``benchmarks/RESULTS.md``).
+So a claim such as "``search`` leads ``random`` by 5 %" is made over runs with different
+``--seed``s and otherwise equal settings, with a bootstrap confidence interval that resamples
+each policy's seeds independently.
 """
 
 from __future__ import annotations
