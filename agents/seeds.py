@@ -12,7 +12,7 @@ each policy's seeds independently.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import matplotlib
@@ -23,7 +23,8 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from agents import POLICIES  # noqa: E402
-from agents.report import BASELINE, ood_mean, save_plot, suite_mpjpe  # noqa: E402
+from agents.anchored import Anchoring  # noqa: E402
+from agents.report import BASELINE, changes, ood_mean, save_plot, suite_mpjpe  # noqa: E402
 from agents.rounds import RoundConfig, RunError, read_run, round_dir, rounds_done  # noqa: E402
 from posegen_env.avatar import load_avatar  # noqa: E402
 from posegen_env.estimator import load_estimator  # noqa: E402
@@ -32,7 +33,7 @@ from posegen_env.files import atomic_write  # noqa: E402
 from posegen_env.suites import OUT_OF_DISTRIBUTION, SUITES  # noqa: E402
 
 VARY = ("policies", "seed")  # what may differ between the runs of one comparison
-ANCHORING = ("reach", "uniform_share")
+ANCHORING = tuple(f.name for f in fields(Anchoring))  # the run settings only anchored policies read
 
 
 @dataclass
@@ -76,7 +77,7 @@ def final_rounds(runs: list[Path]) -> tuple[RoundConfig, dict, list[FinalRound]]
                                "pass each seed of a policy once")
             seen[name, config.seed] = run
             row = next(r for r in rows if r["policy"] == name and r["round"] == done)
-            found.append(FinalRound(name, config.seed, Path(run), done, row))
+            found.append(FinalRound(name, config.seed, run, done, row))
     baseline = next(r for r in read[0][1] if r["policy"] == BASELINE)
     return configs[ref], baseline, found
 
@@ -111,9 +112,8 @@ def summarise(baseline: dict, finals: list[FinalRound], reference: str = "random
     for f in sorted(finals, key=lambda f: f.seed):
         by_policy.setdefault(f.policy, []).append(f)
     ood = {name: np.array([ood_mean(f.row) for f in fs]) for name, fs in by_policy.items()}
-    base_in = suite_mpjpe(baseline, "in-distribution")
     out = {"baseline": {"ood_mean_mpjpe_mm": round(ood_mean(baseline), 2),
-                        "in_distribution_mpjpe_mm": round(base_in, 2)},
+                        "in_distribution_mpjpe_mm": round(suite_mpjpe(baseline, "in-distribution"), 2)},
            "reference": reference, "policies": {}}
     for name, fs in by_policy.items():
         values = ood[name]
@@ -122,11 +122,12 @@ def summarise(baseline: dict, finals: list[FinalRound], reference: str = "random
                "mean": round(float(values.mean()), 2),
                "sd": round(float(values.std(ddof=1)), 2) if len(values) > 1 else None,
                "per_seed_suites": {s: [round(suite_mpjpe(f.row, s), 2) for f in fs] for s in SUITES},
+               "suite_means_mpjpe_mm": {s: round(float(np.mean([suite_mpjpe(f.row, s) for f in fs])), 2)
+                                        for s in SUITES},
                # the in-distribution guard's blend of the last fine-tuning (None: it kept the previous weights)
                "blend_alpha": [f.row.get("blend_alpha") for f in fs],
-               "ood_reduction_pct": round(-100.0 * (values.mean() / ood_mean(baseline) - 1.0), 2),
-               "worst_in_distribution_change_pct": round(max(
-                   100.0 * (suite_mpjpe(f.row, "in-distribution") / base_in - 1.0) for f in fs), 2)}
+               "ood_change_pct": round(100.0 * (values.mean() / ood_mean(baseline) - 1.0), 2),
+               "worst_in_distribution_change_pct": max(changes(f.row, baseline)[1] for f in fs)}
         if reference in ood and name != reference:
             ref = ood[reference]
             rec["lead_pct"] = round(_lead_pct(values, ref), 2)
@@ -134,7 +135,6 @@ def summarise(baseline: dict, finals: list[FinalRound], reference: str = "random
                 leads = [_lead_pct(rng.choice(values, len(values)), rng.choice(ref, len(ref)))
                          for _ in range(resamples)]
                 rec["lead_ci95_pct"] = [round(float(q), 2) for q in np.percentile(leads, [2.5, 97.5])]
-        rec["suite_means_mpjpe_mm"] = {s: round(float(np.mean(v)), 2) for s, v in rec["per_seed_suites"].items()}
         out["policies"][name] = rec
     return out
 
@@ -159,7 +159,7 @@ def seeds_table(summary: dict) -> str:
             name, ", ".join(map(str, p["seeds"])), ", ".join(f"{v:.1f}" for v in p["ood_mean_mpjpe_mm"]),
             ", ".join("kept" if a is None else f"{a:g}" for a in p["blend_alpha"]), spread,
             " / ".join(f"{p['suite_means_mpjpe_mm'][s]:.1f}" for s in OUT_OF_DISTRIBUTION),
-            f"{-p['ood_reduction_pct']:+.1f}", f"{p['worst_in_distribution_change_pct']:+.1f}", lead]) + " |")
+            f"{p['ood_change_pct']:+.1f}", f"{p['worst_in_distribution_change_pct']:+.1f}", lead]) + " |")
     return "\n".join(lines)
 
 
