@@ -14,22 +14,19 @@ from dataclasses import replace
 from pathlib import Path
 
 from agents.report import BASELINE, plot_suites, write_tables
-from agents.rounds import RoundConfig, RunError, final_plots, read_run, rounds_done
+from agents.rounds import RoundConfig, RunError, check_comparable, final_plots, read_run, rounds_done
 from posegen_env.files import install_directory, staging_directory
 
 
-def _check_compatible(runs: list[Path], configs: list[RoundConfig]) -> None:
-    for run, config in zip(runs[1:], configs[1:], strict=True):
-        differ = configs[0].differences(config, ignore=("policies",))
-        if differ:
-            raise RunError(f"{run} differs from {runs[0]} in {', '.join(differ)}; only runs with the same settings "
-                           "(all but --policy) compare fairly")
+def _check_compatible(runs: list[Path], configs: list[RoundConfig]) -> int:
+    ref = check_comparable(runs, configs, ("policies",), "--policy")
     seen = {}
     for run, config in zip(runs, configs, strict=True):
         for name in config.policies:
             if name in seen:
                 raise RunError(f"policy {name!r} is in both {seen[name]} and {run}; merge runs of different policies")
             seen[name] = run
+    return ref
 
 
 def merge_runs(runs: list[Path], out: Path, say=print) -> list[dict]:
@@ -41,9 +38,9 @@ def merge_runs(runs: list[Path], out: Path, say=print) -> list[dict]:
         raise RunError(f"{out} already holds files; merge into a new directory")
     read = [read_run(run) for run in runs]
     configs = [config for config, _ in read]
-    _check_compatible(runs, configs)
+    ref = _check_compatible(runs, configs)
     names = [name for config in configs for name in config.policies]
-    config = replace(configs[0], policies=names)
+    config = replace(configs[ref], policies=names)  # the settings every policy read
     rows = [r for r in read[0][1] if r["policy"] == BASELINE]  # the same pre-trained estimator in every run
     staged = staging_directory(out)
     try:

@@ -12,7 +12,7 @@ import copy
 import json
 import time
 import zipfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +31,13 @@ from posegen_env.estimator import EstimatorError, load_estimator, save_estimator
 from posegen_env.evaluation import evaluate_suites
 from posegen_env.files import atomic_write
 from posegen_env.grid import save_image_grid
+from posegen_env.reward import RewardConfig
 from posegen_env.task import PoseGenTask
 from posegen_env.training import PoseData, finetune, validation_mpjpe
 from posegen_env.vector_env import PoseGenVectorEnv
 
+ANCHORING_SETTINGS = tuple(f.name for f in fields(Anchoring))  # read only by anchored policies
+LEARNING_SETTINGS = ("reward", "learn_steps")  # read only by learned policies
 RUN_FORMAT = "posegen-run-v2"  # v2: learned policies are anchored (their saved states are steps, not actions)
 
 
@@ -56,7 +59,9 @@ class RoundConfig:
     val_samples: int = 1000
     suite_samples: int = 500
     num_envs: int = 64
-    reward: dict = field(default_factory=dict)
+    # The uncapped error: anchoring already keeps learned policies near natural bodies, and a cap
+    # ties most draws, which leaves a ranking learner such as the CEM nothing to rank (see RESULTS.md).
+    reward: dict = field(default_factory=lambda: {"mode": "raw"})
     estimator: str | None = None
     avatar: str | None = None
     reach: float = REACH  # how far a learned policy may step from its anchors (agents/anchored.py)
@@ -84,11 +89,35 @@ class RoundConfig:
 
     def differences(self, other: RoundConfig, ignore: tuple[str, ...] = ()) -> list[str]:
         """The settings (field names) in which ``other`` differs, leaving out ``ignore``."""
-        mine, theirs = asdict(self), asdict(other)
+        mine, theirs = self._settings(), other._settings()
         return [k for k in mine if k not in ignore and mine[k] != theirs[k]]
+
+    def _settings(self) -> dict:
+        """Every field, the reward spelt out in full: ``{}`` and the default values are the same reward."""
+        return asdict(self) | {"reward": RewardConfig.from_any(self.reward).as_dict()}
 
     def write(self, path: Path) -> None:
         atomic_write(path, lambda t: t.write_text(json.dumps(asdict(self), indent=1)))
+
+
+def settings_unused(policies: list[str]) -> tuple[str, ...]:
+    """The run settings none of ``policies`` reads (``random`` reads neither the reward nor the reach),
+    so their results do not depend on them."""
+    unused = () if any(POLICIES[p].anchored for p in policies) else ANCHORING_SETTINGS
+    return unused + (() if any(POLICIES[p].learns for p in policies) else LEARNING_SETTINGS)
+
+
+def check_comparable(runs: list[Path], configs: list[RoundConfig], vary: tuple[str, ...], allowed: str) -> int:
+    """Index of the run that reads the most settings, after checking that every run agrees with it in
+    each setting both read, apart from ``vary`` (``allowed`` names those options in the error)."""
+    unused = [settings_unused(c.policies) for c in configs]
+    ref = min(range(len(configs)), key=lambda i: len(unused[i]))
+    for run, config, skip in zip(runs, configs, unused, strict=True):
+        differ = configs[ref].differences(config, ignore=vary + skip)
+        if differ:
+            raise RunError(f"{run} differs from {runs[ref]} in {', '.join(differ)}; only runs whose settings "
+                           f"differ in {allowed} alone compare fairly")
+    return ref
 
 
 def round_dir(run_dir: Path, policy: str, k: int) -> Path:

@@ -12,7 +12,7 @@ each policy's seeds independently.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import matplotlib
@@ -22,10 +22,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from agents import POLICIES  # noqa: E402
-from agents.anchored import Anchoring  # noqa: E402
 from agents.report import BASELINE, changes, ood_mean, save_plot, suite_mpjpe  # noqa: E402
-from agents.rounds import RoundConfig, RunError, read_run, round_dir, rounds_done  # noqa: E402
+from agents.rounds import RoundConfig, RunError, check_comparable, read_run, round_dir, rounds_done  # noqa: E402
 from posegen_env.avatar import load_avatar  # noqa: E402
 from posegen_env.estimator import load_estimator  # noqa: E402
 from posegen_env.evaluation import evaluate_suites  # noqa: E402
@@ -33,7 +31,6 @@ from posegen_env.files import atomic_write  # noqa: E402
 from posegen_env.suites import OUT_OF_DISTRIBUTION, SUITES  # noqa: E402
 
 VARY = ("policies", "seed")  # what may differ between the runs of one comparison
-ANCHORING = tuple(f.name for f in fields(Anchoring))  # the run settings only anchored policies read
 
 
 @dataclass
@@ -57,14 +54,7 @@ def final_rounds(runs: list[Path]) -> tuple[RoundConfig, dict, list[FinalRound]]
     runs = [Path(run) for run in runs]
     read = [read_run(run) for run in runs]
     configs = [config for config, _ in read]
-    # random and prior draw no anchors, so their runs need not agree on the anchoring settings
-    anchored = [any(POLICIES[name].anchored for name in c.policies) for c in configs]
-    ref = anchored.index(True) if any(anchored) else 0
-    for run, config, uses_anchors in zip(runs, configs, anchored, strict=True):
-        differ = configs[ref].differences(config, ignore=VARY if uses_anchors else VARY + ANCHORING)
-        if differ:
-            raise RunError(f"{run} differs from {runs[ref]} in {', '.join(differ)}; only runs whose settings differ "
-                           "in --policy and --seed alone compare fairly")
+    ref = check_comparable(runs, configs, VARY, "--policy and --seed")
     found, seen = [], {}
     for run, (config, rows) in zip(runs, read, strict=True):
         for name in config.policies:

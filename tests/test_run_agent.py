@@ -58,6 +58,11 @@ def test_quick_round_of_every_policy_writes_all_outputs(quick_all):
     for plot in ("suites_vs_round.png", "rewards.png", "sample_space.png"):
         assert (quick_all / "plots" / plot).stat().st_size > 1000
     assert "| search | 1 |" in (quick_all / "results.md").read_text()
+    config = rounds_module.RoundConfig.read(quick_all / "config.json")
+    assert config.reward["mode"] == "raw"  # the rounds' default: anchoring bounds the samples, no cap needed
+    spelt_out = rounds_module.RoundConfig(reward={"mode": "raw", "metric": "mpjpe", "cap_mm": 300.0})
+    assert rounds_module.RoundConfig().differences(spelt_out) == []
+    assert rounds_module.RoundConfig().differences(rounds_module.RoundConfig(reward={})) == ["reward"]
     assert (quick_all / "results.csv").read_text().startswith("policy,round")
     assert any((quick_all / "tensorboard").rglob("events.out.tfevents*"))
 
@@ -180,7 +185,8 @@ def _split_run(run: Path, out: Path, policies: list[str], **changes) -> Path:
 
 def test_runs_of_different_policies_merge_into_one_comparison(quick_all, tmp_path, capsys):
     a = _split_run(quick_all, tmp_path / "a", ["search", "random"])
-    b = _split_run(quick_all, tmp_path / "b", ["prior"])
+    # prior reads neither the reward nor the reach, so its run may differ in them
+    b = _split_run(quick_all, tmp_path / "b", ["prior"], reward={"mode": "capped", "cap_mm": 200.0}, reach=1.0)
     assert merge_runs.main([str(a), str(b), "--out", str(tmp_path / "merged")]) == 0
     merged = tmp_path / "merged"
     doc = json.loads((merged / "results.json").read_text())
@@ -191,7 +197,9 @@ def test_runs_of_different_policies_merge_into_one_comparison(quick_all, tmp_pat
     assert set(doc["comparison"]) == {"search", "random", "prior"}
     without_anchor = {k: v for k, v in original["comparison"]["search"].items() if k != "vs_anchor_pct"}
     assert doc["comparison"]["search"] == without_anchor  # anchor was not merged
-    assert rounds_module.RoundConfig.read(merged / "config.json").policies == ["search", "random", "prior"]
+    merged_config = rounds_module.RoundConfig.read(merged / "config.json")
+    assert merged_config.policies == ["search", "random", "prior"]
+    assert merged_config.differences(rounds_module.RoundConfig.read(a / "config.json"), ("policies",)) == []
     assert load_dataset(merged / "prior" / "round-1" / "dataset").extras["action"].shape[1] == 85
     for plot in ("suites_vs_round.png", "rewards.png", "sample_space.png"):
         assert (merged / "plots" / plot).stat().st_size > 1000
@@ -232,8 +240,8 @@ def test_seeds_compare_into_means_and_a_bootstrap_lead(quick_all, tmp_path, caps
         if random:
             _set_ood_mean(run, "random", random)
         runs.append(run)
-    # random draws no anchors: its run may differ in the anchoring settings and still compare
-    runs.append(_split_run(quick_all, tmp_path / "prior", ["prior"], seed=3, reach=1.0))
+    # prior draws no anchors and learns nothing: its run may differ in the anchoring and reward settings
+    runs.append(_split_run(quick_all, tmp_path / "prior", ["prior"], seed=3, reach=1.0, reward={"mode": "band"}))
     out = tmp_path / "seeds"
     assert compare_seeds.main([*map(str, runs), "--out", str(out)]) == 0
     doc = json.loads((out / "seeds.json").read_text())
@@ -257,6 +265,9 @@ def test_seeds_compare_into_means_and_a_bootstrap_lead(quick_all, tmp_path, caps
         final_rounds([runs[0], _split_run(quick_all, tmp_path / "other", ["search"], seed=7, samples=7)])
     with pytest.raises(rounds_module.RunError, match="differs from .* in reach"):
         final_rounds([runs[0], _split_run(quick_all, tmp_path / "reach", ["search"], seed=8, reach=1.0)])
+    with pytest.raises(rounds_module.RunError, match="differs from .* in reward"):
+        final_rounds([runs[0], _split_run(quick_all, tmp_path / "capped", ["search"], seed=6,
+                                          reward={"mode": "capped"})])
     with pytest.raises(rounds_module.RunError, match="search with seed 0 is in both"):
         final_rounds([runs[0], _split_run(quick_all, tmp_path / "again", ["search"], seed=0)])
     unfinished = _split_run(quick_all, tmp_path / "unfinished", ["search"], seed=9)

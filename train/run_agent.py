@@ -33,7 +33,7 @@ from posegen_env.avatar import AvatarError  # noqa: E402
 from posegen_env.dataset import DatasetError  # noqa: E402
 from posegen_env.device import device_argument  # noqa: E402
 from posegen_env.estimator import EstimatorError  # noqa: E402
-from posegen_env.reward import METRICS, MODES  # noqa: E402
+from posegen_env.reward import METRICS, MODES, RewardConfig  # noqa: E402
 
 ORDER = ["search", "ppo", "sac", "random", "prior", "anchor"]
 QUICK = {"rounds": 1, "samples": 48, "learn_steps": 64, "finetune_steps": 8, "replay_samples": 128,
@@ -63,9 +63,11 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--uniform-share", type=float, default=defaults.uniform_share,
                    help="share of the anchored policies' anchors drawn uniformly over the action box instead of "
                         "from the base distribution; default %(default)s, chosen on the suites' validation split")
-    p.add_argument("--reward-metric", choices=METRICS, default="mpjpe")
-    p.add_argument("--reward-mode", choices=MODES, default="capped")
-    p.add_argument("--cap-mm", type=float, default=300.0, help="error cap (capped) or band peak (band)")
+    reward = RewardConfig.from_any(defaults.reward)
+    p.add_argument("--reward-metric", choices=METRICS, default=reward.metric)
+    p.add_argument("--reward-mode", choices=MODES, default=reward.mode,
+                   help="default %(default)s: the anchoring keeps samples natural, and a cap would tie most draws")
+    p.add_argument("--cap-mm", type=float, default=reward.cap_mm, help="error cap (capped) or band peak (band)")
     p.add_argument("--estimator", default=None, help="checkpoint (default: the shipped baseline)")
     p.add_argument("--avatar", default=None, help="avatar file (default: the shipped one)")
     p.add_argument("--device", type=device_argument, default="auto",
