@@ -3,8 +3,10 @@
 ``--policy all`` runs the policies one after another. Run them side by side instead (one per
 machine, GPU or CPU core, each with its own ``--out``) and merge the runs: every policy starts
 from the same pre-trained estimator and gets the same budget, so rows from runs whose settings
-agree compare exactly as rows of one run. The merged directory is a run like any other: its
-tables and plots cover every policy, and ``--resume`` finishes rounds a merged run had not done.
+agree compare exactly as rows of one run. Settings that none of a run's policies reads (the
+reward for ``random``) may differ; the merged config takes them from the run that reads the
+most. The merged directory is a run like any other: its tables and plots cover every policy,
+and ``--resume`` finishes rounds a merged run had not done.
 """
 
 from __future__ import annotations

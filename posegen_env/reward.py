@@ -3,7 +3,8 @@
 An unbounded error search drifts to bizarre poses with huge errors that teach an estimator
 nothing useful (PoseExaminer's warning). So the error term is capped or banded (PoseAug keeps
 augmentation hardness inside a band), and leaving the joint limits or driving limbs through each
-other costs reward.
+other costs reward. A policy bounded in another way needs no cap: the alternating rounds' anchored
+policies stay near natural bodies, so they use the raw error, which ties no draws (docs/environment.md).
 
     reward = shaped(error) / 1000 - limit_weight * limit_violation - penetration_weight * depth
 
