@@ -60,9 +60,6 @@ def test_quick_round_of_every_policy_writes_all_outputs(quick_all):
     assert "| search | 1 |" in (quick_all / "results.md").read_text()
     config = rounds_module.RoundConfig.read(quick_all / "config.json")
     assert config.reward["mode"] == "raw"  # the rounds' default: anchoring bounds the samples, no cap needed
-    spelt_out = rounds_module.RoundConfig(reward={"mode": "raw", "metric": "mpjpe", "cap_mm": 300.0})
-    assert rounds_module.RoundConfig().differences(spelt_out) == []
-    assert rounds_module.RoundConfig().differences(rounds_module.RoundConfig(reward={})) == ["reward"]
     assert (quick_all / "results.csv").read_text().startswith("policy,round")
     assert any((quick_all / "tensorboard").rglob("events.out.tfevents*"))
 
@@ -167,6 +164,12 @@ def test_validation_benchmark_scores_every_round_on_the_validation_split(quick_a
     assert "| random |" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         validate_runs.main([str(tmp_path)])
+
+
+def test_config_differences_compare_rewards_spelt_out_in_full():
+    spelt_out = rounds_module.RoundConfig(reward={"mode": "raw", "metric": "mpjpe", "cap_mm": 300.0})
+    assert rounds_module.RoundConfig().differences(spelt_out) == []
+    assert rounds_module.RoundConfig().differences(rounds_module.RoundConfig(reward={})) == ["reward"]
 
 
 def _split_run(run: Path, out: Path, policies: list[str], **changes) -> Path:
