@@ -1,18 +1,5 @@
-"""Sampling policies: ``random``, ``prior`` and ``anchor`` baselines, ``search`` CEM agents, SB3 ``ppo`` and ``sac``."""
+"""PoseGen's agents: sampling policies, the alternating rounds that use them, and the analysis of runs.
 
-from agents.base import SamplingPolicy
-from agents.fixed import AnchorPolicy, PriorPolicy, RandomPolicy
-from agents.sb3 import PPOPolicy, SACPolicy
-from agents.search import SearchPolicy
-
-POLICIES = {cls.name: cls for cls in (RandomPolicy, PriorPolicy, AnchorPolicy, SearchPolicy, PPOPolicy, SACPolicy)}
-
-
-def make_policy(name: str, **kwargs) -> SamplingPolicy:
-    """A fresh policy by name (``POLICIES``); keyword arguments go to its constructor."""
-    if name not in POLICIES:
-        raise ValueError(f"unknown policy {name!r}; choose one of {sorted(POLICIES)}")
-    return POLICIES[name](**kwargs)
-
-
-__all__ = ["POLICIES", "SamplingPolicy", "make_policy"]
+``agents.policies`` (what to sample), ``agents.loop`` (learn, collect, fine-tune, evaluate, repeat)
+and ``agents.analysis`` (comparing runs: merges, seeds).
+"""

@@ -11,19 +11,15 @@ estimating each batch in one call. Both use the shipped avatar and estimator and
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from posegen_env.action_space import uniform_actions  # noqa: E402
-from posegen_env.device import device_argument  # noqa: E402
-from posegen_env.env import PoseGenEnv  # noqa: E402
-from posegen_env.task import PoseGenTask  # noqa: E402
-from posegen_env.vector_env import PoseGenVectorEnv  # noqa: E402
+from posegen_env.device import device_argument
+from posegen_env.envs.action_space import uniform_actions
+from posegen_env.envs.env import PoseGenEnv
+from posegen_env.envs.task import PoseGenTask
+from posegen_env.envs.vector_env import PoseGenVectorEnv
 
 
 def single_rate(task: PoseGenTask, steps: int) -> float:

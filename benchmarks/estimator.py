@@ -14,11 +14,10 @@ import time
 import numpy as np
 import torch
 
-from posegen_env.avatar import load_avatar
-from posegen_env.estimator import INPUT_SIZE, as_batch, load_estimator
-from posegen_env.evaluation import evaluate_suites
-from posegen_env.metrics import format_table
-from posegen_env.suites import OUT_OF_DISTRIBUTION
+from posegen_env.estimation.estimator import INPUT_SIZE, as_batch, load_estimator
+from posegen_env.estimation.metrics import format_table
+from posegen_env.render.avatar import load_avatar
+from posegen_env.suites.suites import OUT_OF_DISTRIBUTION, evaluate_suites
 
 
 def throughput(model, batch: int = 256, steps: int = 10) -> tuple[float, float]:

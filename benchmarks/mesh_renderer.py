@@ -11,10 +11,10 @@ import time
 import numpy as np
 import torch
 
-from posegen_env.body_model import load_body_model
-from posegen_env.camera import orbit_camera
-from posegen_env.mesh_renderer import MeshRenderer
-from posegen_env.samplers import UniformPoseSampler
+from posegen_env.body.body_model import load_body_model
+from posegen_env.distributions import UniformPoseSampler
+from posegen_env.render.camera import orbit_camera
+from posegen_env.render.mesh.renderer import MeshRenderer
 
 
 def timed(fn, repeats: int) -> float:

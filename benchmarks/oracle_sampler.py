@@ -12,19 +12,17 @@ The run directory has the usual tables and plots; compare with ``random`` and ``
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from agents import POLICIES  # noqa: E402
-from agents.base import SamplingPolicy  # noqa: E402
-from agents.rounds import RoundConfig, run_rounds  # noqa: E402
-from posegen_env.action_space import encode  # noqa: E402
-from posegen_env.samplers import BaseCameraSampler, BasePoseSampler, CameraParams  # noqa: E402
-from posegen_env.suites import _heldout_poses, _novel_cameras  # noqa: E402
+from agents.loop.rounds import RoundConfig, run_rounds
+from agents.policies import POLICIES
+from agents.policies.base import SamplingPolicy
+from posegen_env.distributions import BaseCameraSampler, BasePoseSampler
+from posegen_env.envs.action_space import encode
+from posegen_env.render.camera import CameraParams
+from posegen_env.suites.suites import _heldout_poses, _novel_cameras
 
 CAMERA_FIELDS = ("azimuth_deg", "elevation_deg", "distance", "roll_deg", "focal_px")
 

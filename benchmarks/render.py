@@ -20,12 +20,12 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from posegen_env.avatar import load_avatar
-from posegen_env.avatar.fit import psnr
-from posegen_env.camera import orbit_camera
-from posegen_env.capture import load_capture
-from posegen_env.mesh_renderer import MeshRenderer
-from posegen_env.samplers import BasePoseSampler
+from posegen_env.data.capture import load_capture
+from posegen_env.distributions import BasePoseSampler
+from posegen_env.render.avatar import load_avatar
+from posegen_env.render.avatar.fit import psnr
+from posegen_env.render.camera import orbit_camera
+from posegen_env.render.mesh.renderer import MeshRenderer
 
 
 def quality(avatar, capture) -> dict[str, float]:
@@ -124,7 +124,7 @@ def main() -> None:
 
 
 def avatar_meta(path) -> dict:
-    from posegen_env.avatar.checkpoint import DEFAULT_AVATAR_PATH, read_avatar_file
+    from posegen_env.render.avatar.checkpoint import DEFAULT_AVATAR_PATH, read_avatar_file
 
     return read_avatar_file(path or DEFAULT_AVATAR_PATH).get("meta", {})
 

@@ -3,7 +3,7 @@
     python benchmarks/validate_runs.py runs/reach-0.25 runs/reach-0.5 runs/baselines
 
 Every round's fine-tuned estimator, and the pre-trained one, is evaluated on the validation split
-of the four suites (the test suites' generators with other seeds, ``posegen_env.suites``). Prints
+of the four suites (the test suites' generators with other seeds, ``posegen_env.suites.suites``). Prints
 the same tables as a run's ``results.md`` -- with a policy that occurs in several runs labelled by
 its run directory -- and writes them to ``--json``. Settings chosen on these figures (such as the
 learned policies' ``--reach``) leave the test figures an unbiased estimate.
@@ -13,17 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from agents.report import BASELINE, comparison, comparison_table, markdown_table  # noqa: E402
-from agents.rounds import RoundConfig, round_dir  # noqa: E402
-from posegen_env.avatar import load_avatar  # noqa: E402
-from posegen_env.estimator import load_estimator  # noqa: E402
-from posegen_env.evaluation import evaluate_suites  # noqa: E402
+from agents.loop.report import BASELINE, comparison, comparison_table, markdown_table
+from agents.loop.rounds import RoundConfig, round_dir
+from posegen_env.estimation.estimator import load_estimator
+from posegen_env.render.avatar import load_avatar
+from posegen_env.suites.suites import evaluate_suites
 
 
 def finished_rounds(run: Path) -> list[dict]:

@@ -9,5 +9,5 @@ import gymnasium
 __version__ = "0.1.0"
 
 if "PoseGen-v0" not in gymnasium.registry:
-    gymnasium.register(id="PoseGen-v0", entry_point="posegen_env.env:PoseGenEnv",
-                       vector_entry_point="posegen_env.vector_env:PoseGenVectorEnv")
+    gymnasium.register(id="PoseGen-v0", entry_point="posegen_env.envs.env:PoseGenEnv",
+                       vector_entry_point="posegen_env.envs.vector_env:PoseGenVectorEnv")

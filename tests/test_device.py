@@ -1,18 +1,13 @@
 """Device choice: auto picks what torch sees; a GPU that is not there is a clear error, not a late crash."""
 
-import sys
-from pathlib import Path
 
+import fit_avatar
+import pretrain_estimator
 import pytest
 import torch
 
 from posegen_env.device import resolve_device
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "train"))
-import fit_avatar  # noqa: E402
-import pretrain_estimator  # noqa: E402
-
-from posegen_env.estimator import load_estimator  # noqa: E402
+from posegen_env.estimation.estimator import load_estimator
 
 
 def test_auto_and_none_pick_cuda_only_when_torch_sees_it():

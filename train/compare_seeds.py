@@ -18,11 +18,9 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source checkout too
-
-from agents.rounds import RunError  # noqa: E402
-from agents.seeds import final_rounds, rescore, summarise, write_summary  # noqa: E402
-from posegen_env.suites import SPLITS  # noqa: E402
+from agents.analysis.seeds import final_rounds, rescore, summarise, write_summary
+from agents.loop.rounds import RunError
+from posegen_env.suites.suites import SPLITS
 
 
 def main(argv=None) -> int:

@@ -15,12 +15,12 @@ import argparse
 import json
 from pathlib import Path
 
-from posegen_env.avatar import AvatarError, load_avatar
-from posegen_env.dataset import DatasetError, load_dataset
-from posegen_env.estimator import EstimatorError, load_estimator
-from posegen_env.evaluation import evaluate_dataset
-from posegen_env.metrics import format_table
-from posegen_env.suites import SPLITS, SUITES, load_suite
+from posegen_env.data.dataset import DatasetError, load_dataset
+from posegen_env.estimation.estimator import EstimatorError, load_estimator
+from posegen_env.estimation.evaluate import evaluate_dataset
+from posegen_env.estimation.metrics import format_table
+from posegen_env.render.avatar import AvatarError, load_avatar
+from posegen_env.suites.suites import SPLITS, SUITES, load_suite
 
 
 def main(argv=None) -> None:

@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from posegen_env.avatar.checkpoint import AvatarError, build_avatar, read_avatar_file, save_avatar
-from posegen_env.avatar.fit import build_ray_bank, evaluate, new_avatar, photometric_loss
-from posegen_env.body_model import BodyModelError, load_body_model
-from posegen_env.capture import CaptureError, load_capture
+from posegen_env.body.body_model import BodyModelError, load_body_model
+from posegen_env.data.capture import CaptureError, load_capture
 from posegen_env.device import device_argument
+from posegen_env.render.avatar.checkpoint import AvatarError, build_avatar, read_avatar_file, save_avatar
+from posegen_env.render.avatar.fit import build_ray_bank, evaluate, new_avatar, photometric_loss
 
 
 def parse_args(argv=None) -> argparse.Namespace:

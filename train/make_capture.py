@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from posegen_env.body_model import BodyModelError, load_body_model
-from posegen_env.camera import Camera, orbit_camera
-from posegen_env.capture import CaptureError, CaptureWriter
-from posegen_env.grid import save_image_grid
-from posegen_env.mesh_renderer import MeshRenderer
-from posegen_env.pose_library import interpolate_poses, library_array, mirror_pose
-from posegen_env.samplers import UniformPoseSampler
+from posegen_env.body.body_model import BodyModelError, load_body_model
+from posegen_env.body.pose_library import interpolate_poses, library_array, mirror_pose
+from posegen_env.data.capture import CaptureError, CaptureWriter
+from posegen_env.data.image_grid import save_image_grid
+from posegen_env.distributions import UniformPoseSampler
+from posegen_env.render.camera import Camera, orbit_camera
+from posegen_env.render.mesh.renderer import MeshRenderer
 
 
 def capture_cameras(num_train: int, num_test: int, size: int, distance: float, fov_deg: float,

@@ -16,11 +16,9 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source checkout too
-
-from agents.merge import merge_runs  # noqa: E402
-from agents.report import markdown_table  # noqa: E402
-from agents.rounds import RunError  # noqa: E402
+from agents.analysis.merge import merge_runs
+from agents.loop.report import markdown_table
+from agents.loop.rounds import RunError
 
 
 def main(argv=None) -> int:

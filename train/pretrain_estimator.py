@@ -17,12 +17,18 @@ from pathlib import Path
 
 import torch
 
-from posegen_env.avatar import AvatarError, load_avatar
-from posegen_env.base_data import base_split
-from posegen_env.dataset import DatasetError
+from posegen_env.data.base_splits import base_split
+from posegen_env.data.dataset import DatasetError
 from posegen_env.device import device_argument
-from posegen_env.estimator import INPUT_SIZE, BaselineEstimator, EstimatorError, read_estimator_file, save_estimator
-from posegen_env.training import train_estimator, validation_mpjpe
+from posegen_env.estimation.estimator import (
+    INPUT_SIZE,
+    BaselineEstimator,
+    EstimatorError,
+    read_estimator_file,
+    save_estimator,
+)
+from posegen_env.estimation.training import train_estimator, validation_mpjpe
+from posegen_env.render.avatar import AvatarError, load_avatar
 
 
 def main(argv=None) -> None:
@@ -50,8 +56,8 @@ def main(argv=None) -> None:
     start = time.time()
     torch.manual_seed(args.seed)
     avatar = load_avatar(args.avatar, device=args.device)
-    train = base_split(avatar, "train", args.train_samples, args.data_dir)
-    val = base_split(avatar, "val", args.val_samples, args.data_dir)
+    train = base_split(avatar, "train", args.train_samples, args.data_dir, crop_size=INPUT_SIZE)
+    val = base_split(avatar, "val", args.val_samples, args.data_dir, crop_size=INPUT_SIZE)
     model = BaselineEstimator(width=args.width)
     if args.init:
         state = read_estimator_file(args.init)

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from posegen_env.body_model import load_body_model
-from posegen_env.camera import orbit_camera
-from posegen_env.grid import save_image_grid
-from posegen_env.mesh_renderer import MeshRenderer
-from posegen_env.pose_library import get_pose, pose_names
+from posegen_env.body.body_model import load_body_model
+from posegen_env.body.pose_library import get_pose, pose_names
+from posegen_env.data.image_grid import save_image_grid
+from posegen_env.render.camera import orbit_camera
+from posegen_env.render.mesh.renderer import MeshRenderer
 
 VIEWS = ((0, 5), (45, 15), (90, 0), (180, 10), (300, 45), (225, -15))  # (azimuth, elevation) degrees
 POSES = ("rest", "walk", "run", "sit", "squat", "wave", "kick", "reach", "bend", "lie")

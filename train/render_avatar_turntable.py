@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from posegen_env.avatar import load_avatar
-from posegen_env.camera import orbit_camera
-from posegen_env.grid import save_image_grid
-from posegen_env.mesh_renderer import MeshRenderer
-from posegen_env.pose_library import get_pose
-from posegen_env.samplers import UniformPoseSampler
+from posegen_env.body.pose_library import get_pose
+from posegen_env.data.image_grid import save_image_grid
+from posegen_env.distributions import UniformPoseSampler
+from posegen_env.render.avatar import load_avatar
+from posegen_env.render.camera import orbit_camera
+from posegen_env.render.mesh.renderer import MeshRenderer
 
 
 def main() -> None:

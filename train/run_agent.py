@@ -23,17 +23,15 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a source checkout too
-
-from agents import POLICIES  # noqa: E402
-from agents.anchored import Anchoring  # noqa: E402
-from agents.report import markdown_table  # noqa: E402
-from agents.rounds import RoundConfig, RunError, run_rounds  # noqa: E402
-from posegen_env.avatar import AvatarError  # noqa: E402
-from posegen_env.dataset import DatasetError  # noqa: E402
-from posegen_env.device import device_argument  # noqa: E402
-from posegen_env.estimator import EstimatorError  # noqa: E402
-from posegen_env.reward import METRICS, MODES, RewardConfig  # noqa: E402
+from agents.loop.report import markdown_table
+from agents.loop.rounds import RoundConfig, RunError, run_rounds
+from agents.policies import POLICIES
+from agents.policies.anchored import Anchoring
+from posegen_env.data.dataset import DatasetError
+from posegen_env.device import device_argument
+from posegen_env.envs.reward import METRICS, MODES, RewardConfig
+from posegen_env.estimation.estimator import EstimatorError
+from posegen_env.render.avatar import AvatarError
 
 ORDER = ["search", "ppo", "sac", "random", "prior", "anchor"]
 QUICK = {"rounds": 1, "samples": 48, "learn_steps": 64, "finetune_steps": 8, "replay_samples": 128,

@@ -1,0 +1,185 @@
+"""Comparing sampling policies over seeds: means, spreads and the lead over a baseline with its uncertainty.
+
+One run per policy is not evidence: the same settings end two default rounds several millimetres
+apart from seed to seed (``random``'s OOD mean has a standard deviation of about 3 mm), which is
+the size of the differences between policies. Most of that spread is how far the in-distribution
+guard blended each fine-tuned estimator back (its α, listed per seed; ``benchmarks/RESULTS.md``).
+So a claim such as "``search`` leads ``random`` by 5 %" is made over runs with different
+``--seed``s and otherwise equal settings, with a bootstrap confidence interval that resamples
+each policy's seeds independently.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+from tqdm import tqdm
+
+from agents.loop.report import BASELINE, changes, ood_mean, save_plot, suite_mpjpe
+from agents.loop.rounds import RoundConfig, RunError, check_comparable, read_run, round_dir, rounds_done
+from posegen_env.estimation.estimator import load_estimator
+from posegen_env.files import atomic_write
+from posegen_env.render.avatar import load_avatar
+from posegen_env.suites.suites import (
+    OUT_OF_DISTRIBUTION,
+    SUITES,
+    evaluate_suites,
+)
+
+VARY = ("policies", "seed")  # what may differ between the runs of one comparison
+
+
+@dataclass
+class FinalRound:
+    """A policy's last round in one run: what the comparison counts as one seed's result."""
+
+    policy: str
+    seed: int
+    run: Path
+    round: int
+    row: dict  # the round's result row (its ``suites`` are on the split being compared)
+
+
+def final_rounds(runs: list[Path]) -> tuple[RoundConfig, dict, list[FinalRound]]:
+    """The last round of every policy of every run, and the pre-trained row of the first run.
+
+    The runs must agree in every setting but the policies and the seed, be finished, and hold
+    each (policy, seed) once: the same seed twice would count one result twice."""
+    if not runs:
+        raise RunError("give at least one run directory")
+    runs = [Path(run) for run in runs]
+    read = [read_run(run) for run in runs]
+    configs = [config for config, _ in read]
+    ref = check_comparable(runs, configs, VARY, "--policy and --seed")
+    found, seen = [], {}
+    for run, (config, rows) in zip(runs, read, strict=True):
+        for name in config.policies:
+            done = rounds_done(rows, name)
+            if done < config.rounds:
+                raise RunError(f"{run}: {name} has finished {done} of {config.rounds} rounds; finish it with "
+                               f"`python train/run_agent.py --resume {run}` first")
+            if (name, config.seed) in seen:
+                raise RunError(f"{name} with seed {config.seed} is in both {seen[name, config.seed]} and {run}; "
+                               "pass each seed of a policy once")
+            seen[name, config.seed] = run
+            row = next(r for r in rows if r["policy"] == name and r["round"] == done)
+            found.append(FinalRound(name, config.seed, run, done, row))
+    baseline = next(r for r in read[0][1] if r["policy"] == BASELINE)
+    return configs[ref], baseline, found
+
+
+def rescore(config: RoundConfig, baseline: dict, finals: list[FinalRound], split: str,
+            device=None) -> tuple[dict, list[FinalRound]]:
+    """The pre-trained and the final estimators scored on another split of the suites (``validation``
+    to choose settings without looking at the test suites); the runs' rows hold the test split."""
+    avatar = load_avatar(config.avatar)
+
+    def scores(path) -> dict:
+        return evaluate_suites(load_estimator(path, device), avatar, num_samples=config.suite_samples, split=split)
+
+    baseline = baseline | {"suites": scores(config.estimator)}
+    finals = [replace(f, row=f.row | {"suites": scores(round_dir(f.run, f.policy, f.round) / "estimator.pt")})
+              for f in tqdm(finals, desc=f"scoring on the {split} split", unit="estimator")]
+    return baseline, finals
+
+
+def _lead_pct(mine: np.ndarray, reference: np.ndarray) -> float:
+    """How much lower (%) ``mine``'s mean OOD error is than ``reference``'s."""
+    return 100.0 * (1.0 - mine.mean() / reference.mean())
+
+
+def summarise(baseline: dict, finals: list[FinalRound], reference: str = "random", resamples: int = 10000,
+              seed: int = 0) -> dict:
+    """Per policy: seeds, OOD mean per seed, mean and standard deviation, per-suite means, and the lead
+    over ``reference`` (``None`` where it is absent) with a 95 % bootstrap interval when both have two
+    or more seeds."""
+    rng = np.random.default_rng(seed)
+    by_policy: dict[str, list[FinalRound]] = {}
+    for f in sorted(finals, key=lambda f: f.seed):
+        by_policy.setdefault(f.policy, []).append(f)
+    ood = {name: np.array([ood_mean(f.row) for f in fs]) for name, fs in by_policy.items()}
+    out = {"baseline": {"ood_mean_mpjpe_mm": round(ood_mean(baseline), 2),
+                        "in_distribution_mpjpe_mm": round(suite_mpjpe(baseline, "in-distribution"), 2)},
+           "reference": reference, "policies": {}}
+    for name, fs in by_policy.items():
+        values = ood[name]
+        rec = {"seeds": [f.seed for f in fs], "runs": [str(f.run) for f in fs], "rounds": [f.round for f in fs],
+               "ood_mean_mpjpe_mm": [round(float(v), 2) for v in values],
+               "mean": round(float(values.mean()), 2),
+               "sd": round(float(values.std(ddof=1)), 2) if len(values) > 1 else None,
+               "per_seed_suites": {s: [round(suite_mpjpe(f.row, s), 2) for f in fs] for s in SUITES},
+               "suite_means_mpjpe_mm": {s: round(float(np.mean([suite_mpjpe(f.row, s) for f in fs])), 2)
+                                        for s in SUITES},
+               # the in-distribution guard's blend of the last fine-tuning (None: it kept the previous weights)
+               "blend_alpha": [f.row.get("blend_alpha") for f in fs],
+               "ood_change_pct": round(100.0 * (values.mean() / ood_mean(baseline) - 1.0), 2),
+               "worst_in_distribution_change_pct": max(changes(f.row, baseline)[1] for f in fs)}
+        if reference in ood and name != reference:
+            ref = ood[reference]
+            rec["lead_pct"] = round(_lead_pct(values, ref), 2)
+            if len(values) > 1 and len(ref) > 1:
+                leads = [_lead_pct(rng.choice(values, len(values)), rng.choice(ref, len(ref)))
+                         for _ in range(resamples)]
+                rec["lead_ci95_pct"] = [round(float(q), 2) for q in np.percentile(leads, [2.5, 97.5])]
+        out["policies"][name] = rec
+    return out
+
+
+def seeds_table(summary: dict) -> str:
+    """``summarise()`` as Markdown: one line per policy."""
+    ref = summary["reference"]
+    short = {"novel-views": "views", "novel-poses": "poses", "hard": "hard"}
+    heads = ["policy", "seeds", "OOD mean per seed", "blend α per seed", "mean (sd)",
+             " / ".join(short[s] for s in OUT_OF_DISTRIBUTION), "OOD change %", "worst in-dist change %",
+             f"lead over {ref} % (95 % CI)"]
+    lines = ["| " + " | ".join(heads) + " |", "|---|---|---|---|---:|---|---:|---:|---:|"]
+    for name, p in summary["policies"].items():
+        spread = f"{p['mean']:.1f}" + (f" ({p['sd']:.1f})" if p["sd"] is not None else "")
+        lead = ""
+        if "lead_pct" in p:
+            lead = f"{p['lead_pct']:+.1f}"
+            if "lead_ci95_pct" in p:
+                lo, hi = p["lead_ci95_pct"]
+                lead += f" ({lo:+.1f} to {hi:+.1f})"
+        lines.append("| " + " | ".join([
+            name, ", ".join(map(str, p["seeds"])), ", ".join(f"{v:.1f}" for v in p["ood_mean_mpjpe_mm"]),
+            ", ".join("kept" if a is None else f"{a:g}" for a in p["blend_alpha"]), spread,
+            " / ".join(f"{p['suite_means_mpjpe_mm'][s]:.1f}" for s in OUT_OF_DISTRIBUTION),
+            f"{p['ood_change_pct']:+.1f}", f"{p['worst_in_distribution_change_pct']:+.1f}", lead]) + " |")
+    return "\n".join(lines)
+
+
+def plot_seeds(summary: dict, path: Path) -> None:
+    """Each seed's result as a dot, the policy's mean as a bar, per OOD suite and for their mean."""
+    names = list(summary["policies"])
+    panels = [*OUT_OF_DISTRIBUTION, "OOD mean"]
+    fig = Figure(figsize=(3.2 * len(panels), 3.4))
+    axes = fig.subplots(1, len(panels))
+    for ax, panel in zip(axes, panels, strict=True):
+        for i, name in enumerate(names):
+            p = summary["policies"][name]
+            values = (p["ood_mean_mpjpe_mm"] if panel == "OOD mean" else p["per_seed_suites"][panel])
+            jitter = np.linspace(-0.15, 0.15, len(values)) if len(values) > 1 else np.zeros(1)
+            ax.scatter(i + jitter, values, s=14, color=f"C{i}", zorder=3)
+            ax.hlines(np.mean(values), i - 0.3, i + 0.3, color=f"C{i}", lw=2)
+        ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
+        ax.set_title(panel)
+        ax.grid(alpha=0.3, axis="y")
+    axes[0].set_ylabel("MPJPE (mm), last round")
+    save_plot(fig, path)
+
+
+def write_summary(out: Path, summary: dict, split: str) -> str:
+    """seeds.md, seeds.json and seeds.png in ``out``; returns the Markdown."""
+    md = (f"# Policies over seeds ({split} split)\n\nLast round of each run; OOD mean = mean MPJPE (mm, 14 joints) "
+          f"over the out-of-distribution suites; pre-trained {summary['baseline']['ood_mean_mpjpe_mm']:.1f} mm.\n\n"
+          + seeds_table(summary) + "\n")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / "seeds.json", lambda t: t.write_text(json.dumps(summary | {"split": split}, indent=1)))
+    atomic_write(out / "seeds.md", lambda t: t.write_text(md))
+    plot_seeds(summary, out / "seeds.png")
+    return md

@@ -1,0 +1,68 @@
+"""Collecting a policy's samples as training data: plausible, de-duplicated, labelled.
+
+Every policy goes through this same routine with the same budget, so they compare fairly: draw
+batches from the policy through the vector environment, drop samples whose limbs pass through
+each other, drop near-duplicates (actions closer than ``min_distance`` to a kept one), and stop at
+``num_samples``. Hardness is not filtered for: it must come from the policy itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial import cKDTree
+from tqdm import tqdm
+
+from agents.policies.base import SamplingPolicy
+from posegen_env.envs.vector_env import PoseGenVectorEnv
+from posegen_env.render.crops import PoseBatch
+
+
+@dataclass
+class Collected:
+    data: PoseBatch
+    actions: np.ndarray  # (N, ACTION_DIM)
+    mpjpe_mm: np.ndarray  # the estimator's error when the sample was drawn
+    reward: np.ndarray
+    drawn: int  # samples drawn, including the rejected ones
+    implausible: int
+    duplicates: int
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+
+def collect(policy: SamplingPolicy, env: PoseGenVectorEnv, num_samples: int, seed: int = 0,
+            min_distance: float = 0.05, max_draws_factor: float = 4.0, desc: str = "collecting") -> Collected:
+    """``num_samples`` accepted samples of ``policy`` (fewer only if ``max_draws_factor`` x that many draws
+    could not supply them, e.g. a policy collapsed onto one sample)."""
+    rng = np.random.default_rng(seed)
+    tolerance = env.task.reward_config.penetration_tolerance_m
+    kept_actions, parts, errors, rewards = [], [], [], []
+    drawn = implausible = duplicates = 0
+    contexts, _ = env.reset(seed=seed)
+    with tqdm(total=num_samples, desc=desc, unit="sample") as bar:
+        while len(kept_actions) < num_samples and drawn < max_draws_factor * num_samples:
+            actions = policy.act(contexts, rng)
+            contexts, _, reward, result = env.step_batch(actions)
+            drawn += len(actions)
+            tree = cKDTree(np.array(kept_actions)) if kept_actions else None
+            keep = []
+            for i in range(len(actions)):
+                if result.penetration_m[i] > tolerance:
+                    implausible += 1
+                elif (tree is not None and tree.query(actions[i])[0] < min_distance) or any(
+                        np.linalg.norm(actions[i] - actions[j]) < min_distance for j in keep):
+                    duplicates += 1
+                elif len(kept_actions) + len(keep) < num_samples:
+                    keep.append(i)
+            keep = np.array(keep, dtype=int)
+            kept_actions.extend(actions[keep])
+            d = result.data
+            parts.append(PoseBatch(*(getattr(d, f)[keep] for f in PoseBatch.__dataclass_fields__)))
+            errors.append(result.mpjpe_mm[keep])
+            rewards.append(reward[keep])
+            bar.update(len(keep))
+    return Collected(PoseBatch.concat(parts), np.array(kept_actions).reshape(-1, env.single_action_space.shape[0]),
+                     np.concatenate(errors), np.concatenate(rewards), drawn, implausible, duplicates)

@@ -1,0 +1,311 @@
+"""PoseGen's alternating rounds: learn a sampling policy, collect its samples, fine-tune, re-evaluate.
+
+Each round of each policy lives in ``RUN/<policy>/round-<k>/``: the policy's state, the collected
+dataset (project dataset format), the fine-tuned estimator, a grid of the hardest samples and the
+learning curve. ``RUN/results.json`` lists finished rounds; a round is recorded only after all of
+its files are written, so an interrupted run resumes at the first unfinished round.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+import zipfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from agents.loop.collect import collect
+from agents.loop.report import BASELINE, ood_mean, plot_rewards, plot_sample_space, plot_suites, write_tables
+from agents.policies import POLICIES, make_policy
+from agents.policies.anchored import REACH, UNIFORM_SHARE, Anchoring
+from posegen_env.data.base_splits import base_split
+from posegen_env.data.dataset import PoseData, load_dataset, write_dataset
+from posegen_env.data.image_grid import save_image_grid
+from posegen_env.envs.action_space import ROOT_SLICE, ROOT_TILT_DEG, decode
+from posegen_env.envs.reward import RewardConfig
+from posegen_env.envs.task import PoseGenTask
+from posegen_env.envs.vector_env import PoseGenVectorEnv
+from posegen_env.estimation.estimator import EstimatorError, load_estimator, save_estimator
+from posegen_env.estimation.training import finetune, validation_mpjpe
+from posegen_env.files import atomic_write
+from posegen_env.suites.suites import evaluate_suites
+
+ANCHORING_SETTINGS = tuple(f.name for f in fields(Anchoring))  # read only by anchored policies
+LEARNING_SETTINGS = ("reward", "learn_steps")  # read only by learned policies
+RUN_FORMAT = "posegen-run-v2"  # v2: learned policies are anchored (their saved states are steps, not actions)
+
+
+class RunError(RuntimeError):
+    """A run directory that cannot be used (another version, a broken config)."""
+
+
+@dataclass
+class RoundConfig:
+    policies: list[str] = field(default_factory=lambda: ["search"])  # the best learned policy in the comparison
+    rounds: int = 2
+    samples: int = 2000  # collected (fine-tuning) samples per round: the same for every policy
+    learn_steps: int = 2048  # environment steps each learned policy may spend per round
+    finetune_steps: int = 2400
+    finetune_lr: float = 3e-4
+    replay_ratio: float = 0.85
+    in_distribution_tolerance: float = 0.015  # against the pre-trained model, on the validation split
+    replay_samples: int = 24000  # base crops replayed while fine-tuning: fewer get memorised
+    val_samples: int = 1000
+    suite_samples: int = 500
+    num_envs: int = 64
+    # The uncapped error: anchoring already keeps learned policies near natural bodies, and a cap
+    # ties most draws, which leaves a ranking learner such as the CEM nothing to rank (see RESULTS.md).
+    reward: dict = field(default_factory=lambda: {"mode": "raw"})
+    estimator: str | None = None
+    avatar: str | None = None
+    reach: float = REACH  # how far a learned policy may step from its anchors (agents/policies/anchored.py)
+    uniform_share: float = UNIFORM_SHARE  # share of anchors drawn uniformly over the action box
+    seed: int = 0
+    format: str = RUN_FORMAT
+
+    @property
+    def anchoring(self) -> Anchoring:
+        return Anchoring(self.reach, self.uniform_share)
+
+    @classmethod
+    def read(cls, path: Path) -> RoundConfig:
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            raise RunError(f"{path}: unreadable run config ({err}); start a new run instead of --resume") from None
+        if doc.get("format") != RUN_FORMAT:
+            raise RunError(f"{path.parent} was written by an incompatible version (format {doc.get('format')!r}, "
+                           f"this version reads {RUN_FORMAT!r}); start a new run with --out")
+        doc.setdefault("reach", 0.25)  # the fixed reach of runs written before it was a setting
+        doc.setdefault("uniform_share", 0.0)  # those runs drew every anchor from the base distribution
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in doc.items() if k in known})
+
+    def differences(self, other: RoundConfig, ignore: tuple[str, ...] = ()) -> list[str]:
+        """The settings (field names) in which ``other`` differs, leaving out ``ignore``."""
+        mine, theirs = self._settings(), other._settings()
+        return [k for k in mine if k not in ignore and mine[k] != theirs[k]]
+
+    def _settings(self) -> dict:
+        """Every field, the reward spelt out in full: ``{}`` and the default values are the same reward."""
+        return asdict(self) | {"reward": RewardConfig.from_any(self.reward).as_dict()}
+
+    def write(self, path: Path) -> None:
+        atomic_write(path, lambda t: t.write_text(json.dumps(asdict(self), indent=1)))
+
+
+def settings_unused(policies: list[str]) -> tuple[str, ...]:
+    """The run settings none of ``policies`` reads (``random`` reads neither the reward nor the reach),
+    so their results do not depend on them."""
+    unused = () if any(POLICIES[p].anchored for p in policies) else ANCHORING_SETTINGS
+    return unused + (() if any(POLICIES[p].learns for p in policies) else LEARNING_SETTINGS)
+
+
+def check_comparable(runs: list[Path], configs: list[RoundConfig], vary: tuple[str, ...], allowed: str) -> int:
+    """Index of the run that reads the most settings, after checking that every run agrees with it in
+    each setting both read, apart from ``vary`` (``allowed`` names those options in the error)."""
+    unused = [settings_unused(c.policies) for c in configs]
+    ref = min(range(len(configs)), key=lambda i: len(unused[i]))
+    for run, config, skip in zip(runs, configs, unused, strict=True):
+        differ = configs[ref].differences(config, ignore=vary + skip)
+        if differ:
+            raise RunError(f"{run} differs from {runs[ref]} in {', '.join(differ)}; only runs whose settings "
+                           f"differ in {allowed} alone compare fairly")
+    return ref
+
+
+def round_dir(run_dir: Path, policy: str, k: int) -> Path:
+    return run_dir / policy / f"round-{k}"
+
+
+def read_run(run: Path) -> tuple[RoundConfig, list[dict]]:
+    """A finished or interrupted run's config and result rows, refusing what is not a readable run."""
+    if not (run / "config.json").is_file():
+        raise RunError(f"{run}: no run there (config.json missing); pass directories written by run_agent.py")
+    config = RoundConfig.read(run / "config.json")
+    try:
+        rows = json.loads((run / "results.json").read_text())["rows"]
+    except (OSError, ValueError, KeyError) as err:
+        raise RunError(f"{run}: results.json is missing or unreadable ({err}); finish it with "
+                       f"`python train/run_agent.py --resume {run}` first") from None
+    return config, rows
+
+
+def rounds_done(rows: list[dict], policy: str) -> int:
+    """The last round of ``policy`` recorded in ``rows`` (0 if none)."""
+    return max((r["round"] for r in rows if r["policy"] == policy), default=0)
+
+
+def _trainable(estimator) -> torch.nn.Module:
+    if not isinstance(estimator, torch.nn.Module) or not any(p.requires_grad for p in estimator.parameters()):
+        raise EstimatorError("the alternating rounds fine-tune the estimator, so it must be a trainable torch "
+                             "module (e.g. a BaselineEstimator checkpoint); a plain callable can be evaluated "
+                             "with train/evaluate.py and used in the environment, but not fine-tuned here")
+    return estimator
+
+
+def _good_rounds(run_dir: Path, rows: list[dict], say) -> list[dict]:
+    """Rows whose estimator checkpoint still loads; a policy's rows from a corrupt one on are dropped."""
+    kept, bad_from = [], {}
+    for r in sorted(rows, key=lambda r: (r["policy"], r["round"])):
+        if r["policy"] == BASELINE:
+            kept.append(r)
+            continue
+        if r["round"] >= bad_from.get(r["policy"], 1 << 30):
+            continue
+        path = round_dir(run_dir, r["policy"], r["round"]) / "estimator.pt"
+        try:
+            load_estimator(path, device="cpu")  # only to check that it reads
+            kept.append(r)
+        except EstimatorError as err:
+            say(f"round {r['round']} of {r['policy']}: checkpoint is corrupt ({err}); falling back to round "
+                f"{r['round'] - 1} and redoing the rest")
+            bad_from[r["policy"]] = r["round"]
+    return kept
+
+
+def run_rounds(run_dir: Path, config: RoundConfig, resume: bool = False, say=print, device=None) -> list[dict]:
+    """Run (or finish) every policy's rounds; returns the result rows (also written to ``run_dir``).
+
+    ``device`` (rendering, estimator, fine-tuning) is not part of the config: a run may be resumed
+    on another machine; each round records the one it used."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config.write(run_dir / "config.json")
+    results_path = run_dir / "results.json"
+    rows = []
+    if resume and results_path.is_file():
+        try:
+            rows = json.loads(results_path.read_text())["rows"]
+        except (OSError, ValueError, KeyError) as err:
+            say(f"{results_path} is unreadable ({err}); redoing every round")
+        rows = _good_rounds(run_dir, rows, say)
+    torch.manual_seed(config.seed)
+    task = PoseGenTask(avatar=config.avatar, estimator=config.estimator, reward=config.reward, device=device)
+    pretrained = _trainable(task.estimator)  # never trained itself: each policy's round 1 starts from a copy
+    avatar = task.avatar
+    replay = base_split(avatar, "train", config.replay_samples, crop_size=task.image_size)
+    val = base_split(avatar, "val", config.val_samples, crop_size=task.image_size)
+    reference = validation_mpjpe(pretrained, val)
+    tb = SummaryWriter(str(run_dir / "tensorboard"))
+
+    def record(row: dict) -> None:
+        rows[:] = [r for r in rows if (r["policy"], r["round"]) != (row["policy"], row["round"])] + [row]
+        write_tables(run_dir, rows)
+        plot_suites(run_dir, rows)
+        for suite, metrics in row["suites"].items():
+            tb.add_scalar(f"{row['policy']}/mpjpe_{suite}", metrics["eval14"]["mpjpe_mm"], row["round"])
+
+    if not any(r["policy"] == BASELINE for r in rows):
+        say("evaluating the pre-trained estimator on the test suites")
+        record({"policy": BASELINE, "round": 0, "suites": evaluate_suites(pretrained, avatar,
+                                                                         num_samples=config.suite_samples)})
+    for name in config.policies:
+        for k in range(rounds_done(rows, name) + 1, config.rounds + 1):
+            row = _one_round(run_dir, config, name, k, task, pretrained, replay, val, reference, tb, say)
+            record(row)
+            say(f"{name} round {k}: OOD mean {ood_mean(row):.1f} mm, in-distribution "
+                f"{row['suites']['in-distribution']['eval14']['mpjpe_mm']:.1f} mm")
+    final_plots(run_dir, config)
+    tb.close()
+    return rows
+
+
+def _one_round(run_dir, config, name, k, task, pretrained, replay, val, reference, tb, say) -> dict:
+    start = time.time()
+    out = round_dir(run_dir, name, k)
+    previous = round_dir(run_dir, name, k - 1)
+    estimator = load_estimator(previous / "estimator.pt", task.device) if k > 1 else copy.deepcopy(pretrained)
+    task.set_estimator(estimator)
+    env = PoseGenVectorEnv(config.num_envs, task=task)
+    settings = {"anchoring": config.anchoring} if POLICIES[name].anchored else {}
+    if POLICIES[name].learns:
+        settings["seed"] = config.seed
+    policy = make_policy(name, **settings)
+    if hasattr(policy, "tensorboard_log"):  # the SB3 agents log their own training curves too
+        policy.tensorboard_log = str(run_dir / "tensorboard")
+    if k > 1 and policy.learns:
+        try:
+            policy.load(previous)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+            say(f"{name} round {k - 1}: policy checkpoint unreadable ({err}); this round starts a fresh policy")
+    curve = []
+    if policy.learns:
+        env.reset(seed=config.seed + 7919 * k)
+        with tqdm(total=config.learn_steps, desc=f"{name} round {k}: learning", unit="step") as bar:
+            def progress(steps: int, rewards: np.ndarray) -> None:
+                curve.append((steps, float(np.mean(rewards))))
+                tb.add_scalar(f"{name}/learn_reward", curve[-1][1], (k - 1) * config.learn_steps + steps)
+                bar.update(steps - bar.n)
+                bar.set_postfix(reward=f"{curve[-1][1]:.3f}")
+            policy.learn(env, config.learn_steps, progress)
+        policy.save(out)
+    got = collect(policy, env, config.samples, seed=config.seed + 104729 * k, desc=f"{name} round {k}: collecting")
+    if len(got) < 2:
+        raise RunError(f"{name} produced {len(got)} usable samples in round {k} ({got.implausible} implausible, "
+                       f"{got.duplicates} duplicates); it has collapsed -- try more learning steps or another policy")
+    d = got.data
+    write_dataset(out / "dataset", d.images, d.joints2d, d.joints3d, d.pose, d.betas, d.K, d.R, d.t,
+                  visible=d.visible, extras={"mpjpe_mm": got.mpjpe_mm, "action": got.actions},
+                  meta={"policy": name, "round": k, "drawn": got.drawn, "implausible": got.implausible,
+                        "duplicates": got.duplicates}, overwrite=True)
+    hardest = np.argsort(got.mpjpe_mm)[::-1][:32]
+    save_image_grid(out / "hardest.png", d.images[hardest], columns=8,
+                    labels=[f"{got.mpjpe_mm[i]:.0f}mm" for i in hardest])
+    history = finetune(estimator, _collected_so_far(run_dir, name, k, PoseData(d.images, d.joints3d)), replay, val,
+                       replay_ratio=config.replay_ratio,
+                       steps=config.finetune_steps, lr=config.finetune_lr,
+                       eval_every=max(1, config.finetune_steps // 8), patience=None, seed=config.seed + k,
+                       tolerance=config.in_distribution_tolerance, reference_mpjpe=reference,
+                       anchor=pretrained.state_dict())
+    save_estimator(out / "estimator.pt", estimator, meta={"policy": name, "round": k})
+    atomic_write(out / "learning.json", lambda t: t.write_text(json.dumps(
+        {"curve": curve, "finetune": {k2: v for k2, v in history.items() if k2 != "in_distribution_limit"}},
+        default=float)))
+    suites = evaluate_suites(estimator, task.avatar, num_samples=config.suite_samples)
+    return {"policy": name, "round": k, "samples": len(got), "learn_steps": config.learn_steps if policy.learns else 0,
+            "drawn": got.drawn, "implausible": got.implausible, "duplicates": got.duplicates,
+            "collected_mpjpe_mm": round(float(got.mpjpe_mm.mean()), 2),
+            "finetune_best_step": history["best_step"], "blend_alpha": history["alpha"],
+            "seconds": round(time.time() - start, 1), "runtime": _runtime(task), "suites": suites}
+
+
+def _runtime(task) -> dict:
+    """What a round's numbers depend on beyond the config: results repeat bit for bit only with the
+    same torch build, device and thread count (the thread count changes float summation order)."""
+    return {"torch": torch.__version__, "device": str(task.device), "torch_threads": torch.get_num_threads()}
+
+
+def _collected_so_far(run_dir: Path, name: str, k: int, current: PoseData) -> PoseData:
+    """This round's samples plus those of the policy's earlier rounds: the generated dataset grows
+    round by round, so a round's fine-tuning does not forget the failure modes found before."""
+    earlier = [load_dataset(round_dir(run_dir, name, j) / "dataset") for j in range(1, k)]
+    return PoseData(np.concatenate([d.load_images(range(len(d))) for d in earlier] + [current.images]),
+                    np.concatenate([d.joints3d for d in earlier] + [current.joints3d]))
+
+
+def final_plots(run_dir: Path, config: RoundConfig) -> None:
+    curves, samples = {}, {}
+    for name in config.policies:
+        offset, pts = 0, []
+        for k in range(1, config.rounds + 1):
+            path = round_dir(run_dir, name, k)
+            if (path / "learning.json").is_file():
+                curve = json.loads((path / "learning.json").read_text())["curve"]
+                pts += [(offset + s, r) for s, r in curve]
+                offset += config.learn_steps
+            if (path / "dataset" / "dataset.json").is_file():
+                data = load_dataset(path / "dataset", check_images=False)
+                actions = data.extras["action"].astype(np.float64)
+                cams, tilt = decode(actions).cameras, actions[:, ROOT_SLICE] * ROOT_TILT_DEG
+                samples[name] = {"azimuth_deg": cams.azimuth_deg, "elevation_deg": cams.elevation_deg,
+                                 "pitch_deg": tilt[:, 0], "roll_deg": tilt[:, 1], "mpjpe_mm": data.extras["mpjpe_mm"]}
+        if pts:
+            curves[name] = pts
+    plot_rewards(run_dir, curves)
+    plot_sample_space(run_dir, samples)

@@ -1,0 +1,42 @@
+"""The one interface every sampling policy implements, so that all compare with equal sample budgets.
+
+A policy maps the environment's context vectors to actions (``act``). Learned policies improve
+against the current estimator in ``learn``, which may spend at most the given number of
+environment steps; fixed ones (``random``, ``prior``) spend none. Each saves and restores its
+state, so interrupted runs resume and later rounds start from the policy of the round before.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from posegen_env.envs.vector_env import PoseGenVectorEnv
+
+# Called after every batch of learning steps with (steps done so far, rewards of that batch).
+Progress = Callable[[int, np.ndarray], None]
+
+
+class SamplingPolicy(ABC):
+    name: str = ""
+    learns: bool = False
+    anchored: bool = False  # draws anchors (agents/policies/anchored.py), so it takes an ``Anchoring``
+
+    @abstractmethod
+    def act(self, contexts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One action in [-1, 1] per context row: a draw from the policy's distribution."""
+
+    def learn(self, env: PoseGenVectorEnv, steps: int, progress: Progress | None = None) -> None:
+        """Improve against ``env``'s current estimator using at most ``steps`` environment steps."""
+        return None
+
+    def save(self, path: Path) -> None:
+        """Write the policy's state under ``path`` (a directory); fixed policies have none."""
+        return None
+
+    def load(self, path: Path) -> None:
+        """Restore what ``save`` wrote."""
+        return None

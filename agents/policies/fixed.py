@@ -1,0 +1,44 @@
+"""Policies that learn nothing: the baselines every learned policy must beat."""
+
+from __future__ import annotations
+
+from agents.policies.anchored import DEFAULT_ANCHORING, Anchoring
+from agents.policies.base import SamplingPolicy
+from posegen_env.distributions import BaseCameraSampler, BasePoseSampler
+from posegen_env.envs.action_space import encode, uniform_actions
+
+
+class RandomPolicy(SamplingPolicy):
+    """Uniform over the action box, body pose inside the joint limits: every pose, view and shape."""
+
+    name = "random"
+
+    def act(self, contexts, rng):
+        return uniform_actions(len(contexts), rng)
+
+
+class PriorPolicy(SamplingPolicy):
+    """The base distribution the estimator was trained on: "just render more of the same data"."""
+
+    name = "prior"
+
+    def act(self, contexts, rng):
+        n = len(contexts)
+        return encode(BasePoseSampler().sample(n, rng), BaseCameraSampler().sample(n, rng))
+
+
+class AnchorPolicy(SamplingPolicy):
+    """The anchored policies' starting point: base bodies from uniformly drawn cameras, with no step taken.
+
+    What ``ppo``, ``sac`` and ``search`` would sample had they learned nothing; comparing with it
+    separates what learning adds from what the anchoring adds.
+    """
+
+    name = "anchor"
+    anchored = True
+
+    def __init__(self, anchoring: Anchoring = DEFAULT_ANCHORING):
+        self.anchoring = anchoring  # only its uniform_share matters: this policy takes no step
+
+    def act(self, contexts, rng):
+        return self.anchoring.draw(len(contexts), rng)

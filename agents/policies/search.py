@@ -1,0 +1,86 @@
+"""``search``: several independent Gaussian search distributions trained by the cross-entropy method.
+
+PoseExaminer-style: each agent keeps a diagonal Gaussian over steps away from an anchor (a
+base-distribution body seen from a uniformly drawn camera, ``agents/policies/anchored.py``), draws a
+population, and moves towards its best-rewarded quarter. Agents start from different random
+steps, so they settle on different directions of failure around natural poses (turn the camera
+behind, raise the arms, ...). A standard-deviation floor keeps every agent a *distribution* worth
+sampling training data from rather than a single point. The environment's context picks the
+agent (its first component, split into equal bins), so sampling the policy gives an even
+mixture of all agents.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from agents.policies.anchored import DEFAULT_ANCHORING, Anchoring
+from agents.policies.base import SamplingPolicy
+from posegen_env.envs.action_space import ACTION_DIM
+from posegen_env.files import atomic_write
+
+
+class SearchPolicy(SamplingPolicy):
+    name = "search"
+    learns = True
+    anchored = True
+
+    def __init__(self, num_agents: int = 16, init_std: float = 0.5, min_std: float = 0.3, elite_frac: float = 0.25,
+                 smoothing: float = 0.6, population_per_agent: int = 16, seed: int = 0,
+                 anchoring: Anchoring = DEFAULT_ANCHORING):
+        if num_agents < 1 or not 0 < elite_frac <= 1 or not 0 < smoothing <= 1 or not 0 < min_std <= init_std:
+            raise ValueError("search needs num_agents >= 1, elite_frac and smoothing in (0, 1], "
+                             "0 < min_std <= init_std")
+        self.num_agents, self.min_std, self.elite_frac, self.smoothing = num_agents, min_std, elite_frac, smoothing
+        self.population_per_agent, self.anchoring = population_per_agent, anchoring
+        rng = np.random.default_rng(seed)
+        self.mean = rng.uniform(-init_std, init_std, (num_agents, ACTION_DIM))
+        self.std = np.full((num_agents, ACTION_DIM), float(init_std))
+        self.iterations = 0
+
+    def agent_of(self, contexts: np.ndarray) -> np.ndarray:
+        u = (np.asarray(contexts)[:, 0] + 1.0) / 2.0
+        return np.clip((u * self.num_agents).astype(int), 0, self.num_agents - 1)
+
+    def _steps(self, agents: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        steps = self.mean[agents] + self.std[agents] * rng.standard_normal((len(agents), ACTION_DIM))
+        return np.clip(steps, -1.0, 1.0)
+
+    def act(self, contexts, rng):
+        anchors = self.anchoring.draw(len(contexts), rng)
+        return self.anchoring.move(anchors, self._steps(self.agent_of(contexts), rng))
+
+    def learn(self, env, steps, progress=None):
+        rng = np.random.default_rng(1000 + self.iterations)
+        # whole vector-env batches, at most the budget (but at least one batch)
+        wanted = min(self.population_per_agent * self.num_agents, steps)
+        population = env.num_envs * max(1, -(-wanted // env.num_envs))
+        done = 0
+        for _ in range(max(1, steps // population)):
+            agent = np.arange(population) % self.num_agents
+            steps = self._steps(agent, rng)
+            actions = self.anchoring.move(self.anchoring.draw(population, rng), steps)
+            batches = np.split(actions, population // env.num_envs)
+            rewards = np.concatenate([env.step_batch(chunk)[2] for chunk in batches])
+            for k in range(self.num_agents):
+                mine = np.flatnonzero(agent == k)
+                elite = mine[np.argsort(rewards[mine])[::-1][:max(2, int(self.elite_frac * len(mine)))]]
+                a = self.smoothing
+                self.mean[k] = (1 - a) * self.mean[k] + a * steps[elite].mean(axis=0)
+                self.std[k] = np.maximum((1 - a) * self.std[k] + a * steps[elite].std(axis=0), self.min_std)
+            done += population
+            self.iterations += 1
+            if progress is not None:
+                progress(done, rewards)
+
+    def save(self, path: Path) -> None:
+        atomic_write(Path(path) / "search.npz",
+                     lambda tmp: np.savez(tmp, mean=self.mean, std=self.std, iterations=self.iterations))
+
+    def load(self, path: Path) -> None:
+        with np.load(Path(path) / "search.npz") as f:
+            if f["mean"].shape != self.mean.shape:
+                raise ValueError(f"{path}: search state has shape {f['mean'].shape}, expected {self.mean.shape}")
+            self.mean, self.std, self.iterations = f["mean"], f["std"], int(f["iterations"])

@@ -1,0 +1,39 @@
+"""Splits of the base distribution (PoseGen's stand-in for a public dataset), rendered once and cached.
+
+Pre-training draws its training and validation crops here; the alternating rounds replay the
+training split and guard in-distribution accuracy with the validation split. Both come from the
+base samplers with fixed seeds, never from the test suites.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from posegen_env.data.cache import cache_root
+from posegen_env.data.dataset import PoseData, load_dataset, write_dataset
+from posegen_env.distributions import BaseCameraSampler, BasePoseSampler
+from posegen_env.render.crops import render_crops
+
+SPLIT_SEEDS = {"train": 1, "val": 2}
+
+
+def base_split(avatar, split: str, num_samples: int, data_dir: str | Path | None = None,
+               crop_size: int = 64) -> PoseData:
+    """``num_samples`` base crops of ``split`` ("train" or "val"), ``crop_size`` pixels square, cached in the
+    dataset format under ``data_dir`` (default: the avatar's folder in the PoseGen cache)."""
+    if split not in SPLIT_SEEDS:
+        raise ValueError(f"split must be one of {sorted(SPLIT_SEEDS)}, got {split!r}")
+    data_dir = Path(data_dir) if data_dir is not None else cache_root() / "base" / avatar.identifier
+    path = data_dir / f"{split}-n{num_samples}-s{crop_size}"
+    if not (path / "dataset.json").is_file():
+        rng = np.random.default_rng(SPLIT_SEEDS[split])
+        poses, cams = BasePoseSampler().sample(num_samples, rng), BaseCameraSampler().sample(num_samples, rng)
+        with tqdm(total=num_samples, desc=f"rendering base {split} split", unit="img") as bar:
+            b = render_crops(avatar, poses, cams, crop_size=crop_size, rng=rng, progress=bar)
+        write_dataset(path, b.images, b.joints2d, b.joints3d, b.pose, b.betas, b.K, b.R, b.t, visible=b.visible,
+                      meta={"split": split, "seed": SPLIT_SEEDS[split], "distribution": "base"}, overwrite=True)
+    data = load_dataset(path)
+    return PoseData(data.load_images(range(len(data))), data.joints3d)

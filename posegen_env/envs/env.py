@@ -1,0 +1,74 @@
+"""``PoseGen-v0``: one step renders one sample chosen by the policy and rewards the estimator's error on it.
+
+Spaces (details in docs/environment.md):
+
+- action: ``Box(-1, 1, (85,))``, decoded by ``posegen_env.envs.action_space`` into body pose (inside the
+  joint limits), root tilt, orbit camera and body shape;
+- observation: ``Box(-1, 1, (context_dim,))``, a random context drawn at every reset. It plays the
+  part of a generator's input noise: a policy conditioned on it can represent a distribution with
+  several modes rather than a single Gaussian;
+- reward: the estimator's (capped / banded) error minus plausibility penalties (``reward.py``);
+- every episode is one step and ends with ``terminated=True``; ``info`` is the whole sample
+  (SMPL pose and shape, camera, joints, prediction, errors, penalties) so it can be saved.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+from posegen_env.envs.action_space import ACTION_DIM
+from posegen_env.envs.task import PoseGenTask
+
+DEFAULT_CONTEXT_DIM = 8
+
+
+def context_space(context_dim: int) -> gym.spaces.Box:
+    if isinstance(context_dim, bool) or not isinstance(context_dim, int | np.integer) or context_dim < 1:
+        raise ValueError(f"context_dim must be a positive int, got {context_dim!r}")
+    return gym.spaces.Box(-1.0, 1.0, (int(context_dim),), np.float32)
+
+
+def action_box() -> gym.spaces.Box:
+    return gym.spaces.Box(-1.0, 1.0, (ACTION_DIM,), np.float32)
+
+
+def draw_context(rng: np.random.Generator, space: gym.spaces.Box) -> np.ndarray:
+    return rng.uniform(-1.0, 1.0, size=space.shape).astype(np.float32)
+
+
+class PoseGenEnv(gym.Env):
+    """One NeRF rendering and one estimator forward pass per step (see the module docstring).
+
+    Keyword arguments (all optional) are those of ``PoseGenTask`` -- ``avatar``, ``body_model``,
+    ``estimator``, ``image_size``, ``reward`` (a ``RewardConfig`` or dict), ``device`` -- plus
+    ``context_dim`` and ``render_mode="rgb_array"``; or an existing ``task`` to share.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
+
+    def __init__(self, render_mode: str | None = None, context_dim: int = DEFAULT_CONTEXT_DIM,
+                 task: PoseGenTask | None = None, **task_kwargs):
+        if render_mode not in (None, *self.metadata["render_modes"]):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.render_mode = render_mode
+        self.task = task if task is not None else PoseGenTask(**task_kwargs)
+        self.observation_space = context_space(context_dim)
+        self.action_space = action_box()
+        self._context = np.zeros(self.observation_space.shape, np.float32)
+        self._image = np.zeros((self.task.image_size, self.task.image_size, 3), np.uint8)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self._context = draw_context(self.np_random, self.observation_space)
+        return self._context.copy(), {}
+
+    def step(self, action):
+        result = self.task.evaluate(np.asarray(action)[None], [self.np_random])
+        self._image = result.data.images[0]
+        info = result.info(0)
+        return self._context.copy(), float(result.reward[0]), True, False, info
+
+    def render(self) -> np.ndarray | None:
+        """The last rendered crop (uint8 H x W x 3) with ``render_mode="rgb_array"``."""
+        return self._image.copy() if self.render_mode == "rgb_array" else None

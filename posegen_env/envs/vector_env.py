@@ -1,0 +1,91 @@
+"""Batched ``PoseGen-v0``: all sub-environments' samples are rendered and estimated in one call.
+
+``PoseGenVectorEnv`` is a Gymnasium ``VectorEnv`` (``agents.policies.sb3.SB3VecEnv`` exposes it to
+Stable-Baselines3). Every episode lasts one step, so both reset every sub-environment in the same step that ends it
+(Gymnasium's ``SAME_STEP`` autoreset; SB3's own convention), and no call is wasted on resets.
+
+Sub-environment ``i`` seeded through ``reset(seed=s)`` draws exactly what a single ``PoseGenEnv``
+reset with seed ``s + i`` draws, so vector and single runs give the same samples and rewards.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from posegen_env.envs.env import DEFAULT_CONTEXT_DIM, action_box, context_space, draw_context
+from posegen_env.envs.task import PoseGenTask, StepResult
+
+
+def batch_infos(result: StepResult) -> dict:
+    """Per-sample infos stacked into arrays, Gymnasium's vector ``info`` layout (with ``_key`` masks)."""
+    rows = [result.info(i) for i in range(len(result))]
+    infos = {}
+    for key, value in rows[0].items():
+        if isinstance(value, dict):
+            infos[key] = {k: np.array([r[key][k] for r in rows]) for k in value}
+        else:
+            infos[key] = np.stack([np.asarray(r[key]) for r in rows])
+        infos[f"_{key}"] = np.ones(len(rows), bool)
+    return infos
+
+
+class PoseGenVectorEnv(VectorEnv):
+    """``num_envs`` PoseGen environments stepped as one batch (takes ``PoseGenEnv``'s keyword arguments)."""
+
+    metadata = {"render_modes": ["rgb_array"], "autoreset_mode": AutoresetMode.SAME_STEP}
+
+    def __init__(self, num_envs: int = 16, render_mode: str | None = None, context_dim: int = DEFAULT_CONTEXT_DIM,
+                 task: PoseGenTask | None = None, **task_kwargs):
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.num_envs = int(num_envs)
+        self.render_mode = render_mode
+        self.task = task if task is not None else PoseGenTask(**task_kwargs)
+        self.single_observation_space = context_space(context_dim)
+        self.single_action_space = action_box()
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self._rngs = [np.random.default_rng() for _ in range(self.num_envs)]
+        self._contexts = self._draw_contexts()
+        self._images = np.zeros((self.num_envs, self.task.image_size, self.task.image_size, 3), np.uint8)
+
+    def _draw_contexts(self) -> np.ndarray:
+        return np.stack([draw_context(rng, self.single_observation_space) for rng in self._rngs])
+
+    def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None):
+        if isinstance(seed, int | np.integer):
+            seed = [int(seed) + i for i in range(self.num_envs)]
+        if seed is not None:
+            if len(seed) != self.num_envs:
+                raise ValueError(f"got {len(seed)} seeds for {self.num_envs} environments")
+            self._rngs = [gym.utils.seeding.np_random(s)[0] if s is not None else rng
+                          for s, rng in zip(seed, self._rngs, strict=True)]
+        self._contexts = self._draw_contexts()
+        return self._contexts.copy(), {}
+
+    def step_batch(self, actions) -> tuple[np.ndarray, np.ndarray, np.ndarray, StepResult]:
+        """Evaluate one action per sub-environment; returns (new contexts, ended contexts, rewards, result)."""
+        actions = np.asarray(actions)
+        if actions.shape != self.action_space.shape:
+            raise ValueError(f"actions must have shape {self.action_space.shape}, got {actions.shape}")
+        result = self.task.evaluate(actions, self._rngs)
+        self._images = result.data.images
+        ended = self._contexts
+        self._contexts = self._draw_contexts()
+        return self._contexts.copy(), ended, result.reward.astype(np.float64), result
+
+    def step(self, actions):
+        contexts, ended, rewards, result = self.step_batch(actions)
+        infos = batch_infos(result)
+        infos["final_obs"], infos["_final_obs"] = ended, np.ones(self.num_envs, bool)
+        done = np.ones(self.num_envs, bool)
+        return contexts, rewards, done, np.zeros(self.num_envs, bool), infos
+
+    def render(self) -> tuple[np.ndarray, ...] | None:
+        """The last crop of every sub-environment with ``render_mode="rgb_array"``."""
+        return tuple(self._images) if self.render_mode == "rgb_array" else None

@@ -1,0 +1,282 @@
+"""A coarse, slightly inflated copy of the posed body that tells each camera ray where to sample.
+
+Empty-space skipping for the avatar NeRF: rays are cast (Embree) against a decimated body
+mesh posed by the body model and inflated by ``inflate`` metres, so a ray is sampled only in
+a thin band behind the point where it enters that shell, and rays that miss it are background.
+The triangle a ray enters through also gives its skinning: the blend of bone transforms at
+that point (barycentric mix of the proxy's LBS weights) maps the ray's samples back to the
+canonical T-pose, together with the body-shape offset at that point. One transform per ray,
+taken from the body model's own weights, instead of a nearest-vertex search per sample.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import trimesh
+from scipy.spatial import cKDTree
+from smplx.lbs import batch_rigid_transform, batch_rodrigues
+
+from posegen_env.render.camera import Camera
+from posegen_env.render.raycast import embree_faces, embree_scene, next_hit
+
+
+@dataclass
+class PosedBodies:
+    """A batch of posed proxies: vertices (B, Vp, 3), joints (B, 24, 3), bone transforms (B, 24, 4, 4)."""
+
+    vertices: torch.Tensor
+    inflated: torch.Tensor
+    joints: torch.Tensor
+    transforms: torch.Tensor  # rest (shaped) -> posed, before the translation
+    transl: torch.Tensor
+    vertex_transforms: torch.Tensor  # (B, Vp, 4, 4) each vertex's blend of bone transforms (its LBS)
+    shape_offsets: torch.Tensor  # (B, Vp, 3) each vertex's body-shape offset from the mean shape
+
+
+@dataclass
+class RayHits:
+    """The rays of one image that enter the proxy shell (every tensor has one row per hit ray).
+
+    Band 1 starts where the ray first enters the shell. Band 2 starts where it enters the shell
+    again after leaving it (``has_second``): a ray that grazes a limb and misses it still finds
+    the body part behind, with that part's own skinning.
+    """
+
+    pixel: torch.Tensor  # (R,) flat pixel index
+    origin: torch.Tensor  # (R, 3) world, minus the body translation
+    direction: torch.Tensor  # (R, 3) world, unit
+    t_near: torch.Tensor  # (R, 2) where each band starts along the ray
+    length: torch.Tensor  # (R, 2) length of each band
+    to_canonical: torch.Tensor  # (R, 2, 3, 4) posed (minus translation) -> canonical mean-shape T-pose
+    has_second: torch.Tensor  # (R,) bool
+    num_pixels: int
+
+    FIELDS = ("pixel", "origin", "direction", "t_near", "length", "to_canonical", "has_second")
+
+    def select(self, index: torch.Tensor) -> RayHits:
+        return RayHits(*(getattr(self, f)[index] for f in self.FIELDS), self.num_pixels)
+
+    @staticmethod
+    def concat(parts: list[RayHits], num_pixels: int = 0) -> RayHits:
+        return RayHits(*(torch.cat([getattr(h, f) for h in parts]) for f in RayHits.FIELDS), num_pixels)
+
+
+def _pixels_under(shells: np.ndarray, faces: np.ndarray, cameras: Sequence[Camera],
+                  cell: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """The pixels whose rays may hit each shell (other rays must miss): flat pixel indices of all
+    images one after another, and the image of each. Shell k (V, 3), triangles ``faces``, is seen
+    by camera k.
+
+    A pixel is kept when its ``cell`` x ``cell`` block touches the projected bounding box of a
+    shell triangle: about 60 % of the rays of the shell's bounding box (the rest would miss).
+    A shell that reaches behind its camera gets every pixel."""
+    R, t, K = (np.stack([getattr(c, a) for c in cameras]) for a in ("R", "t", "K"))
+    size = np.array([[c.width, c.height] for c in cameras])
+    x, y, z = (R @ shells.transpose(0, 2, 1) + t[:, :, None]).transpose(1, 0, 2)  # camera frame, (N, V) each
+    behind = (z <= 1e-6).any(axis=1)
+    x, y = x / np.where(behind[:, None], 1.0, z), y / np.where(behind[:, None], 1.0, z)
+    cells = -(-size // cell)  # (N, 2) blocks across and down
+    # Each triangle's block range (a small margin keeps it conservative against rounding), clipped to the image.
+    first, last = [], []
+    for i in range(2):
+        corner = (K[:, i, 0, None] * x + K[:, i, 1, None] * y + K[:, i, 2, None])[:, faces]  # (N, F, 3)
+        first.append(np.maximum(np.floor((corner.min(axis=2) - 1e-2) / cell), 0).astype(np.int64))
+        last.append(np.minimum(np.floor((corner.max(axis=2) + 1e-2) / cell), cells[:, i, None] - 1).astype(np.int64))
+    extent = [b - a + 1 for a, b in zip(first, last, strict=True)]
+    count = np.where((extent[0] > 0) & (extent[1] > 0) & ~behind[:, None], extent[0] * extent[1], 0).reshape(-1)
+    tri = np.repeat(np.arange(len(count)), count)
+    k = np.arange(len(tri)) - np.repeat(np.cumsum(count) - count, count)
+    width = extent[0].reshape(-1)[tri]
+    covered = np.zeros((len(cameras), cells[:, 1].max(), cells[:, 0].max()), dtype=bool)
+    covered[tri // faces.shape[0], first[1].reshape(-1)[tri] + k // width, first[0].reshape(-1)[tri] + k % width] = True
+    covered[behind] = True
+    image, cv, cu = np.nonzero(covered)
+    dv, du = np.divmod(np.arange(cell * cell), cell)  # the pixels of a block, row by row
+    u, v = (cu[:, None] * cell + du).reshape(-1), (cv[:, None] * cell + dv).reshape(-1)
+    image = np.repeat(image, cell * cell)
+    inside = (u < size[image, 0]) & (v < size[image, 1])
+    image, u, v = image[inside], u[inside], v[inside]
+    return v * size[image, 0] + u, image
+
+
+def _pixel_rays(cameras: Sequence[Camera], pixels: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Origins and directions (N, 3) of the rays through flat ``pixels`` of the images (``image``: sorted)."""
+    width = np.array([c.width for c in cameras])[image]
+    u, v = pixels % width, pixels // width
+    origins, dirs = np.empty((len(pixels), 3)), np.empty((len(pixels), 3))
+    first = np.searchsorted(image, np.arange(len(cameras) + 1))
+    for cam, a, b in zip(cameras, first[:-1], first[1:], strict=True):
+        origins[a:b], dirs[a:b] = cam.pixel_rays(u[a:b], v[a:b])
+    return origins, dirs
+
+
+def _trace(scenes: list, normals: np.ndarray, body: np.ndarray, origins: np.ndarray, dirs: np.ndarray):
+    """Where rays enter the shells (one scene each, face normals (U, F, 3)); the rays come grouped
+    by ``body``, their shell's index (sorted). Returns the rays that hit their shell, and for each
+    of them whether a second band exists and the triangle (R, 2), t (R, 2) and barycentrics
+    (R, 2, 3) of both bands.
+
+    Band 2 is the next entering hit after the ray has left the shell (a shell that intersects
+    itself can also be entered again without leaving it); without one it repeats band 1."""
+    counts = lambda b: np.bincount(b, minlength=len(scenes))  # noqa: E731  rays per scene
+    hit, tri, t, bary = next_hit(scenes, origins, dirs, np.zeros(len(dirs)), counts(body))
+    rays = np.flatnonzero(hit)
+    tri, t, bary = (np.repeat(a[rays, None], 2, axis=1) for a in (tri, t, bary))
+    body, origins, dirs = body[rays], origins[rays], dirs[rays]
+    second = np.zeros(len(rays), dtype=bool)
+    pending, t_from = np.arange(len(rays)), t[:, 0]
+    for _ in range(2):
+        b = body[pending]
+        h, tr, tt, bb = next_hit(scenes, origins[pending], dirs[pending], t_from, counts(b))
+        entering = h & (np.einsum("nc,nc->n", normals[b, tr], dirs[pending]) < 0)
+        done = pending[entering]
+        second[done], tri[done, 1], t[done, 1], bary[done, 1] = True, tr[entering], tt[entering], bb[entering]
+        pending, t_from = pending[h & ~entering], tt[h & ~entering]
+    return rays, second, tri, t, bary
+
+
+class SkinnedProxy(torch.nn.Module):
+    """Decimated body mesh that follows the body model's pose and shape (LBS on ~2k vertices)."""
+
+    def __init__(self, body_model, vertex_ids: np.ndarray, faces: np.ndarray, rest_vertices: np.ndarray,
+                 inflate: float = 0.01, band: float = 0.06):
+        super().__init__()
+        if inflate <= 0 or band <= 0:
+            raise ValueError(f"inflate and band must be positive metres, got {inflate} and {band}")
+        self.inflate, self.band = float(inflate), float(band)
+        smpl = body_model.smpl
+        idx = torch.as_tensor(np.asarray(vertex_ids), dtype=torch.long)
+        self.register_buffer("vertex_ids", idx.clone())
+        self.register_buffer("faces", torch.as_tensor(np.asarray(faces), dtype=torch.long))
+        self.register_buffer("v_template", torch.as_tensor(np.asarray(rest_vertices), dtype=torch.float32))
+        self.register_buffer("shapedirs", smpl.shapedirs[idx].clone())
+        self.register_buffer("weights", smpl.lbs_weights[idx].clone())
+        self.register_buffer("parents", smpl.parents.clone())
+        self.register_buffer("joint_template", smpl.J_regressor @ smpl.v_template)
+        self.register_buffer("joint_shapedirs", torch.einsum("jv,vck->jck", smpl.J_regressor, smpl.shapedirs))
+        self.faces_np = np.asarray(faces)
+        self.faces_embree = embree_faces(self.faces_np)
+
+    @classmethod
+    def from_body(cls, body_model, face_count: int = 3000, **kwargs) -> SkinnedProxy:
+        """Decimate the body's rest mesh; each coarse vertex takes the skinning weights and shape
+        directions of the nearest body vertex."""
+        rest = body_model.rest_vertices()
+        coarse = trimesh.Trimesh(rest, body_model.faces, process=False).simplify_quadric_decimation(
+            face_count=face_count)
+        _, nearest = cKDTree(rest).query(np.asarray(coarse.vertices))
+        return cls(body_model, nearest, np.asarray(coarse.faces), np.asarray(coarse.vertices), **kwargs)
+
+    @torch.no_grad()
+    def pose(self, global_orient: torch.Tensor, body_pose: torch.Tensor, betas: torch.Tensor,
+             transl: torch.Tensor) -> PosedBodies:
+        """Pose a batch (inputs already validated, float32, on this module's device)."""
+        shape_offset = torch.einsum("bk,vck->bvc", betas, self.shapedirs)
+        rest = self.v_template + shape_offset
+        joints, transforms = self._bones(global_orient, body_pose, betas)
+        per_vertex = torch.einsum("vj,bjrc->bvrc", self.weights, transforms)
+        posed = torch.einsum("bvrc,bvc->bvr", per_vertex[..., :3, :3], rest) + per_vertex[..., :3, 3]
+        normals = self._vertex_normals(posed)
+        t = transl[:, None]
+        return PosedBodies(posed + t, posed + t + self.inflate * normals, joints + t, transforms, transl,
+                           per_vertex, shape_offset)
+
+    @torch.no_grad()
+    def joints(self, global_orient: torch.Tensor, body_pose: torch.Tensor, betas: torch.Tensor,
+               transl: torch.Tensor) -> torch.Tensor:
+        """The posed joints (B, 24, 3) of ``pose`` alone (no vertices)."""
+        return self._bones(global_orient, body_pose, betas)[0] + transl[:, None]
+
+    def _bones(self, global_orient: torch.Tensor, body_pose: torch.Tensor,
+               betas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posed joints (B, 24, 3) and bone transforms (B, 24, 4, 4), both before the translation."""
+        B = body_pose.shape[0]
+        joints_rest = self.joint_template + torch.einsum("bk,jck->bjc", betas, self.joint_shapedirs)
+        rotations = batch_rodrigues(torch.cat([global_orient, body_pose], dim=1).reshape(-1, 3)).reshape(B, -1, 3, 3)
+        return batch_rigid_transform(rotations, joints_rest, self.parents)
+
+    def _vertex_normals(self, vertices: torch.Tensor) -> torch.Tensor:
+        tri = vertices[:, self.faces]  # (B, F, 3, 3)
+        face_n = torch.linalg.cross(tri[:, :, 1] - tri[:, :, 0], tri[:, :, 2] - tri[:, :, 0])
+        normals = torch.zeros_like(vertices)
+        for k in range(3):
+            normals.index_add_(1, self.faces[:, k], face_n)
+        return torch.nn.functional.normalize(normals, dim=-1)
+
+    @torch.no_grad()
+    def cast(self, bodies: PosedBodies, index: int, camera: Camera) -> RayHits:
+        """The rays of ``camera`` that enter body ``index``'s shell, with their canonical mapping."""
+        return self.cast_batch(bodies, [index], [camera])[0]
+
+    @torch.no_grad()
+    def cast_batch(self, bodies: PosedBodies, body_index: Sequence[int], cameras: Sequence[Camera]) -> list[RayHits]:
+        """The rays of each camera ``k`` that enter the shell of body ``body_index[k]`` (one RayHits per camera).
+
+        Each distinct body's shell is one Embree scene, cast once for the rays of all its cameras;
+        everything else runs on all rays of all images at once.
+        """
+        if not len(cameras):
+            return []
+        device = bodies.vertices.device
+        used, slot = np.unique(np.asarray(body_index, dtype=np.int64), return_inverse=True)
+        by_body = np.argsort(slot, kind="stable")  # cast the images grouped by body; returned in the given order
+        cameras, slot = [cameras[k] for k in by_body], slot[by_body]
+        shells = bodies.inflated[torch.as_tensor(used, device=device)].double()  # (U, V, 3)
+        normals = self._face_normals(shells).cpu().numpy()  # (U, F, 3)
+        shells = shells.cpu().numpy()
+        pixels, image = _pixels_under(shells[slot], self.faces_np, cameras)
+        origins, dirs = _pixel_rays(cameras, pixels, image)
+        # Per hit ray: entry triangle, t and barycentrics of band 1 (column 0) and band 2 (column 1).
+        scenes = [embree_scene(shell, self.faces_embree) for shell in shells]
+        rays, second, tri, t, bary = _trace(scenes, normals, slot[image], origins, dirs)
+        hit_body, d = slot[image[rays]], dirs[rays]
+
+        # Skinning of band 1 of every ray and band 2 of the rays that have one (the others repeat band 1).
+        twice = np.flatnonzero(second)
+        as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
+        canonical = self._to_canonical(bodies, as_tensor(used[hit_body[np.concatenate([np.arange(len(rays)), twice])]]),
+                                       as_tensor(np.concatenate([tri[:, 0], tri[twice, 1]])),
+                                       as_tensor(np.clip(np.concatenate([bary[:, 0], bary[twice, 1]]), 0, 1)))
+        to_canonical = canonical[:len(rays), None].repeat(1, 2, 1, 1)
+        to_canonical[as_tensor(twice), 1] = canonical[len(rays):]
+        facing = np.abs(np.einsum("nkc,nc->nk", normals[hit_body[:, None], tri], d)).astype(np.float32)
+        band = np.float32(self.band)  # band / facing (at most 4 bands), in float32
+        length = np.minimum(band * (1 / np.maximum(facing, np.float32(0.25))), 4 * band)
+        origin = origins[rays].astype(np.float32) - bodies.transl.cpu().numpy()[used[hit_body]]
+        fields = [as_tensor(x) for x in (pixels[rays], origin, d.astype(np.float32), t.astype(np.float32), length)]
+        fields += [to_canonical, as_tensor(second)]
+        per_image = np.bincount(image[rays], minlength=len(cameras)).tolist()
+        parts = zip(*(torch.split(x, per_image) for x in fields), strict=True)
+        hits = [RayHits(*p, cam.width * cam.height) for p, cam in zip(parts, cameras, strict=True)]
+        return [hits[k] for k in np.argsort(by_body)]
+
+    def _face_normals(self, vertices: torch.Tensor) -> torch.Tensor:
+        """Unit normals (..., F, 3) of the faces of meshes (..., V, 3)."""
+        a, b, c = (vertices[..., self.faces[:, k], :] for k in range(3))
+        n = torch.linalg.cross(b - a, c - a)
+        return n / (torch.linalg.vector_norm(n, dim=-1, keepdim=True) + 1e-12)
+
+    def _to_canonical(self, bodies: PosedBodies, body: torch.Tensor, tri: torch.Tensor,
+                      bary: torch.Tensor) -> torch.Tensor:
+        """(N, 3, 4) inverse skinning at points on body ``body[n]``'s shell: blended bone transform, then shape offset.
+
+        The bone blend at a point is the barycentric mix of its triangle's per-vertex transforms."""
+        V = bodies.vertex_transforms.shape[1]
+        corners = (body[:, None] * V + self.faces[tri]).reshape(-1)  # rows of the (B * Vp) per-vertex tables
+        mix = lambda table: sum(bary[:, k, None] * table[:, k] for k in range(3))  # noqa: E731
+        m = mix(bodies.vertex_transforms.reshape(-1, 16).index_select(0, corners).reshape(-1, 3, 16))
+        offset = mix(bodies.shape_offsets.reshape(-1, 3).index_select(0, corners).reshape(-1, 3, 3))
+        # Inverse of the blend [[A, shift], [0, scale]] (scale: the blended weights' sum, ~1): A^-1 from cofactors.
+        a = [[m[:, 4 * i + j] for j in range(3)] for i in range(3)]
+        cof = [[a[(i + 1) % 3][(j + 1) % 3] * a[(i + 2) % 3][(j + 2) % 3]
+                - a[(i + 1) % 3][(j + 2) % 3] * a[(i + 2) % 3][(j + 1) % 3] for j in range(3)] for i in range(3)]
+        det = a[0][0] * cof[0][0] + a[0][1] * cof[0][1] + a[0][2] * cof[0][2]
+        inverse = torch.stack([torch.stack([cof[j][i] for j in range(3)], dim=1) for i in range(3)], dim=1)
+        inverse = inverse / det[:, None, None]  # posed -> rest (shaped)
+        shift, scale = m[:, [3, 7, 11]], m[:, 15]
+        translation = -(inverse @ shift[:, :, None])[:, :, 0] / scale[:, None] - offset  # ... -> canonical mean shape
+        return torch.cat([inverse, translation[:, :, None]], dim=2)

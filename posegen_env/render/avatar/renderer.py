@@ -1,0 +1,243 @@
+"""The animatable human NeRF: render any SMPL pose and shape of the avatar from any camera.
+
+Pipeline per image: pose the coarse proxy (LBS) -> cast the camera's rays against its inflated
+shell (Embree) -> sample each hit ray in a thin band behind its entry point -> map the samples
+to the canonical T-pose with that ray's blended bone transform -> query the canonical field ->
+composite with nerfacc. Rays that miss the shell are background.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, fields
+
+import nerfacc
+import numpy as np
+import torch
+
+from posegen_env.render.avatar.field import CanonicalField
+from posegen_env.render.avatar.proxy import RayHits, SkinnedProxy
+from posegen_env.render.camera import Camera
+
+_MIN_WEIGHT = 1e-4  # samples contributing less than this to a pixel get no colour lookup
+_MARCH_CHUNK = 65536  # rays marched per call when rendering (bounds the memory of large batches)
+_RENDER_THREADS = max(1, min(4, os.cpu_count() or 1))  # parts of a large batch rendered in parallel
+_MIN_PART = 8  # images per part, at least
+
+
+@dataclass
+class AvatarRender:
+    """Rendered images and the body's ground truth, one entry per pose, on the renderer's device."""
+
+    rgb: torch.Tensor  # (B, H, W, 3) float in [0, 1]
+    alpha: torch.Tensor  # (B, H, W) float in [0, 1]
+    joints3d: torch.Tensor  # (B, 24, 3) world metres
+    joints2d: torch.Tensor  # (B, 24, 2) pixels
+
+
+def _march_band(field: CanonicalField, hits: RayHits, band: int, num_samples: int, jitter: torch.Generator | None,
+                packed: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    t_near, length, to_canonical = hits.t_near[:, band], hits.length[:, band], hits.to_canonical[:, band]
+    R = t_near.shape[0]
+    bins = torch.arange(num_samples + 1, device=t_near.device, dtype=torch.float32) / num_samples
+    edges = t_near[:, None] + length[:, None] * bins  # (R, S+1)
+    starts, ends = edges[:, :-1], edges[:, 1:]
+    if jitter is None:
+        mids = 0.5 * (starts + ends)
+    else:
+        mids = starts + (ends - starts) * torch.rand(starts.shape, generator=jitter, device=starts.device)
+    posed = hits.origin[:, None, :] + mids[..., None] * hits.direction[:, None, :]  # (R, S, 3)
+    # Canonical points coordinate-major, (3, R, S): every later step works on contiguous rows.
+    canonical = torch.einsum("rab,rsb->ars", to_canonical[:, :, :3], posed) + to_canonical[:, :, 3].T[:, :, None]
+    rows, trilinear = field.corners_of_coordinates(canonical.reshape(3, -1))
+    if packed:
+        return _composite_packed(field, rows, trilinear, starts, ends)
+    sigma = field.density_at(rows, trilinear).reshape(R, num_samples)
+    weights, _, _ = nerfacc.render_weight_from_density(starts, ends, sigma)
+    # Colour only where a sample contributes: most samples are in front of the surface or hidden.
+    weights = weights.reshape(-1)
+    keep = torch.nonzero(weights.detach() > _MIN_WEIGHT)[:, 0]
+    rgb = field.colour_at(rows[keep], trilinear[keep])
+    ray = torch.div(keep, num_samples, rounding_mode="floor")
+    colour = torch.zeros(R, 3, device=rgb.device, dtype=rgb.dtype).index_add(0, ray, weights[keep, None] * rgb)
+    return colour, weights.reshape(R, num_samples).sum(dim=1)
+
+
+def _composite_packed(field: CanonicalField, rows: torch.Tensor, trilinear: torch.Tensor, starts: torch.Tensor,
+                      ends: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """nerfacc's packed (ray_indices) compositing over only the samples inside occupied voxels.
+
+    The sparse voxel shell is the occupancy grid: a sample whose eight corners are all empty has
+    zero density and is dropped before any field evaluation. nerfacc runs this path with its
+    CUDA kernels, so it is used on CUDA devices.
+    """
+    R, S = starts.shape
+    occupied = torch.nonzero((rows != field.num_voxels).any(dim=1))[:, 0]
+    ray_indices = torch.div(occupied, S, rounding_mode="floor")
+    sigma = field.density_at(rows[occupied], trilinear[occupied])
+    weights, _, _ = nerfacc.render_weight_from_density(starts.reshape(-1)[occupied], ends.reshape(-1)[occupied],
+                                                       sigma, ray_indices=ray_indices, n_rays=R)
+    rgb = field.colour_at(rows[occupied], trilinear[occupied])
+    colour = nerfacc.accumulate_along_rays(weights, rgb, ray_indices=ray_indices, n_rays=R)
+    opacity = nerfacc.accumulate_along_rays(weights, None, ray_indices=ray_indices, n_rays=R)
+    return colour, opacity[:, 0]
+
+
+@functools.cache
+def _nerfacc_cuda() -> bool:
+    """Whether nerfacc's CUDA kernels load: a prebuilt extension, or one it JIT-builds with the CUDA
+    toolkit. Without them (e.g. a CUDA build of torch but no nvcc) nerfacc's packed functions fail."""
+    try:
+        from nerfacc.cuda._backend import _C
+    except (ImportError, OSError, RuntimeError):
+        return False
+    return _C is not None
+
+
+def march(field: CanonicalField, hits: RayHits, num_samples: int, jitter: torch.Generator | None = None,
+          min_transmittance: float = 0.01, packed: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Volume-render hit rays: colour (R, 3) premultiplied by opacity, and opacity (R,).
+
+    Samples are evenly spaced in each band (randomly offset within their bins when a ``jitter``
+    generator is given, for training). A ray's second band is only marched while more than
+    ``min_transmittance`` of its light is left after the first (early ray termination).
+    By default nerfacc's batched ``(n_rays, n_samples)`` functions composite, on any device.
+    ``packed=True`` (CUDA only) composites just the occupied samples with nerfacc's packed path. It is
+    off by default: on an H200 at 64 px it was no faster (benchmarks/RESULTS.md), and its kernels
+    are JIT-built with nvcc on first use (about a minute).
+    """
+    if packed and not _nerfacc_cuda():
+        raise ValueError("packed marching needs nerfacc's CUDA kernels (built with the CUDA toolkit's nvcc) and "
+                         "rays on CUDA; use packed=False, which runs anywhere")
+    if hits.t_near.shape[0] == 0:
+        return hits.origin.new_zeros(0, 3), hits.origin.new_zeros(0)
+    colour, opacity = _march_band(field, hits, 0, num_samples, jitter, packed)
+    behind = torch.nonzero(hits.has_second & (opacity.detach() < 1 - min_transmittance))[:, 0]
+    if len(behind):
+        colour2, opacity2 = _march_band(field, hits.select(behind), 1, num_samples, jitter, packed)
+        transmittance = 1 - opacity[behind]
+        colour = colour.index_add(0, behind, transmittance[:, None] * colour2)
+        opacity = opacity.index_add(0, behind, transmittance * opacity2)
+    return colour, opacity
+
+
+class AvatarRenderer(torch.nn.Module):
+    """Batched avatar rendering; deterministic, no autograd unless ``grad=True``."""
+
+    def __init__(self, body_model, field: CanonicalField, proxy: SkinnedProxy, num_samples: int = 12,
+                 background=(255, 255, 255)):
+        super().__init__()
+        self.body = body_model
+        self.field = field
+        self.proxy = proxy
+        self.num_samples = int(num_samples)
+        self.background = background
+
+    @property
+    def device(self) -> torch.device:
+        return self.field.density.device
+
+    def _background(self, background) -> torch.Tensor:
+        bg = torch.as_tensor(self.background if background is None else background, dtype=torch.float32)
+        if bg.shape != (3,) or not torch.isfinite(bg).all():
+            raise ValueError(f"background must be an RGB triple in 0-255, got {background!r}")
+        return (bg / 255.0).to(self.device)
+
+    @torch.no_grad()
+    def posed_joints(self, global_orient, body_pose, betas=None, transl=None) -> torch.Tensor:
+        """World joints (B, 24, 3) of the posed body: cheap (no image), e.g. to place cameras and crops."""
+        args = self.body.prepare_inputs(global_orient, body_pose, betas, transl)
+        return self.proxy.joints(*(a.to(self.device) for a in args))
+
+    def _pair(self, num_poses: int, cameras) -> tuple[list[Camera], list[int]]:
+        """The camera of each image and the pose it shows."""
+        cameras = [cameras] if isinstance(cameras, Camera) else list(cameras)
+        if len(cameras) == 1 and num_poses > 1:
+            cameras = cameras * num_poses
+        if len(cameras) != num_poses and num_poses != 1:
+            raise ValueError(f"got {len(cameras)} cameras for {num_poses} poses; pass one camera per pose, one camera "
+                             "for all poses, or one pose for all cameras")
+        return cameras, list(range(num_poses)) if len(cameras) == num_poses else [0] * len(cameras)
+
+    def cast(self, global_orient, body_pose, betas, transl, cameras: Sequence[Camera]):
+        """Pose the proxies and cast every image's rays: posed bodies, RayHits per image, the cameras
+        and the body index of each image."""
+        global_orient, body_pose, betas, transl = self.body.prepare_inputs(global_orient, body_pose, betas, transl)
+        cameras, body_index = self._pair(body_pose.shape[0], cameras)
+        bodies, hits = self._cast(global_orient, body_pose, betas, transl, cameras, body_index)
+        return bodies, hits, cameras, body_index
+
+    def _cast(self, global_orient, body_pose, betas, transl, cameras: list[Camera], body_index: list[int],
+              first_camera: int = 0):
+        """Posed bodies and RayHits per image for prepared inputs, each camera already paired with its
+        pose; errors number the cameras from ``first_camera`` (where this part starts in the caller's list)."""
+        dev = self.device
+        bodies = self.proxy.pose(global_orient.to(dev), body_pose.to(dev), betas.to(dev), transl.to(dev))
+        centres = np.array([cam.center for cam in cameras]).reshape(-1, 1, 3)
+        gaps = np.linalg.norm(bodies.joints.cpu().numpy()[body_index] - centres, axis=2).min(axis=1, initial=np.inf)
+        inside = np.flatnonzero(gaps < 0.15)
+        if len(inside):
+            k = inside[0]
+            raise ValueError(f"camera {first_camera + k} is inside the body ({gaps[k] * 100:.0f} cm from a joint); "
+                             "move it further away (e.g. a larger orbit distance)")
+        return bodies, self.proxy.cast_batch(bodies, body_index, cameras)
+
+    def render(self, global_orient, body_pose, betas=None, cameras: Sequence[Camera] = (), transl=None,
+               background=None, grad: bool = False) -> AvatarRender:
+        """Render B poses each from its camera, one camera for all poses, or one pose from every camera.
+        All cameras of a call share one image size.
+
+        Without ``grad``, a large batch is rendered as a few parts in parallel threads: the ray
+        casting (Embree, which holds the GIL) of one part then overlaps the field queries (torch,
+        which releases it) of another."""
+        bg = self._background(background)
+        poses = self.body.prepare_inputs(global_orient, body_pose, betas, transl)
+        cameras, _ = self._pair(poses[1].shape[0], cameras)
+        sizes = {(c.height, c.width) for c in cameras}
+        if len(sizes) != 1:
+            raise ValueError(f"all cameras of one render call must share an image size, got {sorted(sizes)}")
+        if min(sizes.pop()) <= 0:
+            raise ValueError("image size must be positive")
+        one_pose = poses[1].shape[0] == 1
+        parts = 1 if grad else max(1, min(_RENDER_THREADS, len(cameras) // _MIN_PART))
+        bounds = np.linspace(0, len(cameras), parts + 1).astype(int)
+
+        def render_part(k: int) -> AvatarRender:
+            with torch.set_grad_enabled(grad):  # grad mode is per thread
+                part = slice(bounds[k], bounds[k + 1])
+                return self._render(*(poses if one_pose else [a[part] for a in poses]), cameras[part], bg, bounds[k])
+
+        if parts == 1:
+            return render_part(0)
+        outs = list(_render_pool().map(render_part, range(parts)))
+        return AvatarRender(*(torch.cat([getattr(o, f.name) for o in outs]) for f in fields(AvatarRender)))
+
+    def _render(self, global_orient, body_pose, betas, transl, cameras: list[Camera], bg: torch.Tensor,
+                first_camera: int) -> AvatarRender:
+        """One part of ``render``: prepared inputs, one camera per pose or one pose for all cameras."""
+        cameras, body_index = self._pair(body_pose.shape[0], cameras)
+        bodies, hits = self._cast(global_orient, body_pose, betas, transl, cameras, body_index, first_camera)
+        (H, W), B = (cameras[0].height, cameras[0].width), len(cameras)
+        # March all images' rays together (in chunks for very large batches).
+        merged = RayHits.concat(hits, H * W)
+        parts = [march(self.field, merged.select(slice(s, s + _MARCH_CHUNK)), self.num_samples)
+                 for s in range(0, max(len(merged.pixel), 1), _MARCH_CHUNK)]
+        colour, opacity = (torch.cat(p) for p in zip(*parts, strict=True))
+        image_of = torch.cat([torch.full_like(h.pixel, b) for b, h in enumerate(hits)])
+        flat = image_of * (H * W) + merged.pixel
+        rgb = bg.expand(B * H * W, 3).clone()
+        alpha = torch.zeros(B * H * W, device=self.device)
+        rgb[flat] = colour + (1 - opacity[:, None]) * bg
+        alpha[flat] = opacity
+        joints3d = bodies.joints[body_index]
+        joints2d = torch.stack([torch.as_tensor(c.project(j.cpu().double().numpy()), dtype=torch.float32)
+                                for j, c in zip(joints3d, cameras, strict=True)]).to(self.device)
+        return AvatarRender(rgb.reshape(B, H, W, 3), alpha.reshape(B, H, W), joints3d, joints2d)
+
+
+@functools.cache
+def _render_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(_RENDER_THREADS, thread_name_prefix="posegen-render")

@@ -1,0 +1,86 @@
+"""Rendering labelled training and test data: person crops of the avatar with exact 3D/2D joints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from posegen_env.render.camera import REFERENCE_WIDTH, CameraParams, person_crop_box
+
+
+@dataclass
+class PoseBatch:
+    """N labelled crops. joints3d are root-relative camera-frame metres; joints2d are crop pixels."""
+
+    images: np.ndarray  # (N, S, S, 3) uint8
+    joints3d: np.ndarray  # (N, 24, 3)
+    joints2d: np.ndarray  # (N, 24, 2)
+    visible: np.ndarray  # (N, 24) bool: joint projects inside the crop
+    pose: np.ndarray  # (N, 72) global_orient (world) + body_pose
+    betas: np.ndarray  # (N, 10)
+    K: np.ndarray  # (N, 3, 3) crop camera
+    R: np.ndarray  # (N, 3, 3)
+    t: np.ndarray  # (N, 3)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @staticmethod
+    def concat(parts: list[PoseBatch]) -> PoseBatch:
+        return PoseBatch(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(PoseBatch)))
+
+
+def render_crops(avatar, poses: dict, cameras: CameraParams, crop_size: int = 64, crop_scale: float = 1.25,
+                 jitter: float = 0.05, background="random", rng: np.random.Generator | None = None,
+                 batch: int = 64, progress=None) -> PoseBatch:
+    """Render every (pose, camera) pair as a person-centred crop.
+
+    ``poses`` has global_orient (N,3), body_pose (N,69), betas (N,K). The camera orbits the
+    body's pelvis; the crop is the square around the projected joints (enlarged by
+    ``crop_scale``, randomly shifted and scaled by up to ``jitter``) and is rendered directly.
+    ``background``: an RGB triple, or "random" for a random plain colour per crop.
+    ``rng`` draws the jitter and colours: one Generator for all, or one per sample, which makes
+    each crop independent of the batch it is rendered in (as a vector environment needs).
+    """
+    per_sample = isinstance(rng, (list, tuple))
+    rng = rng if rng is not None else np.random.default_rng()
+    n = len(poses["body_pose"])
+    if per_sample and len(rng) != n:
+        raise ValueError(f"{n} poses but {len(rng)} random generators; pass one Generator, or one per pose")
+    if len(cameras) != n:
+        raise ValueError(f"{n} poses but {len(cameras)} cameras; pass one camera per pose")
+    parts = []
+    for start in range(0, n, batch):
+        idx = np.arange(start, min(start + batch, n))
+        go, bp, betas = (np.asarray(poses[k][idx], np.float32) for k in ("global_orient", "body_pose", "betas"))
+        joints = avatar.posed_joints(go, bp, betas).cpu().double().numpy()
+        crops = []
+        for k, i in enumerate(idx):
+            full = cameras.to_camera(int(i), target=joints[k, 0], width=REFERENCE_WIDTH)
+            centre, side = person_crop_box(full.project(joints[k]), scale=crop_scale, jitter=jitter,
+                                           rng=rng[i] if per_sample else rng)
+            crops.append(full.crop(centre, side, crop_size))
+        out = avatar.render(go, bp, betas, crops)
+        rgb, alpha = out.rgb.cpu().numpy(), out.alpha.cpu().numpy()[..., None]
+        bg_old = np.asarray(avatar.background, np.float32) / 255.0
+        if isinstance(background, str) and background == "random" and per_sample:
+            bg_new = np.stack([rng[i].uniform(0.0, 1.0, size=(1, 1, 3)) for i in idx]).astype(np.float32)
+        elif isinstance(background, str) and background == "random":
+            bg_new = rng.uniform(0.0, 1.0, size=(len(idx), 1, 1, 3)).astype(np.float32)
+        else:
+            bg_new = np.broadcast_to(np.asarray(background, np.float32) / 255.0, (len(idx), 1, 1, 3))
+        rgb = rgb + (1.0 - alpha) * (bg_new - bg_old)
+        images = (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
+        cam_joints = np.stack([c.world_to_camera(j) for c, j in zip(crops, joints, strict=True)])
+        uv = np.stack([c.project(j) for c, j in zip(crops, joints, strict=True)])
+        parts.append(PoseBatch(
+            images=images, joints3d=(cam_joints - cam_joints[:, :1]).astype(np.float32), joints2d=uv.astype(np.float32),
+            visible=((uv >= -0.5) & (uv <= crop_size - 0.5)).all(axis=-1),
+            pose=np.concatenate([go, bp], axis=1), betas=betas,
+            K=np.stack([c.K for c in crops]).astype(np.float32), R=np.stack([c.R for c in crops]).astype(np.float32),
+            t=np.stack([c.t for c in crops]).astype(np.float32)))
+        if progress is not None:
+            progress.update(len(idx))
+    return PoseBatch.concat(parts)
+

@@ -1,0 +1,140 @@
+"""Estimator interface, adapter, baseline checkpoints and the training/fine-tuning loop."""
+
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from posegen_env.data.dataset import PoseData
+from posegen_env.device import resolve_device
+from posegen_env.estimation.estimator import (
+    DEFAULT_ESTIMATOR_PATH,
+    BaselineEstimator,
+    EstimatorError,
+    as_batch,
+    load_estimator,
+    predict,
+    save_estimator,
+)
+from posegen_env.estimation.training import finetune, train_estimator, validation_mpjpe
+
+
+def tiny_data(n=48, seed=0) -> PoseData:
+    """Images whose mean brightness encodes the pose, so a CNN can learn it quickly."""
+    rng = np.random.default_rng(seed)
+    level = rng.uniform(0.2, 0.8, n)
+    images = (np.ones((n, 64, 64, 3)) * level[:, None, None, None] * 255).astype(np.uint8)
+    direction = rng.standard_normal((24, 3)) * 0.2
+    joints = level[:, None, None] * direction[None]
+    return PoseData(images, (joints - joints[:, :1]).astype(np.float32))
+
+
+def test_shipped_baseline_loads_and_predicts():
+    assert DEFAULT_ESTIMATOR_PATH.stat().st_size < 20e6
+    model = load_estimator()
+    pred = predict(model, np.zeros((3, 64, 64, 3), np.uint8))
+    assert pred.shape == (3, 24, 3) and np.allclose(pred[:, 0], 0) and np.isfinite(pred).all()
+    assert model.meta["val_mpjpe_mm"] < 100
+
+
+def test_image_checks_and_resizing():
+    x = as_batch(np.zeros((2, 96, 96, 3), np.uint8), 64)
+    assert x.shape == (2, 3, 64, 64) and x.dtype == torch.float32
+    assert as_batch(torch.rand(2, 3, 64, 64), 64).shape == (2, 3, 64, 64)
+    with pytest.raises(EstimatorError, match="square"):
+        as_batch(np.zeros((2, 64, 48, 3), np.uint8), 64)
+    with pytest.raises(EstimatorError, match="3 colour channels"):
+        as_batch(np.zeros((2, 64, 64, 4), np.uint8), 64)
+    with pytest.raises(EstimatorError, match=r"\[0, 1\]"):
+        as_batch(np.full((1, 64, 64, 3), 255.0), 64)
+    with pytest.raises(EstimatorError, match="uint8 or float"):
+        as_batch(np.zeros((1, 64, 64, 3), np.int64), 64)
+
+
+@pytest.fixture
+def user_module(tmp_path, monkeypatch):
+    (tmp_path / "my_estimators.py").write_text(textwrap.dedent("""
+        import torch
+
+        def good(images):
+            return torch.ones(images.shape[0], 24, 3) * 0.1
+
+        def wrong_shape(images):
+            return torch.zeros(images.shape[0], 17, 3)
+
+        def nan(images):
+            out = torch.zeros(images.shape[0], 24, 3)
+            out[1] = float("nan")
+            return out
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield "my_estimators"
+    sys.modules.pop("my_estimators", None)
+
+
+def test_adapter_loads_user_callable(user_module):
+    est = load_estimator(f"{user_module}:good")
+    pred = predict(est, np.zeros((4, 64, 64, 3), np.uint8))
+    assert pred.shape == (4, 24, 3) and np.allclose(pred, 0.0)  # made root-relative
+
+
+@pytest.mark.parametrize("name, message", [("wrong_shape", r"shape \(4, 17, 3\)"),
+                                           ("nan", r"NaN or inf for samples \[1\]")])
+def test_adapter_rejects_bad_outputs(user_module, name, message):
+    with pytest.raises(EstimatorError, match=message):
+        predict(load_estimator(f"{user_module}:{name}"), np.zeros((4, 64, 64, 3), np.uint8))
+
+
+def test_bad_estimator_specs(tmp_path, user_module):
+    with pytest.raises(EstimatorError, match="cannot load estimator"):
+        load_estimator(f"{user_module}:missing")
+    with pytest.raises(EstimatorError, match="not found"):
+        load_estimator(tmp_path / "nope.pt")
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(EstimatorError, match="corrupt"):
+        load_estimator(corrupt)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {}}, foreign)
+    with pytest.raises(EstimatorError, match="not a PoseGen estimator"):
+        load_estimator(foreign)
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = BaselineEstimator(width=16)
+    path = tmp_path / "m.pt"
+    save_estimator(path, model, meta={"note": "x"})
+    loaded = load_estimator(path, device="cpu")
+    x = torch.rand(2, 3, 64, 64)
+    model.eval()
+    assert torch.allclose(model(x), loaded(x)) and loaded.meta["note"] == "x"
+    assert load_estimator(path).mean.device.type == resolve_device().type  # by default: CUDA when present
+
+
+def test_training_lowers_the_loss():
+    torch.manual_seed(0)
+    data = tiny_data()
+    model = BaselineEstimator(width=16)
+    before = validation_mpjpe(model, data)
+    history = train_estimator(model, [(data, 1.0)], lambda m: validation_mpjpe(m, data), steps=60, batch_size=16,
+                              lr=3e-3, eval_every=20)
+    assert history["loss"][-1] < history["loss"][0]
+    assert history["best_score"] < 0.7 * before
+
+
+def test_finetune_keeps_in_distribution_within_tolerance():
+    torch.manual_seed(0)
+    base, hard = tiny_data(seed=1), tiny_data(seed=2)
+    model = BaselineEstimator(width=16)
+    train_estimator(model, [(base, 1.0)], None, steps=40, batch_size=16, lr=3e-3, eval_every=20)
+    start = validation_mpjpe(model, base)
+    result = finetune(model, hard, base, base, replay_ratio=0.5, steps=40, batch_size=16, eval_every=10,
+                      tolerance=0.02)
+    assert validation_mpjpe(model, base) <= start * 1.02 + 1e-6
+    assert result["in_distribution_limit"] == pytest.approx(start * 1.02, rel=1e-6)
+    assert result["alpha"] is None or 0.0 <= result["alpha"] <= 1.0
+    assert result["blend"]["in_distribution"][-1] <= start * 1.02 + 1e-6
+    with pytest.raises(ValueError, match="replay_ratio"):
+        finetune(model, hard, base, base, replay_ratio=1.0)
