@@ -38,7 +38,6 @@ def collect(policy: SamplingPolicy, env: PoseGenVectorEnv, num_samples: int, see
     """``num_samples`` accepted samples of ``policy`` (fewer only if ``max_draws_factor`` x that many draws
     could not supply them, e.g. a policy collapsed onto one sample)."""
     rng = np.random.default_rng(seed)
-    tolerance = env.task.reward_config.penetration_tolerance_m
     kept_actions, parts, errors, rewards = [], [], [], []
     drawn = implausible = duplicates = 0
     contexts, _ = env.reset(seed=seed)
@@ -50,7 +49,7 @@ def collect(policy: SamplingPolicy, env: PoseGenVectorEnv, num_samples: int, see
             tree = cKDTree(np.array(kept_actions)) if kept_actions else None
             keep = []
             for i in range(len(actions)):
-                if result.penetration_m[i] > tolerance:
+                if not result.plausible[i]:
                     implausible += 1
                 elif (tree is not None and tree.query(actions[i])[0] < min_distance) or any(
                         np.linalg.norm(actions[i] - actions[j]) < min_distance for j in keep):
@@ -60,7 +59,7 @@ def collect(policy: SamplingPolicy, env: PoseGenVectorEnv, num_samples: int, see
             keep = np.array(keep, dtype=int)
             kept_actions.extend(actions[keep])
             d = result.data
-            parts.append(PoseBatch(*(getattr(d, f)[keep] for f in PoseBatch.__dataclass_fields__)))
+            parts.append(d.select(keep))
             errors.append(result.mpjpe_mm[keep])
             rewards.append(reward[keep])
             bar.update(len(keep))

@@ -32,6 +32,7 @@ class StepResult:
     mpjpe_mm: np.ndarray  # (N,) on the 14 evaluation joints
     pa_mpjpe_mm: np.ndarray
     penetration_m: np.ndarray
+    plausible: np.ndarray  # (N,) bool: limbs interpenetrate no deeper than the reward tolerates
     reward: np.ndarray
 
     def __len__(self) -> int:
@@ -101,4 +102,5 @@ class PoseGenTask:
         depth = penetration_depth(data.joints3d)  # a rigid motion away from the world pose: same depth
         error = err if self.reward_config.metric == "mpjpe" else pa
         reward = self.reward_config(error, sample.limit_violation, depth)
-        return StepResult(sample, data, predicted, err, pa, depth, reward)
+        plausible = depth <= self.reward_config.penetration_tolerance_m
+        return StepResult(sample, data, predicted, err, pa, depth, plausible, reward)

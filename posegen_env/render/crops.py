@@ -26,6 +26,10 @@ class PoseBatch:
     def __len__(self) -> int:
         return len(self.images)
 
+    def select(self, index) -> PoseBatch:
+        """The samples at ``index`` (indices, a boolean mask or a slice), as a new batch."""
+        return PoseBatch(*(getattr(self, f.name)[index] for f in fields(PoseBatch)))
+
     @staticmethod
     def concat(parts: list[PoseBatch]) -> PoseBatch:
         return PoseBatch(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(PoseBatch)))
