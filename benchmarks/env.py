@@ -1,10 +1,10 @@
 """PoseGen-v0 throughput: single environment stepped one by one vs the batched vector environment.
 
-    python benchmarks/env.py [--steps 256] [--num-envs 64] [--device cpu|cuda]
+    python benchmarks/env.py [--steps 256] [--num-envs 16 64 128] [--device auto|cpu|cuda]
 
 Each step is one NeRF rendering of a 64 px person crop plus one estimator forward pass (and the
 reward). The single-env figure steps one ``PoseGenEnv`` (reset + step) per sample; the vector
-figure steps a ``PoseGenVectorEnv`` with ``--num-envs`` sub-environments, rendering and
+figures step a ``PoseGenVectorEnv`` with each of the ``--num-envs`` sizes, rendering and
 estimating each batch in one call. Both use the shipped avatar and estimator and uniform actions.
 """
 

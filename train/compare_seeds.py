@@ -6,7 +6,8 @@ baseline policy with a 95 % bootstrap interval.
     done
     python train/compare_seeds.py runs/seed-* --out runs/seeds
 
-The runs must differ only in --policy and --seed and be finished. Each policy's last round counts
+The runs must be finished and differ only in --policy and --seed, or in settings none of a run's
+policies reads (the reward of a run of ``random`` alone, say). Each policy's last round counts
 once per seed. Scores come from the test suites recorded in each run; ``--split validation``
 re-scores every final estimator on the suites' validation split instead, the one to choose
 settings on. Writes seeds.md, seeds.json and seeds.png (each seed's result per suite) to --out.

@@ -1,14 +1,15 @@
 """PoseGen's main loop: learn where the estimator fails, render data there, fine-tune, repeat.
 
 Each round, for each policy: (1) the policy learns against the current estimator; (2) it
-collects ``--samples`` plausible, de-duplicated samples; (3) the estimator is fine-tuned on them
-with replay of base data; (4) the environment switches to the fine-tuned estimator; (5) every test
-suite is evaluated. ``--policy all`` runs every policy from the same pre-trained estimator with
-the same budget and writes a comparison.
+collects ``--samples`` plausible, de-duplicated samples; (3) the estimator is fine-tuned on them and
+on the policy's samples of earlier rounds, with replay of base data, then blended back towards the
+pre-trained weights as far as in-distribution accuracy requires; (4) the environment switches to
+the fine-tuned estimator; (5) every test suite is evaluated. ``--policy all`` runs every policy
+from the same pre-trained estimator with the same budget and writes a comparison.
 
     python train/run_agent.py                      # search policy, defaults
     python train/run_agent.py --policy all         # compare every policy (ppo, sac, search, random, prior, anchor)
-    python train/run_agent.py --quick              # smoke test (under 3 min)
+    python train/run_agent.py --quick              # smoke test of the whole loop (under a minute)
     python train/run_agent.py --resume runs/agent-YYYYmmdd-HHMMSS
 
 The run directory holds results.{md,json,csv}, plots/, each round's dataset, hardest-sample grid,

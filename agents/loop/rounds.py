@@ -4,6 +4,9 @@ Each round of each policy lives in ``RUN/<policy>/round-<k>/``: the policy's sta
 dataset (project dataset format), the fine-tuned estimator, a grid of the hardest samples and the
 learning curve. ``RUN/results.json`` lists finished rounds; a round is recorded only after all of
 its files are written, so an interrupted run resumes at the first unfinished round.
+
+``RoundRunner`` holds what a run's rounds share and takes a round's steps; ``run_rounds`` puts
+them in the order of the loop.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import copy
 import json
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -20,9 +24,10 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from agents.loop.collect import collect
+from agents.loop.collect import Collected
+from agents.loop.collect import collect as collect_samples
 from agents.loop.report import BASELINE, ood_mean, plot_rewards, plot_sample_space, plot_suites, write_tables
-from agents.policies import POLICIES, make_policy
+from agents.policies import POLICIES, SamplingPolicy, make_policy
 from agents.policies.anchored import REACH, UNIFORM_SHARE, Anchoring
 from posegen_env.data.base_splits import base_split
 from posegen_env.data.dataset import PoseData, load_dataset, write_dataset
@@ -32,12 +37,14 @@ from posegen_env.envs.reward import RewardConfig
 from posegen_env.envs.task import PoseGenTask
 from posegen_env.envs.vector_env import PoseGenVectorEnv
 from posegen_env.estimation.estimator import EstimatorError, load_estimator, save_estimator
-from posegen_env.estimation.training import finetune, validation_mpjpe
+from posegen_env.estimation.training import finetune as finetune_estimator
+from posegen_env.estimation.training import validation_mpjpe
 from posegen_env.files import atomic_write
 from posegen_env.suites.suites import evaluate_suites
 
 ANCHORING_SETTINGS = tuple(f.name for f in fields(Anchoring))  # read only by anchored policies
 LEARNING_SETTINGS = ("reward", "learn_steps")  # read only by learned policies
+Say = Callable[[str], None]  # where a run reports what it does, e.g. print
 RUN_FORMAT = "posegen-run-v2"  # v2: learned policies are anchored (their saved states are steps, not actions)
 
 
@@ -170,109 +177,185 @@ def _good_rounds(run_dir: Path, rows: list[dict], say) -> list[dict]:
     return kept
 
 
-def run_rounds(run_dir: Path, config: RoundConfig, resume: bool = False, say=print, device=None) -> list[dict]:
+def run_rounds(run_dir: Path, config: RoundConfig, resume: bool = False, say: Say = print,
+               device=None) -> list[dict]:
     """Run (or finish) every policy's rounds; returns the result rows (also written to ``run_dir``).
 
     ``device`` (rendering, estimator, fine-tuning) is not part of the config: a run may be resumed
     on another machine; each round records the one it used."""
     run_dir.mkdir(parents=True, exist_ok=True)
     config.write(run_dir / "config.json")
-    results_path = run_dir / "results.json"
-    rows = []
-    if resume and results_path.is_file():
-        try:
-            rows = json.loads(results_path.read_text())["rows"]
-        except (OSError, ValueError, KeyError) as err:
-            say(f"{results_path} is unreadable ({err}); redoing every round")
-        rows = _good_rounds(run_dir, rows, say)
-    torch.manual_seed(config.seed)
-    task = PoseGenTask(avatar=config.avatar, estimator=config.estimator, reward=config.reward, device=device)
-    pretrained = _trainable(task.estimator)  # never trained itself: each policy's round 1 starts from a copy
-    avatar = task.avatar
-    replay = base_split(avatar, "train", config.replay_samples, crop_size=task.image_size)
-    val = base_split(avatar, "val", config.val_samples, crop_size=task.image_size)
-    reference = validation_mpjpe(pretrained, val)
-    tb = SummaryWriter(str(run_dir / "tensorboard"))
-
-    def record(row: dict) -> None:
-        rows[:] = [r for r in rows if (r["policy"], r["round"]) != (row["policy"], row["round"])] + [row]
-        write_tables(run_dir, rows)
-        plot_suites(run_dir, rows)
-        for suite, metrics in row["suites"].items():
-            tb.add_scalar(f"{row['policy']}/mpjpe_{suite}", metrics["eval14"]["mpjpe_mm"], row["round"])
-
+    rows = _rows_to_resume(run_dir, say) if resume else []
+    run = RoundRunner(run_dir, config, say, device)
     if not any(r["policy"] == BASELINE for r in rows):
         say("evaluating the pre-trained estimator on the test suites")
-        record({"policy": BASELINE, "round": 0, "suites": evaluate_suites(pretrained, avatar,
-                                                                         num_samples=config.suite_samples)})
+        run.record(rows, {"policy": BASELINE, "round": 0, "suites": run.evaluate(run.pretrained)})
     for name in config.policies:
-        for k in range(rounds_done(rows, name) + 1, config.rounds + 1):
-            row = _one_round(run_dir, config, name, k, task, pretrained, replay, val, reference, tb, say)
-            record(row)
+        todo = range(rounds_done(rows, name) + 1, config.rounds + 1)
+        if todo:
+            run.task.set_estimator(run.estimator_after(name, todo.start - 1))
+        for k in todo:
+            started = time.time()
+            env = PoseGenVectorEnv(config.num_envs, task=run.task)
+            policy = run.policy(name, k)
+            curve = run.learn(policy, env, k)  # (1) against the task's current estimator
+            got = run.collect(policy, env, k)  # (2)
+            estimator, history = run.finetune(name, k, got, curve)  # (3) with replay of base data
+            run.task.set_estimator(estimator)  # (4) the next round learns and collects against it
+            suites = run.evaluate(estimator)  # (5)
+            row = run.result_row(policy, k, got, history, suites, seconds=time.time() - started)
+            run.record(rows, row)
             say(f"{name} round {k}: OOD mean {ood_mean(row):.1f} mm, in-distribution "
                 f"{row['suites']['in-distribution']['eval14']['mpjpe_mm']:.1f} mm")
     final_plots(run_dir, config)
-    tb.close()
+    run.close()
     return rows
 
 
-def _one_round(run_dir, config, name, k, task, pretrained, replay, val, reference, tb, say) -> dict:
-    start = time.time()
-    out = round_dir(run_dir, name, k)
-    previous = round_dir(run_dir, name, k - 1)
-    estimator = load_estimator(previous / "estimator.pt", task.device) if k > 1 else copy.deepcopy(pretrained)
-    task.set_estimator(estimator)
-    env = PoseGenVectorEnv(config.num_envs, task=task)
-    settings = {"anchoring": config.anchoring} if POLICIES[name].anchored else {}
-    if POLICIES[name].learns:
-        settings["seed"] = config.seed
-    policy = make_policy(name, **settings)
-    if hasattr(policy, "tensorboard_log"):  # the SB3 agents log their own training curves too
-        policy.tensorboard_log = str(run_dir / "tensorboard")
-    if k > 1 and policy.learns:
-        try:
-            policy.load(previous)
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
-            say(f"{name} round {k - 1}: policy checkpoint unreadable ({err}); this round starts a fresh policy")
-    curve = []
-    if policy.learns:
-        env.reset(seed=config.seed + 7919 * k)
-        with tqdm(total=config.learn_steps, desc=f"{name} round {k}: learning", unit="step") as bar:
-            def progress(steps: int, rewards: np.ndarray) -> None:
-                curve.append((steps, float(np.mean(rewards))))
-                tb.add_scalar(f"{name}/learn_reward", curve[-1][1], (k - 1) * config.learn_steps + steps)
-                bar.update(steps - bar.n)
+def _rows_to_resume(run_dir: Path, say: Say) -> list[dict]:
+    """The finished rounds an interrupted run left, less those whose estimator checkpoint no longer loads."""
+    path = run_dir / "results.json"
+    if not path.is_file():
+        return []
+    try:
+        rows = json.loads(path.read_text())["rows"]
+    except (OSError, ValueError, KeyError) as err:
+        say(f"{path} is unreadable ({err}); redoing every round")
+        return []
+    return _good_rounds(run_dir, rows, say)
+
+
+class RoundRunner:
+    """What every round of a run shares, and the steps a round takes.
+
+    The task (renderer, reward and the estimator the policies face), the pre-trained estimator
+    every policy's round 1 starts from, the base splits that fine-tuning replays and is guarded
+    on, and the run's TensorBoard log are made once per run, so every round and every policy
+    works with the same ones.
+    """
+
+    def __init__(self, run_dir: Path, config: RoundConfig, say: Say = print, device=None) -> None:
+        self.run_dir, self.config, self.say = run_dir, config, say
+        torch.manual_seed(config.seed)  # whatever building the task draws from torch repeats with the seed
+        self.task = PoseGenTask(avatar=config.avatar, estimator=config.estimator, reward=config.reward, device=device)
+        self.pretrained = _trainable(self.task.estimator)  # never trained itself: fine-tuning works on copies
+        size = self.task.image_size
+        self.replay = base_split(self.task.avatar, "train", config.replay_samples, crop_size=size)
+        self.val = base_split(self.task.avatar, "val", config.val_samples, crop_size=size)
+        self.reference = validation_mpjpe(self.pretrained, self.val)  # what the in-distribution guard keeps to
+        self.tb = SummaryWriter(str(run_dir / "tensorboard"))
+
+    def estimator_after(self, name: str, k: int) -> torch.nn.Module:
+        """The estimator round ``k`` of ``name`` ended with; after round 0, the pre-trained one."""
+        if k == 0:
+            return self.pretrained
+        return load_estimator(round_dir(self.run_dir, name, k) / "estimator.pt", self.task.device)
+
+    def policy(self, name: str, k: int) -> SamplingPolicy:
+        """A ``name`` policy in the state round ``k - 1`` left it; a fresh one when that state is unreadable."""
+        policy = make_policy(name, seed=self.config.seed, anchoring=self.config.anchoring,
+                             tensorboard_log=str(self.run_dir / "tensorboard"))
+        if k > 1 and policy.learns:
+            try:
+                policy.load(round_dir(self.run_dir, name, k - 1))
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+                self.say(f"{name} round {k - 1}: policy checkpoint unreadable ({err}); this round starts a "
+                         "fresh policy")
+        return policy
+
+    def learn(self, policy: SamplingPolicy, env: PoseGenVectorEnv, k: int) -> list[tuple[int, float]]:
+        """Step (1): a learned ``policy`` improves against ``env``'s estimator and is saved with the round.
+
+        Returns its learning curve, (steps so far, mean reward) pairs; empty for a fixed policy."""
+        curve: list[tuple[int, float]] = []
+        if not policy.learns:
+            return curve
+        steps = self.config.learn_steps
+        env.reset(seed=self.config.seed + 7919 * k)
+        with tqdm(total=steps, desc=f"{policy.name} round {k}: learning", unit="step") as bar:
+            def progress(done: int, rewards: np.ndarray) -> None:
+                curve.append((done, float(np.mean(rewards))))
+                self.tb.add_scalar(f"{policy.name}/learn_reward", curve[-1][1], (k - 1) * steps + done)
+                bar.update(done - bar.n)
                 bar.set_postfix(reward=f"{curve[-1][1]:.3f}")
-            policy.learn(env, config.learn_steps, progress)
-        policy.save(out)
-    got = collect(policy, env, config.samples, seed=config.seed + 104729 * k, desc=f"{name} round {k}: collecting")
-    if len(got) < 2:
-        raise RunError(f"{name} produced {len(got)} usable samples in round {k} ({got.implausible} implausible, "
-                       f"{got.duplicates} duplicates); it has collapsed -- try more learning steps or another policy")
-    d = got.data
-    write_dataset(out / "dataset", d.images, d.joints2d, d.joints3d, d.pose, d.betas, d.K, d.R, d.t,
-                  visible=d.visible, extras={"mpjpe_mm": got.mpjpe_mm, "action": got.actions},
-                  meta={"policy": name, "round": k, "drawn": got.drawn, "implausible": got.implausible,
-                        "duplicates": got.duplicates}, overwrite=True)
-    hardest = np.argsort(got.mpjpe_mm)[::-1][:32]
-    save_image_grid(out / "hardest.png", d.images[hardest], columns=8,
-                    labels=[f"{got.mpjpe_mm[i]:.0f}mm" for i in hardest])
-    history = finetune(estimator, _collected_so_far(run_dir, name, k, PoseData(d.images, d.joints3d)), replay, val,
-                       replay_ratio=config.replay_ratio,
-                       steps=config.finetune_steps, lr=config.finetune_lr,
-                       eval_every=max(1, config.finetune_steps // 8), patience=None, seed=config.seed + k,
-                       tolerance=config.in_distribution_tolerance, reference_mpjpe=reference,
-                       anchor=pretrained.state_dict())
-    save_estimator(out / "estimator.pt", estimator, meta={"policy": name, "round": k})
-    atomic_write(out / "learning.json", lambda t: t.write_text(json.dumps(
-        {"curve": curve, "finetune": {k2: v for k2, v in history.items() if k2 != "in_distribution_limit"}},
-        default=float)))
-    suites = evaluate_suites(estimator, task.avatar, num_samples=config.suite_samples)
-    return {"policy": name, "round": k, "samples": len(got), "learn_steps": config.learn_steps if policy.learns else 0,
-            "drawn": got.drawn, "implausible": got.implausible, "duplicates": got.duplicates,
-            "collected_mpjpe_mm": round(float(got.mpjpe_mm.mean()), 2),
-            "finetune_best_step": history["best_step"], "blend_alpha": history["alpha"],
-            "seconds": round(time.time() - start, 1), "runtime": _runtime(task), "suites": suites}
+            policy.learn(env, steps, progress)
+        policy.save(round_dir(self.run_dir, policy.name, k))
+        return curve
+
+    def collect(self, policy: SamplingPolicy, env: PoseGenVectorEnv, k: int) -> Collected:
+        """Step (2): the round's samples of ``policy``, written as its dataset beside a grid of the hardest."""
+        got = collect_samples(policy, env, self.config.samples, seed=self.config.seed + 104729 * k,
+                              desc=f"{policy.name} round {k}: collecting")
+        if len(got) < 2:
+            raise RunError(f"{policy.name} produced {len(got)} usable samples in round {k} ({got.implausible} "
+                           f"implausible, {got.duplicates} duplicates); it has collapsed -- try more learning steps "
+                           "or another policy")
+        self._write_samples(policy.name, k, got)
+        return got
+
+    def finetune(self, name: str, k: int, got: Collected,
+                 curve: list[tuple[int, float]]) -> tuple[torch.nn.Module, dict]:
+        """Step (3): a copy of the task's estimator fine-tuned on all that ``name`` has collected so far.
+
+        Base data is replayed, and the result is blended back towards the pre-trained weights as far
+        as the in-distribution guard needs. The estimator is saved with the round's learning log
+        (the policy's ``curve`` and the fine-tuning history); returns it and that history."""
+        c = self.config
+        estimator = copy.deepcopy(self.task.estimator)
+        new = _collected_so_far(self.run_dir, name, k, PoseData(got.data.images, got.data.joints3d))
+        history = finetune_estimator(estimator, new, self.replay, self.val, replay_ratio=c.replay_ratio,
+                                     steps=c.finetune_steps, lr=c.finetune_lr,
+                                     eval_every=max(1, c.finetune_steps // 8), patience=None, seed=c.seed + k,
+                                     tolerance=c.in_distribution_tolerance, reference_mpjpe=self.reference,
+                                     anchor=self.pretrained.state_dict())
+        self._save_finetuned(name, k, estimator, curve, history)
+        return estimator, history
+
+    def evaluate(self, estimator: torch.nn.Module) -> dict[str, dict]:
+        """Step (5): ``estimator``'s metrics on every test suite."""
+        return evaluate_suites(estimator, self.task.avatar, num_samples=self.config.suite_samples)
+
+    def record(self, rows: list[dict], row: dict) -> None:
+        """Put ``row`` into ``rows`` (replacing the same round's) and rewrite the run's tables and plots.
+
+        Called only once every file of the round is written, so a recorded round is a finished one."""
+        rows[:] = [r for r in rows if (r["policy"], r["round"]) != (row["policy"], row["round"])] + [row]
+        write_tables(self.run_dir, rows)
+        plot_suites(self.run_dir, rows)
+        for suite, metrics in row["suites"].items():
+            self.tb.add_scalar(f"{row['policy']}/mpjpe_{suite}", metrics["eval14"]["mpjpe_mm"], row["round"])
+
+    def result_row(self, policy: SamplingPolicy, k: int, got: Collected, history: dict, suites: dict,
+                   seconds: float) -> dict:
+        """Round ``k`` of ``policy`` as a line of results.json."""
+        return {"policy": policy.name, "round": k, "samples": len(got),
+                "learn_steps": self.config.learn_steps if policy.learns else 0,
+                "drawn": got.drawn, "implausible": got.implausible, "duplicates": got.duplicates,
+                "collected_mpjpe_mm": round(float(got.mpjpe_mm.mean()), 2),
+                "finetune_best_step": history["best_step"], "blend_alpha": history["alpha"],
+                "seconds": round(seconds, 1), "runtime": _runtime(self.task), "suites": suites}
+
+    def close(self) -> None:
+        self.tb.close()
+
+    def _write_samples(self, name: str, k: int, got: Collected) -> None:
+        """The round's dataset (with each sample's error and action) and a grid of its hardest samples."""
+        out = round_dir(self.run_dir, name, k)
+        write_dataset(out / "dataset", got.data, extras={"mpjpe_mm": got.mpjpe_mm, "action": got.actions},
+                      meta={"policy": name, "round": k, "drawn": got.drawn, "implausible": got.implausible,
+                            "duplicates": got.duplicates}, overwrite=True)
+        hardest = np.argsort(got.mpjpe_mm)[::-1][:32]
+        save_image_grid(out / "hardest.png", got.data.images[hardest], columns=8,
+                        labels=[f"{got.mpjpe_mm[i]:.0f}mm" for i in hardest])
+
+    def _save_finetuned(self, name: str, k: int, estimator: torch.nn.Module, curve: list[tuple[int, float]],
+                        history: dict) -> None:
+        """The fine-tuned estimator and the round's learning log: the policy's curve and the fine-tuning."""
+        out = round_dir(self.run_dir, name, k)
+        save_estimator(out / "estimator.pt", estimator, meta={"policy": name, "round": k})
+        finetuning = {key: value for key, value in history.items() if key != "in_distribution_limit"}
+        atomic_write(out / "learning.json",
+                     lambda t: t.write_text(json.dumps({"curve": curve, "finetune": finetuning}, default=float)))
 
 
 def _runtime(task) -> dict:

@@ -9,7 +9,9 @@ POLICIES = {cls.name: cls for cls in (RandomPolicy, PriorPolicy, AnchorPolicy, S
 
 
 def make_policy(name: str, **kwargs) -> SamplingPolicy:
-    """A fresh policy by name (``POLICIES``); keyword arguments go to its constructor."""
+    """A fresh policy by name (``POLICIES``); keyword arguments go to its constructor.
+
+    Every policy takes ``seed``, ``anchoring`` and ``tensorboard_log`` (``SamplingPolicy``); some take more."""
     if name not in POLICIES:
         raise ValueError(f"unknown policy {name!r}; choose one of {sorted(POLICIES)}")
     return POLICIES[name](**kwargs)

@@ -4,6 +4,9 @@ A policy maps the environment's context vectors to actions (``act``). Learned po
 against the current estimator in ``learn``, which may spend at most the given number of
 environment steps; fixed ones (``random``, ``prior``) spend none. Each saves and restores its
 state, so interrupted runs resume and later rounds start from the policy of the round before.
+
+Every policy takes the same settings (``seed``, ``anchoring``, ``tensorboard_log``), so a run builds
+them all alike; a policy with no use for one ignores it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from agents.policies.anchored import DEFAULT_ANCHORING, Anchoring
 from posegen_env.envs.vector_env import PoseGenVectorEnv
 
 # Called after every batch of learning steps with (steps done so far, rewards of that batch).
@@ -23,7 +27,13 @@ Progress = Callable[[int, np.ndarray], None]
 class SamplingPolicy(ABC):
     name: str = ""
     learns: bool = False
-    anchored: bool = False  # draws anchors (agents/policies/anchored.py), so it takes an ``Anchoring``
+    anchored: bool = False  # draws anchors (agents/policies/anchored.py), so its samples depend on ``anchoring``
+
+    def __init__(self, *, seed: int = 0, anchoring: Anchoring = DEFAULT_ANCHORING,
+                 tensorboard_log: str | None = None) -> None:
+        self.seed = seed  # of the policy's own randomness (its initial state, its learning), if it has any
+        self.anchoring = anchoring  # read only by anchored policies
+        self.tensorboard_log = tensorboard_log  # where a policy that logs its own training writes it
 
     @abstractmethod
     def act(self, contexts: np.ndarray, rng: np.random.Generator) -> np.ndarray:

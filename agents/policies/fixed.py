@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from agents.policies.anchored import DEFAULT_ANCHORING, Anchoring
 from agents.policies.base import SamplingPolicy
 from posegen_env.distributions import BaseCameraSampler, BasePoseSampler
 from posegen_env.envs.action_space import encode, uniform_actions
@@ -31,14 +30,12 @@ class AnchorPolicy(SamplingPolicy):
     """The anchored policies' starting point: base bodies from uniformly drawn cameras, with no step taken.
 
     What ``ppo``, ``sac`` and ``search`` would sample had they learned nothing; comparing with it
-    separates what learning adds from what the anchoring adds.
+    separates what learning adds from what the anchoring adds. Of the anchoring only the
+    ``uniform_share`` matters: this policy takes no step.
     """
 
     name = "anchor"
     anchored = True
-
-    def __init__(self, anchoring: Anchoring = DEFAULT_ANCHORING):
-        self.anchoring = anchoring  # only its uniform_share matters: this policy takes no step
 
     def act(self, contexts, rng):
         return self.anchoring.draw(len(contexts), rng)

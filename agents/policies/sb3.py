@@ -117,9 +117,10 @@ class SB3Policy(SamplingPolicy):
 
     # The policies are small MLPs fed batches of 64: they run faster on the CPU, even beside a GPU
     # that renders and runs the estimator (SB3 warns when PPO without a CNN is put on a GPU).
-    def __init__(self, seed: int = 0, tensorboard_log: str | None = None, device: str = "cpu",
-                 anchoring: Anchoring = DEFAULT_ANCHORING, **hyperparameters):
-        self.seed, self.tensorboard_log, self.device, self.anchoring = seed, tensorboard_log, device, anchoring
+    def __init__(self, *, seed: int = 0, anchoring: Anchoring = DEFAULT_ANCHORING, tensorboard_log: str | None = None,
+                 device: str = "cpu", **hyperparameters) -> None:
+        super().__init__(seed=seed, anchoring=anchoring, tensorboard_log=tensorboard_log)
+        self.device = device
         self.hyperparameters = self.defaults() | hyperparameters
         self.model = None
 

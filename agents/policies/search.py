@@ -28,14 +28,15 @@ class SearchPolicy(SamplingPolicy):
     anchored = True
 
     def __init__(self, num_agents: int = 16, init_std: float = 0.5, min_std: float = 0.3, elite_frac: float = 0.25,
-                 smoothing: float = 0.6, population_per_agent: int = 16, seed: int = 0,
-                 anchoring: Anchoring = DEFAULT_ANCHORING):
+                 smoothing: float = 0.6, population_per_agent: int = 16, *, seed: int = 0,
+                 anchoring: Anchoring = DEFAULT_ANCHORING, tensorboard_log: str | None = None) -> None:
         if num_agents < 1 or not 0 < elite_frac <= 1 or not 0 < smoothing <= 1 or not 0 < min_std <= init_std:
             raise ValueError("search needs num_agents >= 1, elite_frac and smoothing in (0, 1], "
                              "0 < min_std <= init_std")
+        super().__init__(seed=seed, anchoring=anchoring, tensorboard_log=tensorboard_log)
         self.num_agents, self.min_std, self.elite_frac, self.smoothing = num_agents, min_std, elite_frac, smoothing
-        self.population_per_agent, self.anchoring = population_per_agent, anchoring
-        rng = np.random.default_rng(seed)
+        self.population_per_agent = population_per_agent
+        rng = np.random.default_rng(seed)  # the agents' starting means
         self.mean = rng.uniform(-init_std, init_std, (num_agents, ACTION_DIM))
         self.std = np.full((num_agents, ACTION_DIM), float(init_std))
         self.iterations = 0

@@ -33,7 +33,7 @@ def base_split(avatar, split: str, num_samples: int, data_dir: str | Path | None
         poses, cams = BasePoseSampler().sample(num_samples, rng), BaseCameraSampler().sample(num_samples, rng)
         with tqdm(total=num_samples, desc=f"rendering base {split} split", unit="img") as bar:
             b = render_crops(avatar, poses, cams, crop_size=crop_size, rng=rng, progress=bar)
-        write_dataset(path, b.images, b.joints2d, b.joints3d, b.pose, b.betas, b.K, b.R, b.t, visible=b.visible,
-                      meta={"split": split, "seed": SPLIT_SEEDS[split], "distribution": "base"}, overwrite=True)
+        write_dataset(path, b, meta={"split": split, "seed": SPLIT_SEEDS[split], "distribution": "base"},
+                      overwrite=True)
     data = load_dataset(path)
     return PoseData(data.load_images(range(len(data))), data.joints3d)

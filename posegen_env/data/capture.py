@@ -2,9 +2,10 @@
 
 A capture is a directory of per-camera image and mask folders, calibrated cameras and per-frame
 SMPL parameters, laid out like ZJU-MoCap (see docs/capture_format.md for the layout and the
-differences). Fitting runs for hours, so the loader checks everything up front and every failure
-names the file, the problem and the fix. The writer streams frames into a hidden sibling directory
-and renames it into place only once complete, so no reader ever sees a half-written capture.
+differences). A broken capture would otherwise surface only once a fit is under way, so the
+loader checks everything up front and every failure names the file, the problem and the fix. The
+writer streams frames into a hidden sibling directory and renames it into place only once
+complete, so no reader ever sees a half-written capture.
 """
 
 from __future__ import annotations
@@ -370,12 +371,19 @@ def load_capture(path: str | os.PathLike, check_files: bool = True) -> Capture:
 
 
 def _dump_json(doc: dict) -> str:
-    """Indented JSON with each innermost list of numbers or strings on one line (matrix rows stay
-    readable). Encoded strings never hold a raw newline, so only the indentation is rewritten."""
-    text = json.dumps(doc, indent=2, allow_nan=False)
-    item = r'(?:-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|"(?:[^"\\]|\\.)*")'
-    pattern = re.compile(rf"\[\n\s*({item}(?:,\n\s*{item})*)\n\s*\]")
-    return pattern.sub(lambda m: "[" + re.sub(r",\n\s*", ", ", m.group(1)) + "]", text) + "\n"
+    """``doc`` indented as by ``json.dumps(indent=2)``, but with every list that holds no list or
+    object on one line, so that a matrix reads as its rows and a frame list as one line."""
+    def dump(value, pad: str) -> str:
+        inner = pad + "  "
+        if isinstance(value, dict) and value:
+            items = (f"{inner}{json.dumps(key)}: {dump(v, inner)}" for key, v in value.items())
+            return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+        if isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+            return "[\n" + ",\n".join(inner + dump(v, inner) for v in value) + f"\n{pad}]"
+        return json.dumps(value)
+
+    # through JSON once first: keys become strings and tuples lists, as json.dumps itself would make them
+    return dump(json.loads(json.dumps(doc, allow_nan=False)), "") + "\n"
 
 
 def _check_replaceable(out_dir: Path, overwrite: bool) -> None:

@@ -34,6 +34,7 @@ from posegen_env.files import (
     require_directory,
 )
 from posegen_env.render.camera import Camera
+from posegen_env.render.crops import PoseBatch
 
 FORMAT = "posegen-dataset"
 VERSION = 1
@@ -613,14 +614,18 @@ class DatasetWriter(StagedDirectoryWriter):
         _check_replaceable(out_dir, self.overwrite)
 
 
-def write_dataset(out_dir: str | os.PathLike, images, joints2d, joints3d_cam, pose, betas, K, R, t,
-                  visible=None, extras: Mapping | None = None, meta: dict | None = None,
-                  overwrite: bool = False) -> Path:
-    """Write a whole dataset in one call: the arguments of :meth:`DatasetWriter.add_batch` with N
-    samples; ``images`` (N, S, S, 3) uint8 fixes the image size. Returns ``out_dir``."""
-    shape = np.shape(images)
+def write_dataset(out_dir: str | os.PathLike, batch: PoseBatch, *, extras: Mapping | None = None,
+                  meta: dict | None = None, overwrite: bool = False) -> Path:
+    """Write a whole dataset in one call from rendered crops and their labels; ``batch.images``
+    (N, S, S, 3) uint8 fixes the image size. ``extras`` as for :meth:`DatasetWriter.add_batch`.
+    Returns ``out_dir``."""
+    if not isinstance(batch, PoseBatch):
+        raise DatasetError(f"write_dataset: batch must be a PoseBatch (posegen_env.render.crops), got "
+                           f"{type(batch).__name__}; for separate arrays use DatasetWriter.add_batch")
+    shape = np.shape(batch.images)
     if len(shape) != 4 or shape[1] != shape[2]:
         raise DatasetError(f"write_dataset: images have shape {shape} but must be (N, S, S, 3): square RGB crops")
     with DatasetWriter(out_dir, shape[1], meta=meta, overwrite=overwrite) as w:
-        w.add_batch(images, joints2d, joints3d_cam, pose, betas, K, R, t, visible=visible, extras=extras)
+        w.add_batch(batch.images, batch.joints2d, batch.joints3d, batch.pose, batch.betas, batch.K, batch.R, batch.t,
+                    visible=batch.visible, extras=extras)
     return Path(out_dir)

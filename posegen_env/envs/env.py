@@ -18,15 +18,14 @@ import gymnasium as gym
 import numpy as np
 
 from posegen_env.envs.action_space import ACTION_DIM
+from posegen_env.envs.checks import check_int, check_render_mode
 from posegen_env.envs.task import PoseGenTask
 
 DEFAULT_CONTEXT_DIM = 8
 
 
 def context_space(context_dim: int) -> gym.spaces.Box:
-    if isinstance(context_dim, bool) or not isinstance(context_dim, int | np.integer) or context_dim < 1:
-        raise ValueError(f"context_dim must be a positive int, got {context_dim!r}")
-    return gym.spaces.Box(-1.0, 1.0, (int(context_dim),), np.float32)
+    return gym.spaces.Box(-1.0, 1.0, (check_int("context_dim", context_dim),), np.float32)
 
 
 def action_box() -> gym.spaces.Box:
@@ -49,9 +48,7 @@ class PoseGenEnv(gym.Env):
 
     def __init__(self, render_mode: str | None = None, context_dim: int = DEFAULT_CONTEXT_DIM,
                  task: PoseGenTask | None = None, **task_kwargs):
-        if render_mode not in (None, *self.metadata["render_modes"]):
-            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
-        self.render_mode = render_mode
+        self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
         self.task = task if task is not None else PoseGenTask(**task_kwargs)
         self.observation_space = context_space(context_dim)
         self.action_space = action_box()

@@ -15,6 +15,7 @@ from posegen_env.body.joints import EVAL_JOINTS, NUM_JOINTS
 from posegen_env.body.plausibility import penetration_depth
 from posegen_env.device import resolve_device
 from posegen_env.envs.action_space import Sample, decode
+from posegen_env.envs.checks import check_int
 from posegen_env.envs.reward import RewardConfig
 from posegen_env.estimation.estimator import EstimatorError, load_estimator, predict
 from posegen_env.estimation.metrics import mpjpe, pa_mpjpe
@@ -38,19 +39,46 @@ class StepResult:
     def __len__(self) -> int:
         return len(self.reward)
 
+    def _columns(self) -> dict:
+        """Every info key as one array over the N samples (the camera as a dict of them): the single
+        source that ``info`` reads rows from and ``infos`` hands to the vector env whole."""
+        cameras = self.sample.cameras
+        return {
+            "global_orient": self.sample.global_orient, "body_pose": self.sample.body_pose,
+            "betas": self.sample.betas,
+            "camera": cameras.as_dict() | {"fov_deg": cameras.fov_deg},
+            "K": self.data.K, "R": self.data.R, "t": self.data.t,
+            "joints3d": self.data.joints3d, "joints2d": self.data.joints2d,
+            "predicted_joints3d": self.predicted,
+            "mpjpe_mm": self.mpjpe_mm.astype(np.float64), "pa_mpjpe_mm": self.pa_mpjpe_mm.astype(np.float64),
+            "limit_violation": self.sample.limit_violation.astype(np.float64),
+            "penetration_m": self.penetration_m.astype(np.float64),
+        }
+
     def info(self, i: int) -> dict:
         """The whole i-th sample as plain arrays and floats, ready to be saved (the env's ``info``)."""
-        cam = self.sample.cameras[i]
-        return {
-            "global_orient": self.sample.global_orient[i], "body_pose": self.sample.body_pose[i],
-            "betas": self.sample.betas[i],
-            "camera": {k: float(v[0]) for k, v in cam.as_dict().items()} | {"fov_deg": float(cam.fov_deg[0])},
-            "K": self.data.K[i], "R": self.data.R[i], "t": self.data.t[i],
-            "joints3d": self.data.joints3d[i], "joints2d": self.data.joints2d[i],
-            "predicted_joints3d": self.predicted[i],
-            "mpjpe_mm": float(self.mpjpe_mm[i]), "pa_mpjpe_mm": float(self.pa_mpjpe_mm[i]),
-            "limit_violation": float(self.sample.limit_violation[i]), "penetration_m": float(self.penetration_m[i]),
-        }
+        return _row(self._columns(), i)
+
+    def infos(self) -> dict:
+        """All N samples in Gymnasium's vector ``info`` layout, built from the arrays without per-sample
+        dicts: each key an array over the samples (the camera a dict of them) with a boolean ``_key``
+        mask beside it, all True since every sample has every key."""
+        present = np.ones(len(self), bool)
+        infos = {}
+        for key, column in self._columns().items():
+            infos[key], infos[f"_{key}"] = column, present.copy()
+        return infos
+
+
+def _row(columns: dict, i: int) -> dict:
+    """Row ``i`` of ``columns``: arrays stay arrays, a column of one number per sample gives a float."""
+    return {key: _cell(column, i) for key, column in columns.items()}
+
+
+def _cell(column: dict | np.ndarray, i: int) -> dict | np.ndarray | float:
+    if isinstance(column, dict):
+        return _row(column, i)
+    return float(column[i]) if column.ndim == 1 else column[i]
 
 
 class PoseGenTask:
@@ -63,8 +91,7 @@ class PoseGenTask:
 
     def __init__(self, avatar=None, body_model=None, estimator=None, image_size: int = 64, reward=None,
                  device=None, render_batch: int = 64):
-        if isinstance(image_size, bool) or not isinstance(image_size, int | np.integer) or image_size < 16:
-            raise ValueError(f"image_size must be an int >= 16 (crop side in pixels), got {image_size!r}")
+        image_size = check_int("image_size", image_size, minimum=16, meaning="crop side in pixels")
         self.device = resolve_device(device)
         if avatar is None or isinstance(avatar, str) or hasattr(avatar, "__fspath__"):
             body = body_model if hasattr(body_model, "identifier") else load_body_model(body_model)
@@ -73,7 +100,7 @@ class PoseGenTask:
             raise ValueError("body_model differs from the body the avatar was fitted on; pass the avatar's body "
                              "or leave body_model out")
         self.avatar = avatar
-        self.image_size = int(image_size)
+        self.image_size = image_size
         self.reward_config = RewardConfig.from_any(reward)
         self.render_batch = render_batch
         self.set_estimator(estimator)

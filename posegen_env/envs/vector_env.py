@@ -15,21 +15,9 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from posegen_env.envs.checks import check_int, check_render_mode
 from posegen_env.envs.env import DEFAULT_CONTEXT_DIM, action_box, context_space, draw_context
 from posegen_env.envs.task import PoseGenTask, StepResult
-
-
-def batch_infos(result: StepResult) -> dict:
-    """Per-sample infos stacked into arrays, Gymnasium's vector ``info`` layout (with ``_key`` masks)."""
-    rows = [result.info(i) for i in range(len(result))]
-    infos = {}
-    for key, value in rows[0].items():
-        if isinstance(value, dict):
-            infos[key] = {k: np.array([r[key][k] for r in rows]) for k in value}
-        else:
-            infos[key] = np.stack([np.asarray(r[key]) for r in rows])
-        infos[f"_{key}"] = np.ones(len(rows), bool)
-    return infos
 
 
 class PoseGenVectorEnv(VectorEnv):
@@ -39,12 +27,8 @@ class PoseGenVectorEnv(VectorEnv):
 
     def __init__(self, num_envs: int = 16, render_mode: str | None = None, context_dim: int = DEFAULT_CONTEXT_DIM,
                  task: PoseGenTask | None = None, **task_kwargs):
-        if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
-            raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
-        self.num_envs = int(num_envs)
-        self.render_mode = render_mode
+        self.num_envs = check_int("num_envs", num_envs)
+        self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
         self.task = task if task is not None else PoseGenTask(**task_kwargs)
         self.single_observation_space = context_space(context_dim)
         self.single_action_space = action_box()
@@ -79,9 +63,9 @@ class PoseGenVectorEnv(VectorEnv):
         self._contexts = self._draw_contexts()
         return self._contexts.copy(), ended, result.reward.astype(np.float64), result
 
-    def step(self, actions):
+    def step(self, actions) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
         contexts, ended, rewards, result = self.step_batch(actions)
-        infos = batch_infos(result)
+        infos = result.infos()
         infos["final_obs"], infos["_final_obs"] = ended, np.ones(self.num_envs, bool)
         done = np.ones(self.num_envs, bool)
         return contexts, rewards, done, np.zeros(self.num_envs, bool), infos

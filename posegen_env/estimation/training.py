@@ -21,10 +21,19 @@ from posegen_env.data.dataset import PoseData
 from posegen_env.estimation.estimator import as_batch, mirror_joints, predict
 from posegen_env.estimation.metrics import mpjpe
 
+# Every public torch module with batch-norm running statistics (their common base class is private).
+BATCH_NORMS = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d, torch.nn.SyncBatchNorm,
+               torch.nn.LazyBatchNorm1d, torch.nn.LazyBatchNorm2d, torch.nn.LazyBatchNorm3d)
+
 
 def validation_mpjpe(model, data: PoseData) -> float:
     """Mean 14-joint MPJPE in mm of ``model`` on ``data``."""
     return float(mpjpe(predict(model, data.images), data.joints3d, joints=EVAL_JOINTS).mean())
+
+
+def cosine_factor(step: int, steps: int) -> float:
+    """Share of the base learning rate at ``step`` of ``steps``: a cosine from 1 down to 0.05."""
+    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / max(steps, 1)))
 
 
 def _augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -60,6 +69,10 @@ def train_estimator(model: torch.nn.Module, sources: list[tuple[PoseData, float]
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     if optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state)
+    for group in optimizer.param_groups:  # the schedule follows this call's ``lr``, also when resuming
+        group["initial_lr"] = lr
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: cosine_factor(step, steps),
+                                                  last_epoch=start_step - 1)
     generator = torch.Generator().manual_seed(seed + start_step)
     rng = np.random.default_rng(seed + start_step)
     history = {"step": [], "loss": [], "score": []}
@@ -71,14 +84,12 @@ def train_estimator(model: torch.nn.Module, sources: list[tuple[PoseData, float]
         model.train()
         if freeze_norm:
             for m in model.modules():
-                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                if isinstance(m, BATCH_NORMS):
                     m.eval()
 
     train_mode()
     with tqdm(total=steps, initial=start_step, desc=desc, unit="step") as bar:
         for step in range(start_step, steps):
-            for group in optimizer.param_groups:  # cosine decay to 5 %
-                group["lr"] = lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / max(steps, 1))))
             counts = rng.multinomial(batch_size, weights)
             idx = [rng.integers(len(d), size=c) for (d, _), c in zip(sources, counts, strict=True)]
             images = np.concatenate([d.images[i] for (d, _), i in zip(sources, idx, strict=True)])
@@ -93,6 +104,7 @@ def train_estimator(model: torch.nn.Module, sources: list[tuple[PoseData, float]
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            scheduler.step()
             running.append(loss.item())
             bar.update(1)
             done = step + 1

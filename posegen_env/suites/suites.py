@@ -106,9 +106,8 @@ def load_suite(name: str, avatar, num_samples: int = 500, crop_size: int = 64, r
     if not regenerate and (path / "dataset.json").is_file():
         return load_dataset(path)
     b = build_suite(name, avatar, num_samples, crop_size, split)
-    write_dataset(path, b.images, b.joints2d, b.joints3d, b.pose, b.betas, b.K, b.R, b.t, visible=b.visible,
-                  meta={"suite": name, "split": split, "seed": suite_seed(name, split),
-                        "avatar": getattr(avatar, "identifier", "")},
+    write_dataset(path, b, meta={"suite": name, "split": split, "seed": suite_seed(name, split),
+                                 "avatar": getattr(avatar, "identifier", "")},
                   overwrite=True)
     return load_dataset(path)
 

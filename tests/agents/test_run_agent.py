@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import compare_seeds
@@ -12,7 +13,7 @@ import run_agent
 import torch
 
 from agents.analysis.merge import merge_runs as merge
-from agents.analysis.seeds import final_rounds
+from agents.analysis.seeds import final_rounds, summarise
 from agents.loop import rounds as rounds_module
 from agents.policies import POLICIES, make_policy
 from agents.policies.anchored import Anchoring
@@ -76,21 +77,20 @@ def test_collection_drops_duplicates(tmp_path):
 
 def test_resume_after_interruption_and_corrupt_checkpoint(tmp_path, monkeypatch, capsys):
     out = tmp_path / "run"
-    real = rounds_module._one_round
-    calls = []
+    real = rounds_module.RoundRunner.finetune
 
-    def interrupted(*args, **kwargs):
-        calls.append(args[3])
-        if args[3] == 2:
+    def interrupted(self, name, k, got, curve):
+        if k == 2:  # after round 2 wrote its policy and dataset, before its estimator
             raise KeyboardInterrupt
-        return real(*args, **kwargs)
+        return real(self, name, k, got, curve)
 
-    monkeypatch.setattr(rounds_module, "_one_round", interrupted)
+    monkeypatch.setattr(rounds_module.RoundRunner, "finetune", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_agent.main(["--quick", "--policy", "search", "--rounds", "2", "--out", str(out)])
     assert [r["round"] for r in json.loads((out / "results.json").read_text())["rows"]] == [0, 1]
+    assert (out / "search" / "round-2" / "dataset").is_dir()  # written, yet the round is not recorded
     round1 = (out / "search" / "round-1" / "estimator.pt").stat().st_mtime_ns
-    monkeypatch.setattr(rounds_module, "_one_round", real)
+    monkeypatch.setattr(rounds_module.RoundRunner, "finetune", real)
     config = json.loads((out / "config.json").read_text())
     assert config["rounds"] == 2  # --quick keeps an explicit --rounds
     assert run_agent.main(["--resume", str(out)]) == 0
@@ -251,6 +251,11 @@ def test_seeds_compare_into_means_and_a_bootstrap_lead(quick_all, tmp_path, caps
     low, high = search["lead_ci95_pct"]
     assert 100 * (1 - 220 / 240) <= low < 16.0 < high <= 100 * (1 - 200 / 260)
     assert "lead_ci95_pct" not in doc["policies"]["prior"]  # one seed: no interval
+    _, baseline, finals = final_rounds(runs)
+    assert summarise(baseline, finals)["policies"]["search"]["lead_ci95_pct"] == [low, high]  # same seed, same draws
+    twice = finals + [replace(f, seed=f.seed + 10) for f in finals if f.policy in ("search", "random")]
+    low2, high2 = summarise(baseline, twice)["policies"]["search"]["lead_ci95_pct"]
+    assert low < low2 < 16.0 < high2 < high  # the same results from twice the seeds: a narrower interval
     assert (out / "seeds.png").stat().st_size > 1000
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("| search |"))
     assert line.startswith("| search | 0, 1, 2 | 200.0, 210.0, 220.0 |") and "| 210.0 (10.0) |" in line

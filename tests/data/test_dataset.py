@@ -12,6 +12,7 @@ from PIL import Image
 from posegen_env.body.joints import SMPL_JOINT_NAMES
 from posegen_env.data.dataset import DatasetError, DatasetWriter, crop_box, load_dataset, write_dataset
 from posegen_env.render.camera import orbit_camera
+from posegen_env.render.crops import PoseBatch
 
 SIZE = 32
 N = 6
@@ -39,8 +40,13 @@ def make_data(seed: int = 0) -> dict:
     }
 
 
+def as_batch(data: dict) -> PoseBatch:
+    """The samples of ``make_data`` as the PoseBatch that write_dataset takes."""
+    return PoseBatch(joints3d=data["joints3d_cam"], **{k: v for k, v in data.items() if k != "joints3d_cam"})
+
+
 def write(root: Path, data: dict, **kwargs) -> Path:
-    return write_dataset(root, meta={"source": "synthetic"}, **data, **kwargs)
+    return write_dataset(root, as_batch(data), meta={"source": "synthetic"}, **kwargs)
 
 
 @pytest.fixture
@@ -424,6 +430,12 @@ def test_add_rejects(tmp_path: Path, data: dict, mutate, words):
     with pytest.raises(DatasetError) as info, DatasetWriter(tmp_path / "ds", SIZE) as w:
         w.add(**mutate(sample(data, 0)))
     assert_message(info, *words)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_dataset_needs_a_pose_batch(tmp_path: Path, data: dict):
+    with pytest.raises(DatasetError, match="batch must be a PoseBatch.*DatasetWriter.add_batch"):
+        write_dataset(tmp_path / "ds", data)
     assert list(tmp_path.iterdir()) == []
 
 

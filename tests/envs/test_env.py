@@ -174,6 +174,38 @@ def test_vector_env_equals_single_envs(task):
         np.testing.assert_array_equal(o2, vobs[i])
 
 
+def stacked_infos(result) -> dict:
+    """The per-sample infos stacked one key at a time, with a ``_key`` mask beside each."""
+    rows = [result.info(i) for i in range(len(result))]
+    infos = {}
+    for key, value in rows[0].items():
+        if isinstance(value, dict):
+            infos[key] = {k: np.array([r[key][k] for r in rows]) for k in value}
+        else:
+            infos[key] = np.stack([np.asarray(r[key]) for r in rows])
+        infos[f"_{key}"] = np.ones(len(rows), bool)
+    return infos
+
+
+def assert_same_arrays(got: dict, want: dict) -> None:
+    assert list(got) == list(want)
+    for key, value in want.items():
+        if isinstance(value, dict):
+            assert_same_arrays(got[key], value)
+        else:
+            assert got[key].dtype == value.dtype and got[key].shape == value.shape, key
+            np.testing.assert_array_equal(got[key], value, err_msg=key)
+
+
+def test_columnar_infos_equal_the_stacked_per_sample_infos(task):
+    actions = uniform_actions(3, np.random.default_rng(2))
+    result = task.evaluate(actions, [np.random.default_rng(i) for i in range(3)])
+    infos = result.infos()
+    assert_same_arrays(infos, stacked_infos(result))
+    assert isinstance(result.info(1)["mpjpe_mm"], float) and isinstance(result.info(1)["camera"]["fov_deg"], float)
+    assert infos["camera"]["azimuth_deg"].shape == (3,) and infos["_camera"].all()
+
+
 def test_sb3_adapter_steps_the_whole_batch(task):
     vec = SB3VecEnv(PoseGenVectorEnv(num_envs=3, task=task))
     vec.seed(4)
@@ -197,6 +229,22 @@ def test_mismatched_estimator_and_missing_files_get_clear_errors(task, tmp_path)
         PoseGenTask(avatar=tmp_path / "missing_avatar.pt")
     with pytest.raises(ValueError, match="image_size"):
         PoseGenTask(avatar=task.avatar, image_size=4)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda task: PoseGenVectorEnv(num_envs=0, task=task), "num_envs must be a positive int, got 0"),
+    (lambda task: PoseGenVectorEnv(num_envs=True, task=task), "num_envs must be a positive int, got True"),
+    (lambda task: PoseGenEnv(context_dim=2.0, task=task), "context_dim must be a positive int, got 2.0"),
+    (lambda task: PoseGenTask(avatar=task.avatar, image_size=8),
+     "image_size must be an int >= 16 (crop side in pixels), got 8"),
+    (lambda task: PoseGenEnv(render_mode="human", task=task), "render_mode must be None or 'rgb_array', got 'human'"),
+    (lambda task: PoseGenVectorEnv(num_envs=2, render_mode="ansi", task=task),
+     "render_mode must be None or 'rgb_array', got 'ansi'"),
+], ids=["num_envs-zero", "num_envs-bool", "context_dim-float", "image_size-small", "render_mode", "vector-render_mode"])
+def test_bad_arguments_get_clear_errors(task, make, message):
+    with pytest.raises(ValueError) as info:
+        make(task)
+    assert str(info.value) == message
 
 
 def test_search_policy_learns_towards_higher_reward_and_round_trips(task, tmp_path):

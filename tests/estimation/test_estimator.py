@@ -18,7 +18,7 @@ from posegen_env.estimation.estimator import (
     predict,
     save_estimator,
 )
-from posegen_env.estimation.training import finetune, train_estimator, validation_mpjpe
+from posegen_env.estimation.training import cosine_factor, finetune, train_estimator, validation_mpjpe
 
 
 def tiny_data(n=48, seed=0) -> PoseData:
@@ -122,6 +122,42 @@ def test_training_lowers_the_loss():
                               lr=3e-3, eval_every=20)
     assert history["loss"][-1] < history["loss"][0]
     assert history["best_score"] < 0.7 * before
+
+
+def test_resumed_training_follows_the_same_cosine_schedule(monkeypatch):
+    lrs = []
+    step = torch.optim.AdamW.step
+
+    def recording_step(self, *args, **kwargs):
+        lrs.append(self.param_groups[0]["lr"])
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", recording_step)
+    torch.manual_seed(0)
+    data, saved = tiny_data(n=16), {}
+    model = BaselineEstimator(width=8)
+
+    def checkpoint(done, score, optimizer):
+        saved[done] = optimizer.state_dict()
+
+    train_estimator(model, [(data, 1.0)], None, steps=12, batch_size=4, lr=1e-3, eval_every=6, on_eval=checkpoint)
+    assert lrs == [1e-3 * cosine_factor(s, 12) for s in range(12)]
+    for lr in (1e-3, 5e-4):  # the resumed call's ``lr`` sets the schedule, as for a fresh one
+        lrs.clear()
+        train_estimator(model, [(data, 1.0)], None, steps=12, batch_size=4, lr=lr, eval_every=6, start_step=6,
+                        optimizer_state=saved[6])
+        assert lrs == [lr * cosine_factor(s, 12) for s in range(6, 12)]
+
+
+def test_frozen_norm_keeps_the_batch_norm_statistics():
+    torch.manual_seed(0)
+    model = BaselineEstimator(width=8)
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    before = [m.running_mean.clone() for m in norms]
+    train_estimator(model, [(tiny_data(n=16), 1.0)], None, steps=3, batch_size=4, freeze_norm=True)
+    assert norms and all(torch.equal(m.running_mean, b) for m, b in zip(norms, before, strict=True))
+    train_estimator(model, [(tiny_data(n=16), 1.0)], None, steps=3, batch_size=4)
+    assert not all(torch.equal(m.running_mean, b) for m, b in zip(norms, before, strict=True))
 
 
 def test_finetune_keeps_in_distribution_within_tolerance():

@@ -9,6 +9,7 @@ import numpy as np
 
 from posegen_env.data.dataset import write_dataset
 from posegen_env.render.camera import orbit_camera
+from posegen_env.render.crops import PoseBatch
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,8 +20,11 @@ def test_evaluate_script_on_a_dataset_folder(tmp_path):
     joints = rng.normal(0, 0.3, (n, 24, 3)).astype(np.float32)
     joints -= joints[:, :1]
     cam = orbit_camera(0, 0, 3.0, width=32)
-    write_dataset(tmp_path / "data", np.zeros((n, 32, 32, 3), np.uint8), rng.uniform(0, 31, (n, 24, 2)), joints,
-                  np.zeros((n, 72)), np.zeros((n, 10)), cam.K, cam.R, cam.t)
+    batch = PoseBatch(images=np.zeros((n, 32, 32, 3), np.uint8), joints3d=joints,
+                      joints2d=rng.uniform(0, 31, (n, 24, 2)), visible=np.ones((n, 24), bool),
+                      pose=np.zeros((n, 72)), betas=np.zeros((n, 10)),
+                      K=np.tile(cam.K, (n, 1, 1)), R=np.tile(cam.R, (n, 1, 1)), t=np.tile(cam.t, (n, 1)))
+    write_dataset(tmp_path / "data", batch)
     (tmp_path / "zero_estimator.py").write_text(
         "import torch\n\ndef predict(images):\n    return torch.zeros(images.shape[0], 24, 3)\n")
     out = tmp_path / "result.json"

@@ -1,0 +1,27 @@
+"""Argument checks the environments share, so each constructor reports bad input the same way."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def check_int(name: str, value, minimum: int = 1, meaning: str = "") -> int:
+    """``value`` as an int if it is an integer (not a bool) of at least ``minimum``, else a ValueError.
+
+    ``meaning`` (e.g. "crop side in pixels") is added to the message to say what the number counts.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        need = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+        detail = f" ({meaning})" if meaning else ""
+        raise ValueError(f"{name} must be {need}{detail}, got {value!r}")
+    return int(value)
+
+
+def check_render_mode(render_mode: str | None, modes: Sequence[str] = ("rgb_array",)) -> str | None:
+    """``render_mode`` if it is None or one of ``modes``, else a ValueError naming the choices."""
+    if render_mode is not None and render_mode not in modes:
+        choices = " or ".join(repr(m) for m in modes)
+        raise ValueError(f"render_mode must be None or {choices}, got {render_mode!r}")
+    return render_mode
