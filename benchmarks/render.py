@@ -3,10 +3,14 @@
     python train/make_capture.py --out captures/default      # once, for the quality figures
     python benchmarks/render.py --capture captures/default
 
+    python benchmarks/render.py --second-band                # only the second-band comparison
+
 Quality: whole-image PSNR on the capture's held-out cameras (training poses) and held-out
 poses (all cameras), same background. Speed: batched rendering including skinning, against a
 naive renderer that samples the body's whole bounding box uniformly (same model, same image,
-per-sample nearest-vertex skinning) and against the ground-truth mesh renderer.
+per-sample nearest-vertex skinning) and against the ground-truth mesh renderer. Second band:
+``march``'s own compositing of the band behind a grazed limb against nerfacc's ``prefix_trans``,
+on the rays of 64 px person crops.
 """
 
 from __future__ import annotations
@@ -21,10 +25,12 @@ import torch
 from scipy.spatial import cKDTree
 
 from posegen_env.data.capture import load_capture
-from posegen_env.distributions import BasePoseSampler
+from posegen_env.distributions import BasePoseSampler, UniformCameraSampler
 from posegen_env.render.avatar import load_avatar
 from posegen_env.render.avatar.fit import psnr
-from posegen_env.render.camera import orbit_camera
+from posegen_env.render.avatar.proxy import RayHits
+from posegen_env.render.avatar.renderer import _band_samples, _march_band, _weighted_colour, march
+from posegen_env.render.camera import REFERENCE_WIDTH, orbit_camera, person_crop_box
 from posegen_env.render.mesh.renderer import MeshRenderer
 
 
@@ -91,13 +97,80 @@ def naive_render(avatar, poses, cams, index: int, samples: int = 128) -> torch.T
     return (weights[..., None] * rgb.reshape(len(hit), samples, 3)).sum(1)
 
 
+def crop_workload(avatar, n: int, size: int, seed: int = 0) -> RayHits:
+    """The hit rays of n person crops (base poses, uniform orbit cameras), placed as ``render_crops`` does."""
+    rng = np.random.default_rng(seed)
+    poses, cameras = BasePoseSampler().sample(n, rng), UniformCameraSampler().sample(n, rng)
+    bodies = avatar.pose(poses["global_orient"], poses["body_pose"], poses["betas"])
+    joints = bodies.joints.double().numpy()
+    crops = []
+    for i in range(n):
+        full = cameras.to_camera(i, target=joints[i, 0], width=REFERENCE_WIDTH)
+        centre, side = person_crop_box(full.project(joints[i]), scale=1.25, jitter=0.05, rng=rng)
+        crops.append(full.crop(centre, side, size))
+    return RayHits.concat(avatar.proxy.cast_batch(bodies, list(range(n)), crops))
+
+
+def march_prefix_trans(field, hits: RayHits, num_samples: int, min_transmittance: float = 0.01):
+    """``march`` with the second band composited by nerfacc: the first band's transmittance goes in
+    as ``prefix_trans``, so the band's weights already carry it."""
+    colour, opacity = _march_band(field, hits, 0, num_samples, None, False)
+    behind = torch.nonzero(hits.has_second & (opacity.detach() < 1 - min_transmittance))[:, 0]
+    if len(behind):
+        rows, trilinear, starts, ends = _band_samples(field, hits.select(behind), 1, num_samples, None)
+        sigma = field.density_at(rows, trilinear).reshape(starts.shape)
+        prefix = (1 - opacity[behind])[:, None].expand_as(sigma)
+        weights, _, _ = nerfacc.render_weight_from_density(starts, ends, sigma, prefix_trans=prefix)
+        colour2, opacity2 = _weighted_colour(field, rows, trilinear, weights)
+        colour, opacity = colour.index_add(0, behind, colour2), opacity.index_add(0, behind, opacity2)
+    return colour, opacity
+
+
+def second_band(avatar, n: int = 64, size: int = 64, repeats: int = 15) -> None:
+    """Time ``march`` (second band composited by hand) against ``march_prefix_trans``, alternating
+    runs on the same rays; print the ratio, how far the results differ and whether each has gradients."""
+    hits = crop_workload(avatar, n, size)
+    S, field = avatar.num_samples, avatar.field
+    ways = {"by hand (march)": lambda: march(field, hits, S), "nerfacc prefix_trans": lambda: march_prefix_trans(
+        field, hits, S)}
+    times = {name: [] for name in ways}
+    with torch.no_grad():
+        for _ in range(repeats):
+            for name, fn in ways.items():
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
+        (c1, o1), (c2, o2) = (fn() for fn in ways.values())
+    t_hand, t_nerfacc = (float(np.median(t)) for t in times.values())
+    print(f"second band, {n} crops of {size} px ({len(hits.pixel):,} rays, {int(hits.has_second.sum()):,} with a "
+          f"second band): by hand {t_hand * 1e3:.1f} ms, nerfacc prefix_trans {t_nerfacc * 1e3:.1f} ms per march "
+          f"(median of {repeats}); nerfacc / by hand = {t_nerfacc / t_hand:.3f}")
+    on_white = lambda c, o: ((c + (1 - o[:, None])).clamp(0, 1) * 255 + 0.5).to(torch.uint8)  # noqa: E731
+    flips = int((on_white(c1, o1) != on_white(c2, o2)).sum())
+    print(f"  max |difference|: colour {float((c1 - c2).abs().max()):.2g}, opacity {float((o1 - o2).abs().max()):.2g}; "
+          f"bit-identical: {torch.equal(c1, c2) and torch.equal(o1, o2)}; uint8 values that differ on white: {flips}")
+    for name, fn in ways.items():
+        field.zero_grad()
+        colour, opacity = fn()
+        try:
+            (colour.sum() + opacity.sum()).backward()
+            print(f"  {name}: gradients flow")
+        except RuntimeError as error:
+            print(f"  {name}: no gradients ({str(error).splitlines()[0][:90]}...)")
+    field.zero_grad()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--avatar", default=None, help="avatar file (default: the shipped one)")
     parser.add_argument("--capture", type=Path, default=Path("captures/default"))
     parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--second-band", action="store_true", help="only compare the second band's compositing")
     args = parser.parse_args()
     avatar = load_avatar(args.avatar)
+    if args.second_band:
+        second_band(avatar, args.batch)
+        return
     print(f"torch threads: {torch.get_num_threads()}; voxels: {avatar.field.num_voxels:,}; "
           f"proxy triangles: {len(avatar.proxy.faces_np):,}")
     meta = avatar_meta(args.avatar)

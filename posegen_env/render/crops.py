@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -54,27 +55,22 @@ def render_crops(avatar, poses: dict, cameras: CameraParams, crop_size: int = 64
         raise ValueError(f"{n} poses but {len(rng)} random generators; pass one Generator, or one per pose")
     if len(cameras) != n:
         raise ValueError(f"{n} poses but {len(cameras)} cameras; pass one camera per pose")
+    if isinstance(background, str) and background != "random":
+        raise ValueError(f'background must be an RGB triple in 0-255 or "random", got {background!r}')
     parts = []
     for start in range(0, n, batch):
         idx = np.arange(start, min(start + batch, n))
         go, bp, betas = (np.asarray(poses[k][idx], np.float32) for k in ("global_orient", "body_pose", "betas"))
-        joints = avatar.posed_joints(go, bp, betas).cpu().double().numpy()
+        bodies = avatar.pose(go, bp, betas)
+        joints = bodies.joints.cpu().double().numpy()
         crops = []
         for k, i in enumerate(idx):
             full = cameras.to_camera(int(i), target=joints[k, 0], width=REFERENCE_WIDTH)
             centre, side = person_crop_box(full.project(joints[k]), scale=crop_scale, jitter=jitter,
                                            rng=rng[i] if per_sample else rng)
             crops.append(full.crop(centre, side, crop_size))
-        out = avatar.render(go, bp, betas, crops)
-        rgb, alpha = out.rgb.cpu().numpy(), out.alpha.cpu().numpy()[..., None]
-        bg_old = np.asarray(avatar.background, np.float32) / 255.0
-        if isinstance(background, str) and background == "random" and per_sample:
-            bg_new = np.stack([rng[i].uniform(0.0, 1.0, size=(1, 1, 3)) for i in idx]).astype(np.float32)
-        elif isinstance(background, str) and background == "random":
-            bg_new = rng.uniform(0.0, 1.0, size=(len(idx), 1, 1, 3)).astype(np.float32)
-        else:
-            bg_new = np.broadcast_to(np.asarray(background, np.float32) / 255.0, (len(idx), 1, 1, 3))
-        rgb = rgb + (1.0 - alpha) * (bg_new - bg_old)
+        backgrounds = _crop_backgrounds(background, [rng[i] for i in idx] if per_sample else rng, len(idx))
+        rgb = avatar.render_posed(bodies, crops, background=backgrounds).rgb.cpu().numpy()
         images = (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
         cam_joints = np.stack([c.world_to_camera(j) for c, j in zip(crops, joints, strict=True)])
         uv = np.stack([c.project(j) for c, j in zip(crops, joints, strict=True)])
@@ -88,3 +84,13 @@ def render_crops(avatar, poses: dict, cameras: CameraParams, crop_size: int = 64
             progress.update(len(idx))
     return PoseBatch.concat(parts)
 
+
+def _crop_backgrounds(background, rng: np.random.Generator | list[np.random.Generator],
+                      count: int) -> np.ndarray | Sequence[float]:
+    """The background of each of ``count`` crops in 0-255: ``background`` itself, or for "random" a
+    colour drawn from the crop's own generator (a list, after its jitter) or from the shared one."""
+    if not isinstance(background, str):
+        return background
+    if isinstance(rng, list):
+        return np.stack([r.uniform(0.0, 255.0, size=3) for r in rng])
+    return rng.uniform(0.0, 255.0, size=(count, 3))

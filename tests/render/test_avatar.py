@@ -11,10 +11,11 @@ import torch
 from posegen_env.body.body_model import BodyModelError, load_body_model
 from posegen_env.body.pose_library import get_pose
 from posegen_env.data.capture import load_capture
-from posegen_env.distributions import UniformPoseSampler
+from posegen_env.distributions import UniformCameraSampler, UniformPoseSampler
 from posegen_env.render.avatar import DEFAULT_AVATAR_PATH, AvatarError, load_avatar, save_avatar
 from posegen_env.render.avatar.fit import build_ray_bank, new_avatar, photometric_loss, psnr
-from posegen_env.render.camera import Camera, intrinsics, look_at, orbit_camera
+from posegen_env.render.camera import Camera, intrinsics, look_at, orbit_camera, person_crop_box
+from posegen_env.render.crops import render_crops
 from posegen_env.render.mesh.renderer import MeshRenderer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -180,6 +181,50 @@ def test_background_and_ground_truth_joints(avatar):
     assert np.allclose(out.joints2d[0].cpu().numpy(), cam.project(joints.cpu().numpy()), atol=1e-3)
 
 
+def test_backgrounds_one_per_image(avatar):
+    """Each image is composited once, on its own background: as if the batch had that colour throughout."""
+    poses = UniformPoseSampler().sample(3, np.random.default_rng(8))
+    args = (poses["global_orient"], poses["body_pose"], poses["betas"],
+            [capture_camera(az, 10, avatar, width=32) for az in (0, 120, 240)])
+    colours = np.array([[0.0, 0.0, 255.0], [12.5, 200.0, 31.0], [255.0, 255.0, 255.0]])
+    batch = avatar.render(*args, background=colours)
+    for k in range(3):
+        assert torch.equal(batch.rgb[k], avatar.render(*args, background=tuple(colours[k])).rgb[k])
+    assert torch.equal(batch.rgb[:, 0, 0], torch.as_tensor(colours / 255.0, dtype=torch.float32))
+
+
+def test_render_posed_renders_bodies_posed_once(avatar):
+    """``pose`` then ``render_posed`` is ``render``; its joints are those ``posed_joints`` gives."""
+    poses = UniformPoseSampler().sample(2, np.random.default_rng(9))
+    args = (poses["global_orient"], poses["body_pose"], poses["betas"])
+    cams = [capture_camera(az, 0, avatar, width=24) for az in (30, 210)]
+    bodies = avatar.pose(*args)
+    assert len(bodies) == 2 and torch.equal(bodies.joints, avatar.posed_joints(*args))
+    posed, direct = avatar.render_posed(bodies, cams), avatar.render(*args, cams)
+    for field in ("rgb", "alpha", "joints3d", "joints2d"):
+        assert torch.equal(getattr(posed, field), getattr(direct, field)), field
+
+
+def test_crops_take_their_colour_after_their_jitter(avatar):
+    """A random background is drawn from each crop's own generator after its jitter: the crops of a
+    batch are those rendered one by one, each on that colour (most of a person crop is background)."""
+    n = 3
+    poses = UniformPoseSampler().sample(n, np.random.default_rng(10))
+    cameras = UniformCameraSampler().sample(n, np.random.default_rng(11))
+    batch = render_crops(avatar, poses, cameras, crop_size=32, rng=[np.random.default_rng(i) for i in range(n)])
+    for i in range(n):
+        one = {k: v[i:i + 1] for k, v in poses.items()}
+        alone = render_crops(avatar, one, cameras[i:i + 1], crop_size=32, rng=[np.random.default_rng(i)])
+        assert np.array_equal(batch.images[i], alone.images[0])
+        rng = np.random.default_rng(i)
+        person_crop_box(np.zeros((2, 2)), jitter=0.05, rng=rng)
+        colour = (rng.uniform(0.0, 1.0, size=3).astype(np.float32) * 255 + 0.5).astype(np.uint8)
+        values, counts = np.unique(batch.images[i].reshape(-1, 3), axis=0, return_counts=True)
+        assert np.array_equal(values[counts.argmax()], colour)
+    with pytest.raises(ValueError, match="random"):
+        render_crops(avatar, poses, cameras, crop_size=32, background="white")
+
+
 def test_camera_that_sees_nothing_gives_empty_image(avatar):
     R, t = look_at(eye=(0.0, 0.0, 3.0), target=(0.0, 0.0, 6.0))  # 3 m in front, facing away
     away = Camera(intrinsics(40.0, 32, 32), R, t, 32, 32)
@@ -194,6 +239,9 @@ def test_camera_that_sees_nothing_gives_empty_image(avatar):
     ({"cameras": []}, ValueError, "cameras for 1 poses|camera"),
     ({"cameras": [orbit_camera(0, 0, 0.05, width=16)]}, ValueError, "inside the body"),
     ({"background": (1, 2)}, ValueError, "background"),
+    ({"background": np.zeros((2, 3))}, ValueError, r"one per image \(1, 3\)"),
+    ({"background": (0, np.nan, 0)}, ValueError, "background"),
+    ({"background": "white"}, ValueError, "RGB triple"),
 ])
 def test_bad_render_inputs(avatar, kwargs, error, message):
     args = {"global_orient": np.zeros(3), "body_pose": np.zeros(69), "betas": None,
@@ -294,6 +342,8 @@ def test_packed_path_matches_batched_path(avatar, monkeypatch):
     _, hits, _, _ = avatar.cast(poses["global_orient"], poses["body_pose"], poses["betas"], None, cams)
     rays = renderer_module.RayHits.concat(hits)
     dense = renderer_module.march(avatar.field, rays, avatar.num_samples)
+    if not torch.cuda.is_available():
+        assert not renderer_module._nerfacc_cuda()
     monkeypatch.setattr(renderer_module, "_nerfacc_cuda", lambda: False)
     with pytest.raises(ValueError, match="packed marching needs nerfacc's CUDA kernels"):
         renderer_module.march(avatar.field, rays, avatar.num_samples, packed=True)
@@ -302,3 +352,18 @@ def test_packed_path_matches_batched_path(avatar, monkeypatch):
     packed = renderer_module.march(avatar.field, rays, avatar.num_samples, packed=True)
     assert torch.allclose(dense[1], packed[1], atol=1e-3)
     assert torch.allclose(dense[0], packed[0], atol=2e-3)  # the batched path skips colour below 1e-4 weight
+
+
+def test_second_band_benchmark_compares_both_ways(avatar, capsys):
+    """The benchmark's nerfacc ``prefix_trans`` variant composites what ``march`` does (up to the colour cutoff)."""
+    import render as benchmark
+
+    hits = benchmark.crop_workload(avatar, 2, 16)
+    with torch.no_grad():
+        by_hand = benchmark.march(avatar.field, hits, avatar.num_samples)
+        by_nerfacc = benchmark.march_prefix_trans(avatar.field, hits, avatar.num_samples)
+    assert int(hits.has_second.sum()) > 0
+    assert torch.allclose(by_hand[1], by_nerfacc[1], atol=1e-6)
+    assert torch.allclose(by_hand[0], by_nerfacc[0], atol=2e-3)
+    benchmark.second_band(avatar, n=2, size=16, repeats=1)
+    assert "nerfacc / by hand" in capsys.readouterr().out

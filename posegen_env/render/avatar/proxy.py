@@ -36,6 +36,9 @@ class PosedBodies:
     vertex_transforms: torch.Tensor  # (B, Vp, 4, 4) each vertex's blend of bone transforms (its LBS)
     shape_offsets: torch.Tensor  # (B, Vp, 3) each vertex's body-shape offset from the mean shape
 
+    def __len__(self) -> int:
+        return self.joints.shape[0]
+
 
 @dataclass
 class RayHits:

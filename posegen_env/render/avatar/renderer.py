@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from posegen_env.render.avatar.field import CanonicalField
-from posegen_env.render.avatar.proxy import RayHits, SkinnedProxy
+from posegen_env.render.avatar.proxy import PosedBodies, RayHits, SkinnedProxy
 from posegen_env.render.camera import Camera
 
 _MIN_WEIGHT = 1e-4  # samples contributing less than this to a pixel get no colour lookup
@@ -38,10 +38,11 @@ class AvatarRender:
     joints2d: torch.Tensor  # (B, 24, 2) pixels
 
 
-def _march_band(field: CanonicalField, hits: RayHits, band: int, num_samples: int, jitter: torch.Generator | None,
-                packed: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _band_samples(field: CanonicalField, hits: RayHits, band: int, num_samples: int,
+                  jitter: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A band's samples: their field corners and trilinear weights (R * S rows), and their bins
+    along the rays, starts and ends (R, S)."""
     t_near, length, to_canonical = hits.t_near[:, band], hits.length[:, band], hits.to_canonical[:, band]
-    R = t_near.shape[0]
     bins = torch.arange(num_samples + 1, device=t_near.device, dtype=torch.float32) / num_samples
     edges = t_near[:, None] + length[:, None] * bins  # (R, S+1)
     starts, ends = edges[:, :-1], edges[:, 1:]
@@ -53,17 +54,36 @@ def _march_band(field: CanonicalField, hits: RayHits, band: int, num_samples: in
     # Canonical points coordinate-major, (3, R, S): every later step works on contiguous rows.
     canonical = torch.einsum("rab,rsb->ars", to_canonical[:, :, :3], posed) + to_canonical[:, :, 3].T[:, :, None]
     rows, trilinear = field.corners_of_coordinates(canonical.reshape(3, -1))
-    if packed:
-        return _composite_packed(field, rows, trilinear, starts, ends)
-    sigma = field.density_at(rows, trilinear).reshape(R, num_samples)
+    return rows, trilinear, starts, ends
+
+
+def _march_band(field: CanonicalField, hits: RayHits, band: int, num_samples: int, jitter: torch.Generator | None,
+                packed: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    composite = _composite_packed if packed else _composite_batched
+    return composite(field, *_band_samples(field, hits, band, num_samples, jitter))
+
+
+def _composite_batched(field: CanonicalField, rows: torch.Tensor, trilinear: torch.Tensor, starts: torch.Tensor,
+                       ends: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """nerfacc's batched (n_rays, n_samples) compositing, which runs on any device."""
+    sigma = field.density_at(rows, trilinear).reshape(starts.shape)
     weights, _, _ = nerfacc.render_weight_from_density(starts, ends, sigma)
-    # Colour only where a sample contributes: most samples are in front of the surface or hidden.
+    return _weighted_colour(field, rows, trilinear, weights)
+
+
+def _weighted_colour(field: CanonicalField, rows: torch.Tensor, trilinear: torch.Tensor,
+                    weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Colour (R, 3) and opacity (R,) of rays from their samples' weights (R, S).
+
+    Colour is looked up only where a sample contributes: most samples are in front of the surface
+    or hidden."""
+    R, S = weights.shape
     weights = weights.reshape(-1)
     keep = torch.nonzero(weights.detach() > _MIN_WEIGHT)[:, 0]
     rgb = field.colour_at(rows[keep], trilinear[keep])
-    ray = torch.div(keep, num_samples, rounding_mode="floor")
+    ray = torch.div(keep, S, rounding_mode="floor")
     colour = torch.zeros(R, 3, device=rgb.device, dtype=rgb.dtype).index_add(0, ray, weights[keep, None] * rgb)
-    return colour, weights.reshape(R, num_samples).sum(dim=1)
+    return colour, weights.reshape(R, S).sum(dim=1)
 
 
 def _composite_packed(field: CanonicalField, rows: torch.Tensor, trilinear: torch.Tensor, starts: torch.Tensor,
@@ -88,13 +108,18 @@ def _composite_packed(field: CanonicalField, rows: torch.Tensor, trilinear: torc
 
 @functools.cache
 def _nerfacc_cuda() -> bool:
-    """Whether nerfacc's CUDA kernels load: a prebuilt extension, or one it JIT-builds with the CUDA
-    toolkit. Without them (e.g. a CUDA build of torch but no nvcc) nerfacc's packed functions fail."""
-    try:
-        from nerfacc.cuda._backend import _C
-    except (ImportError, OSError, RuntimeError):
+    """Whether nerfacc's CUDA kernels run here, from one tiny packed scan on the GPU (cached).
+
+    nerfacc loads a prebuilt extension or JIT-builds one with the CUDA toolkit; without it (e.g. a
+    CUDA build of torch but no nvcc) its packed functions fail, and only a call shows which."""
+    if not torch.cuda.is_available():
         return False
-    return _C is not None
+    try:
+        ones = torch.ones(1, device="cuda")
+        nerfacc.exclusive_sum(ones, packed_info=torch.tensor([[0, 1]], device="cuda"))
+    except (AttributeError, ImportError, OSError, RuntimeError):
+        return False
+    return True
 
 
 def march(field: CanonicalField, hits: RayHits, num_samples: int, jitter: torch.Generator | None = None,
@@ -106,8 +131,8 @@ def march(field: CanonicalField, hits: RayHits, num_samples: int, jitter: torch.
     ``min_transmittance`` of its light is left after the first (early ray termination).
     By default nerfacc's batched ``(n_rays, n_samples)`` functions composite, on any device.
     ``packed=True`` (CUDA only) composites just the occupied samples with nerfacc's packed path. It is
-    off by default: on an H200 at 64 px it was no faster (benchmarks/RESULTS.md), and its kernels
-    are JIT-built with nvcc on first use (about a minute).
+    off by default: it was no faster on a GPU, and its kernels are JIT-built with nvcc on first use
+    (benchmarks/RESULTS.md).
     """
     if packed and not _nerfacc_cuda():
         raise ValueError("packed marching needs nerfacc's CUDA kernels (built with the CUDA toolkit's nvcc) and "
@@ -116,7 +141,7 @@ def march(field: CanonicalField, hits: RayHits, num_samples: int, jitter: torch.
         return hits.origin.new_zeros(0, 3), hits.origin.new_zeros(0)
     colour, opacity = _march_band(field, hits, 0, num_samples, jitter, packed)
     behind = torch.nonzero(hits.has_second & (opacity.detach() < 1 - min_transmittance))[:, 0]
-    if len(behind):
+    if len(behind):  # kept: faster than nerfacc's prefix_trans, benchmarks/RESULTS.md
         colour2, opacity2 = _march_band(field, hits.select(behind), 1, num_samples, jitter, packed)
         transmittance = 1 - opacity[behind]
         colour = colour.index_add(0, behind, transmittance[:, None] * colour2)
@@ -140,11 +165,27 @@ class AvatarRenderer(torch.nn.Module):
     def device(self) -> torch.device:
         return self.field.density.device
 
-    def _background(self, background) -> torch.Tensor:
-        bg = torch.as_tensor(self.background if background is None else background, dtype=torch.float32)
-        if bg.shape != (3,) or not torch.isfinite(bg).all():
-            raise ValueError(f"background must be an RGB triple in 0-255, got {background!r}")
-        return (bg / 255.0).to(self.device)
+    def _backgrounds(self, background, num_images: int) -> torch.Tensor:
+        """Each image's background (num_images, 3) in [0, 1] from one RGB triple in 0-255 for all
+        images or one per image (None: the renderer's own). Scaled in float64: whole numbers give
+        what float32 division gives, and a colour drawn in [0, 1] and sent as 255 x it comes back
+        as that colour in float32."""
+        given = self.background if background is None else background
+        try:
+            bg = torch.as_tensor(given, dtype=torch.float64).cpu()
+        except (TypeError, ValueError, RuntimeError):
+            bg = None
+        if bg is None or bg.shape not in ((3,), (1, 3), (num_images, 3)) or not torch.isfinite(bg).all():
+            raise ValueError(f"background must be an RGB triple in 0-255, or one per image ({num_images}, 3); "
+                             f"got {background!r}")
+        return (bg / 255.0).float().reshape(-1, 3).expand(num_images, 3).to(self.device)
+
+    @torch.no_grad()
+    def pose(self, global_orient, body_pose, betas=None, transl=None) -> PosedBodies:
+        """Pose the proxies of a batch: what ``render_posed`` renders, with the world joints
+        (``.joints``, B x 24 x 3) to place its cameras by, posed once for both."""
+        args = self.body.prepare_inputs(global_orient, body_pose, betas, transl)
+        return self.proxy.pose(*(a.to(self.device) for a in args))
 
     @torch.no_grad()
     def posed_joints(self, global_orient, body_pose, betas=None, transl=None) -> torch.Tensor:
@@ -152,7 +193,8 @@ class AvatarRenderer(torch.nn.Module):
         args = self.body.prepare_inputs(global_orient, body_pose, betas, transl)
         return self.proxy.joints(*(a.to(self.device) for a in args))
 
-    def _pair(self, num_poses: int, cameras) -> tuple[list[Camera], list[int]]:
+    @staticmethod
+    def _pair(num_poses: int, cameras) -> tuple[list[Camera], list[int]]:
         """The camera of each image and the pose it shows."""
         cameras = [cameras] if isinstance(cameras, Camera) else list(cameras)
         if len(cameras) == 1 and num_poses > 1:
@@ -162,20 +204,18 @@ class AvatarRenderer(torch.nn.Module):
                              "for all poses, or one pose for all cameras")
         return cameras, list(range(num_poses)) if len(cameras) == num_poses else [0] * len(cameras)
 
-    def cast(self, global_orient, body_pose, betas, transl, cameras: Sequence[Camera]):
+    def cast(self, global_orient, body_pose, betas, transl,
+             cameras: Sequence[Camera]) -> tuple[PosedBodies, list[RayHits], list[Camera], list[int]]:
         """Pose the proxies and cast every image's rays: posed bodies, RayHits per image, the cameras
         and the body index of each image."""
-        global_orient, body_pose, betas, transl = self.body.prepare_inputs(global_orient, body_pose, betas, transl)
-        cameras, body_index = self._pair(body_pose.shape[0], cameras)
-        bodies, hits = self._cast(global_orient, body_pose, betas, transl, cameras, body_index)
-        return bodies, hits, cameras, body_index
+        bodies = self.pose(global_orient, body_pose, betas, transl)
+        cameras, body_index = self._pair(len(bodies), cameras)
+        return bodies, self._cast(bodies, cameras, body_index), cameras, body_index
 
-    def _cast(self, global_orient, body_pose, betas, transl, cameras: list[Camera], body_index: list[int],
-              first_camera: int = 0):
-        """Posed bodies and RayHits per image for prepared inputs, each camera already paired with its
-        pose; errors number the cameras from ``first_camera`` (where this part starts in the caller's list)."""
-        dev = self.device
-        bodies = self.proxy.pose(global_orient.to(dev), body_pose.to(dev), betas.to(dev), transl.to(dev))
+    def _cast(self, bodies: PosedBodies, cameras: list[Camera], body_index: list[int],
+              first_camera: int = 0) -> list[RayHits]:
+        """RayHits of each camera against its body's shell; errors number the cameras from
+        ``first_camera`` (where these start in the caller's list)."""
         centres = np.array([cam.center for cam in cameras]).reshape(-1, 1, 3)
         gaps = np.linalg.norm(bodies.joints.cpu().numpy()[body_index] - centres, axis=2).min(axis=1, initial=np.inf)
         inside = np.flatnonzero(gaps < 0.15)
@@ -183,43 +223,48 @@ class AvatarRenderer(torch.nn.Module):
             k = inside[0]
             raise ValueError(f"camera {first_camera + k} is inside the body ({gaps[k] * 100:.0f} cm from a joint); "
                              "move it further away (e.g. a larger orbit distance)")
-        return bodies, self.proxy.cast_batch(bodies, body_index, cameras)
+        return self.proxy.cast_batch(bodies, body_index, cameras)
 
     def render(self, global_orient, body_pose, betas=None, cameras: Sequence[Camera] = (), transl=None,
                background=None, grad: bool = False) -> AvatarRender:
         """Render B poses each from its camera, one camera for all poses, or one pose from every camera.
-        All cameras of a call share one image size.
+        All cameras of a call share one image size. ``background``: one RGB triple in 0-255 for all
+        images, or one per image (B, 3); None is the renderer's own."""
+        bodies = self.pose(global_orient, body_pose, betas, transl)
+        return self.render_posed(bodies, cameras, background, grad)
+
+    def render_posed(self, bodies: PosedBodies, cameras: Sequence[Camera] = (), background=None,
+                     grad: bool = False) -> AvatarRender:
+        """``render`` for bodies already posed by ``pose``: cameras placed by their joints then cost no
+        second posing.
 
         Without ``grad``, a large batch is rendered as a few parts in parallel threads: the ray
         casting (Embree, which holds the GIL) of one part then overlaps the field queries (torch,
         which releases it) of another."""
-        bg = self._background(background)
-        poses = self.body.prepare_inputs(global_orient, body_pose, betas, transl)
-        cameras, _ = self._pair(poses[1].shape[0], cameras)
+        cameras, body_index = self._pair(len(bodies), cameras)
         sizes = {(c.height, c.width) for c in cameras}
         if len(sizes) != 1:
             raise ValueError(f"all cameras of one render call must share an image size, got {sorted(sizes)}")
         if min(sizes.pop()) <= 0:
             raise ValueError("image size must be positive")
-        one_pose = poses[1].shape[0] == 1
+        bg = self._backgrounds(background, len(cameras))
         parts = 1 if grad else max(1, min(_RENDER_THREADS, len(cameras) // _MIN_PART))
         bounds = np.linspace(0, len(cameras), parts + 1).astype(int)
 
         def render_part(k: int) -> AvatarRender:
             with torch.set_grad_enabled(grad):  # grad mode is per thread
                 part = slice(bounds[k], bounds[k + 1])
-                return self._render(*(poses if one_pose else [a[part] for a in poses]), cameras[part], bg, bounds[k])
+                return self._render(bodies, cameras[part], body_index[part], bg[part], bounds[k])
 
         if parts == 1:
             return render_part(0)
         outs = list(_render_pool().map(render_part, range(parts)))
         return AvatarRender(*(torch.cat([getattr(o, f.name) for o in outs]) for f in fields(AvatarRender)))
 
-    def _render(self, global_orient, body_pose, betas, transl, cameras: list[Camera], bg: torch.Tensor,
+    def _render(self, bodies: PosedBodies, cameras: list[Camera], body_index: list[int], bg: torch.Tensor,
                 first_camera: int) -> AvatarRender:
-        """One part of ``render``: prepared inputs, one camera per pose or one pose for all cameras."""
-        cameras, body_index = self._pair(body_pose.shape[0], cameras)
-        bodies, hits = self._cast(global_orient, body_pose, betas, transl, cameras, body_index, first_camera)
+        """One part of ``render_posed``: camera k shows body ``body_index[k]`` on background ``bg[k]``."""
+        hits = self._cast(bodies, cameras, body_index, first_camera)
         (H, W), B = (cameras[0].height, cameras[0].width), len(cameras)
         # March all images' rays together (in chunks for very large batches).
         merged = RayHits.concat(hits, H * W)
@@ -228,9 +273,9 @@ class AvatarRenderer(torch.nn.Module):
         colour, opacity = (torch.cat(p) for p in zip(*parts, strict=True))
         image_of = torch.cat([torch.full_like(h.pixel, b) for b, h in enumerate(hits)])
         flat = image_of * (H * W) + merged.pixel
-        rgb = bg.expand(B * H * W, 3).clone()
+        rgb = bg.repeat_interleave(H * W, dim=0)
         alpha = torch.zeros(B * H * W, device=self.device)
-        rgb[flat] = colour + (1 - opacity[:, None]) * bg
+        rgb[flat] = colour + (1 - opacity[:, None]) * bg[image_of]
         alpha[flat] = opacity
         joints3d = bodies.joints[body_index]
         joints2d = torch.stack([torch.as_tensor(c.project(j.cpu().double().numpy()), dtype=torch.float32)
