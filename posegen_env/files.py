@@ -8,11 +8,15 @@ import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
+if TYPE_CHECKING:
+    from PIL import Image
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp)`` on a hidden sibling file and rename it over ``path`` (the suffix is kept)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -159,7 +163,7 @@ def read_json_header(path: Path, fmt: str, version: int, keys: tuple[str, ...], 
 
 
 def open_png(path: Path, modes: tuple[str, ...], size_wh: tuple[int, int], error: type[Exception], kind: str,
-             missing_hint: str, size_hint: str):
+             missing_hint: str, size_hint: str) -> Image.Image:
     """Open a PNG and check its header (format, mode, size) without decoding the pixels."""
     from PIL import Image
 

@@ -22,7 +22,7 @@ from posegen_env.files import install_directory, staging_directory
 
 def _check_compatible(runs: list[Path], configs: list[RoundConfig]) -> int:
     ref = check_comparable(runs, configs, ("policies",), "--policy")
-    seen = {}
+    seen: dict[str, Path] = {}
     for run, config in zip(runs, configs, strict=True):
         for name in config.policies:
             if name in seen:

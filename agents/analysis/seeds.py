@@ -55,7 +55,8 @@ def final_rounds(runs: list[Path]) -> tuple[RoundConfig, dict, list[FinalRound]]
     read = [read_run(run) for run in runs]
     configs = [config for config, _ in read]
     ref = check_comparable(runs, configs, VARY, "--policy and --seed")
-    found, seen = [], {}
+    found: list[FinalRound] = []
+    seen: dict[tuple[str, int], Path] = {}
     for run, (config, rows) in zip(runs, read, strict=True):
         for name in config.policies:
             done = rounds_done(rows, name)
@@ -112,7 +113,7 @@ def summarise(baseline: dict, finals: list[FinalRound], reference: str = "random
     for f in sorted(finals, key=lambda f: f.seed):
         by_policy.setdefault(f.policy, []).append(f)
     ood = {name: np.array([ood_mean(f.row) for f in fs]) for name, fs in by_policy.items()}
-    out = {"baseline": {"ood_mean_mpjpe_mm": round(ood_mean(baseline), 2),
+    out: dict = {"baseline": {"ood_mean_mpjpe_mm": round(ood_mean(baseline), 2),
                         "in_distribution_mpjpe_mm": round(suite_mpjpe(baseline, "in-distribution"), 2)},
            "reference": reference, "policies": {}}
     for name, fs in by_policy.items():

@@ -15,6 +15,7 @@ from scipy.spatial import cKDTree
 from tqdm import tqdm
 
 from agents.policies.base import SamplingPolicy
+from posegen_env.envs.action_space import ACTION_DIM
 from posegen_env.envs.vector_env import PoseGenVectorEnv
 from posegen_env.render.crops import PoseBatch
 
@@ -38,7 +39,10 @@ def collect(policy: SamplingPolicy, env: PoseGenVectorEnv, num_samples: int, see
     """``num_samples`` accepted samples of ``policy`` (fewer only if ``max_draws_factor`` x that many draws
     could not supply them, e.g. a policy collapsed onto one sample)."""
     rng = np.random.default_rng(seed)
-    kept_actions, parts, errors, rewards = [], [], [], []
+    kept_actions: list[np.ndarray] = []
+    parts: list[PoseBatch] = []
+    errors: list[np.ndarray] = []
+    rewards: list[np.ndarray] = []
     drawn = implausible = duplicates = 0
     contexts, _ = env.reset(seed=seed)
     with tqdm(total=num_samples, desc=desc, unit="sample") as bar:
@@ -47,21 +51,21 @@ def collect(policy: SamplingPolicy, env: PoseGenVectorEnv, num_samples: int, see
             contexts, _, reward, result = env.step_batch(actions)
             drawn += len(actions)
             tree = cKDTree(np.array(kept_actions)) if kept_actions else None
-            keep = []
+            chosen: list[int] = []
             for i in range(len(actions)):
                 if not result.plausible[i]:
                     implausible += 1
                 elif (tree is not None and tree.query(actions[i])[0] < min_distance) or any(
-                        np.linalg.norm(actions[i] - actions[j]) < min_distance for j in keep):
+                        np.linalg.norm(actions[i] - actions[j]) < min_distance for j in chosen):
                     duplicates += 1
-                elif len(kept_actions) + len(keep) < num_samples:
-                    keep.append(i)
-            keep = np.array(keep, dtype=int)
+                elif len(kept_actions) + len(chosen) < num_samples:
+                    chosen.append(i)
+            keep = np.array(chosen, dtype=int)
             kept_actions.extend(actions[keep])
             d = result.data
             parts.append(d.select(keep))
             errors.append(result.mpjpe_mm[keep])
             rewards.append(reward[keep])
             bar.update(len(keep))
-    return Collected(PoseBatch.concat(parts), np.array(kept_actions).reshape(-1, env.single_action_space.shape[0]),
+    return Collected(PoseBatch.concat(parts), np.array(kept_actions).reshape(-1, ACTION_DIM),
                      np.concatenate(errors), np.concatenate(rewards), drawn, implausible, duplicates)

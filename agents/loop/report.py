@@ -69,7 +69,7 @@ def markdown_table(rows: list[dict]) -> str:
 def comparison(rows: list[dict]) -> dict:
     """Each policy's last round against the pre-trained estimator and the fixed baselines."""
     base = next((r for r in rows if r["policy"] == BASELINE), None)
-    final = {}
+    final: dict[str, dict] = {}
     for r in rows:
         if r["policy"] != BASELINE and r["round"] >= final.get(r["policy"], {"round": -1})["round"]:
             final[r["policy"]] = r

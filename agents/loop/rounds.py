@@ -36,7 +36,7 @@ from posegen_env.envs.action_space import ROOT_SLICE, ROOT_TILT_DEG, decode
 from posegen_env.envs.reward import RewardConfig
 from posegen_env.envs.task import PoseGenTask
 from posegen_env.envs.vector_env import PoseGenVectorEnv
-from posegen_env.estimation.estimator import EstimatorError, load_estimator, save_estimator
+from posegen_env.estimation.estimator import BaselineEstimator, EstimatorError, load_estimator, save_estimator
 from posegen_env.estimation.training import finetune as finetune_estimator
 from posegen_env.estimation.training import validation_mpjpe
 from posegen_env.files import atomic_write
@@ -159,7 +159,8 @@ def _trainable(estimator) -> torch.nn.Module:
 
 def _good_rounds(run_dir: Path, rows: list[dict], say) -> list[dict]:
     """Rows whose estimator checkpoint still loads; a policy's rows from a corrupt one on are dropped."""
-    kept, bad_from = [], {}
+    kept: list[dict] = []
+    bad_from: dict[str, int] = {}
     for r in sorted(rows, key=lambda r: (r["policy"], r["round"])):
         if r["policy"] == BASELINE:
             kept.append(r)
@@ -249,7 +250,7 @@ class RoundRunner:
         """The estimator round ``k`` of ``name`` ended with; after round 0, the pre-trained one."""
         if k == 0:
             return self.pretrained
-        return load_estimator(round_dir(self.run_dir, name, k) / "estimator.pt", self.task.device)
+        return _trainable(load_estimator(round_dir(self.run_dir, name, k) / "estimator.pt", self.task.device))
 
     def policy(self, name: str, k: int) -> SamplingPolicy:
         """A ``name`` policy in the state round ``k - 1`` left it; a fresh one when that state is unreadable."""
@@ -348,7 +349,7 @@ class RoundRunner:
         save_image_grid(out / "hardest.png", got.data.images[hardest], columns=8,
                         labels=[f"{got.mpjpe_mm[i]:.0f}mm" for i in hardest])
 
-    def _save_finetuned(self, name: str, k: int, estimator: torch.nn.Module, curve: list[tuple[int, float]],
+    def _save_finetuned(self, name: str, k: int, estimator: BaselineEstimator, curve: list[tuple[int, float]],
                         history: dict) -> None:
         """The fine-tuned estimator and the round's learning log: the policy's curve and the fine-tuning."""
         out = round_dir(self.run_dir, name, k)

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from gymnasium.spaces import Box
+from gymnasium.spaces import Box, Space
 
 from posegen_env.distributions import BasePoseSampler
 from posegen_env.envs.action_space import (
@@ -80,9 +80,10 @@ class Anchoring:
 DEFAULT_ANCHORING = Anchoring()  # frozen, so one shared default is safe
 
 
-def observation_space(context_space: Box) -> Box:
+def observation_space(context_space: Space) -> Box:
     """What an anchored policy reads: the environment's context followed by the anchor."""
-    return Box(-1.0, 1.0, (context_space.shape[0] + ACTION_DIM,), np.float32)
+    (context_dim,) = context_space.shape or (0,)
+    return Box(-1.0, 1.0, (context_dim + ACTION_DIM,), np.float32)
 
 
 def observe(contexts: np.ndarray, anchors: np.ndarray) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from agents.policies.base import SamplingPolicy
 from posegen_env.distributions import BaseCameraSampler, BasePoseSampler
 from posegen_env.envs.action_space import encode, uniform_actions
@@ -12,7 +14,7 @@ class RandomPolicy(SamplingPolicy):
 
     name = "random"
 
-    def act(self, contexts, rng):
+    def act(self, contexts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return uniform_actions(len(contexts), rng)
 
 
@@ -21,7 +23,7 @@ class PriorPolicy(SamplingPolicy):
 
     name = "prior"
 
-    def act(self, contexts, rng):
+    def act(self, contexts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         n = len(contexts)
         return encode(BasePoseSampler().sample(n, rng), BaseCameraSampler().sample(n, rng))
 
@@ -37,5 +39,5 @@ class AnchorPolicy(SamplingPolicy):
     name = "anchor"
     anchored = True
 
-    def act(self, contexts, rng):
+    def act(self, contexts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return self.anchoring.draw(len(contexts), rng)

@@ -16,10 +16,12 @@ import numpy as np
 import torch
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.policies.anchored import DEFAULT_ANCHORING, Anchoring, observation_space, observe
-from agents.policies.base import SamplingPolicy
+from agents.policies.base import Progress, SamplingPolicy
 from posegen_env.envs.vector_env import PoseGenVectorEnv
 from posegen_env.files import atomic_write
 
@@ -30,10 +32,10 @@ class SB3VecEnv(VecEnv):
     def __init__(self, env: PoseGenVectorEnv):
         self.env = env
         super().__init__(env.num_envs, env.single_observation_space, env.single_action_space)
-        self._actions = None
+        self._actions: np.ndarray | None = None
         self.render_mode = env.render_mode
 
-    def reset(self):
+    def reset(self) -> np.ndarray:
         seeds = self._seeds if any(s is not None for s in self._seeds) else None
         contexts, _ = self.env.reset(seed=seeds)
         self._reset_seeds()
@@ -42,7 +44,7 @@ class SB3VecEnv(VecEnv):
     def step_async(self, actions: np.ndarray) -> None:
         self._actions = np.clip(np.asarray(actions, np.float32), -1.0, 1.0)
 
-    def step_wait(self):
+    def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict]]:
         contexts, ended, rewards, result = self.env.step_batch(self._actions)
         infos = [result.info(i) | {"terminal_observation": ended[i], "TimeLimit.truncated": False}
                  for i in range(self.num_envs)]
@@ -51,19 +53,19 @@ class SB3VecEnv(VecEnv):
     def close(self) -> None:
         self.env.close()
 
-    def get_images(self):
+    def get_images(self) -> list[np.ndarray]:
         return list(self.env._images)
 
-    def get_attr(self, attr_name, indices=None):
+    def get_attr(self, attr_name: str, indices=None) -> list:
         return [getattr(self.env, attr_name) for _ in self._get_indices(indices)]
 
     def set_attr(self, attr_name, value, indices=None) -> None:
         setattr(self.env, attr_name, value)
 
-    def env_method(self, method_name, *method_args, indices=None, **method_kwargs):
+    def env_method(self, method_name: str, *method_args, indices=None, **method_kwargs) -> list:
         return [getattr(self.env, method_name)(*method_args, **method_kwargs) for _ in self._get_indices(indices)]
 
-    def env_is_wrapped(self, wrapper_class, indices=None):
+    def env_is_wrapped(self, wrapper_class, indices=None) -> list[bool]:
         return [False for _ in self._get_indices(indices)]
 
 
@@ -87,20 +89,20 @@ class AnchoredVecEnv(SB3VecEnv):
         super().__init__(env)
         self.observation_space = observation_space(env.single_observation_space)
         self._rng, self.anchoring = rng, anchoring
-        self._anchors = self._observed = None
+        self._anchors = self._observed = np.zeros((0, 0))  # set by every reset
 
     def _observe(self, contexts: np.ndarray) -> np.ndarray:
         self._anchors = self.anchoring.draw(self.num_envs, self._rng)
         self._observed = observe(contexts, self._anchors)
         return self._observed
 
-    def reset(self):
+    def reset(self) -> np.ndarray:
         return self._observe(super().reset())
 
     def step_async(self, actions: np.ndarray) -> None:
         super().step_async(self.anchoring.move(self._anchors, actions))
 
-    def step_wait(self):
+    def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict]]:
         ended = self._observed
         contexts, rewards, dones, infos = super().step_wait()
         for i, info in enumerate(infos):
@@ -113,7 +115,7 @@ class SB3Policy(SamplingPolicy):
 
     learns = True
     anchored = True
-    algorithm = None
+    algorithm: type[OnPolicyAlgorithm] | type[OffPolicyAlgorithm]
 
     # The policies are small MLPs fed batches of 64: they run faster on the CPU, even beside a GPU
     # that renders and runs the estimator (SB3 warns when PPO without a CNN is put on a GPU).
@@ -122,12 +124,12 @@ class SB3Policy(SamplingPolicy):
         super().__init__(seed=seed, anchoring=anchoring, tensorboard_log=tensorboard_log)
         self.device = device
         self.hyperparameters = self.defaults() | hyperparameters
-        self.model = None
+        self.model: OnPolicyAlgorithm | OffPolicyAlgorithm | None = None
 
     def defaults(self) -> dict:
         return {}
 
-    def _ensure_model(self, env) -> None:
+    def _ensure_model(self, env: PoseGenVectorEnv) -> OnPolicyAlgorithm | OffPolicyAlgorithm:
         done = 0 if self.model is None else self.model.num_timesteps
         vec = AnchoredVecEnv(env, np.random.default_rng([self.seed, done]), self.anchoring)
         if self.model is None:
@@ -135,13 +137,14 @@ class SB3Policy(SamplingPolicy):
                                         tensorboard_log=self.tensorboard_log, verbose=0, **self.hyperparameters)
         else:
             self.model.set_env(vec)
+        return self.model
 
-    def learn(self, env, steps, progress=None):
-        self._ensure_model(env)
-        self.model.learn(total_timesteps=steps, callback=_Report(progress, self.model.num_timesteps),
-                         reset_num_timesteps=False, tb_log_name=self.name, progress_bar=False)
+    def learn(self, env: PoseGenVectorEnv, steps: int, progress: Progress | None = None) -> None:
+        model = self._ensure_model(env)
+        model.learn(total_timesteps=steps, callback=_Report(progress, model.num_timesteps),
+                    reset_num_timesteps=False, tb_log_name=self.name, progress_bar=False)
 
-    def act(self, contexts, rng):
+    def act(self, contexts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if self.model is None:
             raise RuntimeError(f"the {self.name} policy has not learned yet; call learn() or load() first")
         # SB3 samples with torch's generator: seed it from ``rng`` so draws are reproducible.
@@ -151,8 +154,9 @@ class SB3Policy(SamplingPolicy):
         return self.anchoring.move(anchors, steps)
 
     def save(self, path: Path) -> None:
-        if self.model is not None:
-            atomic_write(Path(path) / f"{self.name}.zip", lambda tmp: self.model.save(tmp))
+        model = self.model
+        if model is not None:
+            atomic_write(Path(path) / f"{self.name}.zip", lambda tmp: model.save(tmp))
 
     def load(self, path: Path) -> None:
         file = Path(path) / f"{self.name}.zip"
@@ -165,7 +169,7 @@ class PPOPolicy(SB3Policy):
     name = "ppo"
     algorithm = PPO
 
-    def defaults(self):
+    def defaults(self) -> dict:
         # Short rollouts of many parallel one-step episodes: frequent updates from few samples.
         return {"n_steps": 4, "batch_size": 64, "n_epochs": 10, "learning_rate": 1e-3, "gamma": 0.0,
                 "gae_lambda": 1.0, "ent_coef": 0.0, "policy_kwargs": {"net_arch": [64, 64], "log_std_init": -0.7}}
@@ -175,6 +179,6 @@ class SACPolicy(SB3Policy):
     name = "sac"
     algorithm = SAC
 
-    def defaults(self):
+    def defaults(self) -> dict:
         return {"learning_starts": 256, "batch_size": 128, "train_freq": 1, "gradient_steps": 4, "gamma": 0.0,
                 "buffer_size": 50_000, "learning_rate": 1e-3, "policy_kwargs": {"net_arch": [64, 64]}}

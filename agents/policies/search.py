@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from agents.policies.anchored import DEFAULT_ANCHORING, Anchoring
-from agents.policies.base import SamplingPolicy
+from agents.policies.base import Progress, SamplingPolicy
 from posegen_env.envs.action_space import ACTION_DIM
+from posegen_env.envs.vector_env import PoseGenVectorEnv
 from posegen_env.files import atomic_write
 
 
@@ -49,11 +50,11 @@ class SearchPolicy(SamplingPolicy):
         steps = self.mean[agents] + self.std[agents] * rng.standard_normal((len(agents), ACTION_DIM))
         return np.clip(steps, -1.0, 1.0)
 
-    def act(self, contexts, rng):
+    def act(self, contexts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         anchors = self.anchoring.draw(len(contexts), rng)
         return self.anchoring.move(anchors, self._steps(self.agent_of(contexts), rng))
 
-    def learn(self, env, steps, progress=None):
+    def learn(self, env: PoseGenVectorEnv, steps: int, progress: Progress | None = None) -> None:
         rng = np.random.default_rng(1000 + self.iterations)
         # whole vector-env batches, at most the budget (but at least one batch)
         wanted = min(self.population_per_agent * self.num_agents, steps)
@@ -61,16 +62,16 @@ class SearchPolicy(SamplingPolicy):
         done = 0
         for _ in range(max(1, steps // population)):
             agent = np.arange(population) % self.num_agents
-            steps = self._steps(agent, rng)
-            actions = self.anchoring.move(self.anchoring.draw(population, rng), steps)
+            moves = self._steps(agent, rng)
+            actions = self.anchoring.move(self.anchoring.draw(population, rng), moves)
             batches = np.split(actions, population // env.num_envs)
             rewards = np.concatenate([env.step_batch(chunk)[2] for chunk in batches])
             for k in range(self.num_agents):
                 mine = np.flatnonzero(agent == k)
                 elite = mine[np.argsort(rewards[mine])[::-1][:max(2, int(self.elite_frac * len(mine)))]]
                 a = self.smoothing
-                self.mean[k] = (1 - a) * self.mean[k] + a * steps[elite].mean(axis=0)
-                self.std[k] = np.maximum((1 - a) * self.std[k] + a * steps[elite].std(axis=0), self.min_std)
+                self.mean[k] = (1 - a) * self.mean[k] + a * moves[elite].mean(axis=0)
+                self.std[k] = np.maximum((1 - a) * self.std[k] + a * moves[elite].std(axis=0), self.min_std)
             done += population
             self.iterations += 1
             if progress is not None:

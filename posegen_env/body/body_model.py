@@ -178,7 +178,7 @@ class BodyModel(torch.nn.Module):
         self.landmarks: dict[str, int] = dict(vertex_ids or {})
         self.faces = np.asarray(data.f, dtype=np.int64)
         self.num_betas = self.smpl.num_betas
-        digest = hashlib.sha1(np.ascontiguousarray(self.smpl.v_template.numpy(), np.float32)).hexdigest()
+        digest = hashlib.sha1(np.ascontiguousarray(self.smpl.v_template.numpy(), np.float32).tobytes()).hexdigest()
         self.identifier = f"{self.path.stem}-{self.smpl.v_template.shape[0]}v-{digest[:10]}"
         self.to(device or "cpu")
 

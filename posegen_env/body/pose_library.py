@@ -241,8 +241,12 @@ def _frozen(a: np.ndarray) -> np.ndarray:
     return a
 
 
+def _frozen_pair(pose: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    return _frozen(pose[0]), _frozen(pose[1])
+
+
 KEY_POSES: dict[str, tuple[np.ndarray, np.ndarray]] = {
-    name: tuple(_frozen(a) for a in pose_from_degrees(spec)) for name, spec in _POSE_DEGREES.items()
+    name: _frozen_pair(pose_from_degrees(spec)) for name, spec in _POSE_DEGREES.items()
 }
 
 

@@ -104,7 +104,8 @@ def _check_background(background, where: str) -> tuple[int, int, int]:
     if not ok:
         raise CaptureError(f"{where}: background must be [r, g, b], three integers in 0-255; "
                            f"got {background!r}")
-    return tuple(int(v) for v in background)
+    r, g, b = (int(v) for v in background)
+    return r, g, b
 
 
 def _check_splits(splits, camera_names: list[str], num_frames: int | None, where: str) -> dict[str, list]:
@@ -543,7 +544,7 @@ class CaptureWriter(StagedDirectoryWriter):
         splits = _check_splits(self.splits, list(self.cameras), n, where)
         assert self._tmp is not None
         smpl = {k: np.stack([self._params[f][k] for f in range(n)]) for k in SMPL_KEYS}
-        np.savez(self._tmp / SMPL_NPZ, **smpl)
+        np.savez(self._tmp / SMPL_NPZ, **smpl)  # type: ignore[arg-type]  # numpy's stub misreads **arrays
         doc = {
             "format": FORMAT, "version": VERSION, "image_size": list(self.image_size),
             "background": list(self.background), "body_model": self.body_model, "num_frames": n,

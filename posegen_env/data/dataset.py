@@ -15,6 +15,7 @@ import os
 import re
 import zipfile
 import zlib
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -104,10 +105,10 @@ def crop_box(part: np.ndarray, image_size: int) -> tuple[np.ndarray, np.ndarray]
     dividing by the scale never divides by zero.
     """
     xy = np.asarray(part, dtype=np.float64)[..., :2]
-    inside = _in_frame(xy, image_size)
+    inside: np.ndarray = _in_frame(xy, image_size)
     lo = np.where(inside[..., None], xy, np.inf).min(axis=1)
     hi = np.where(inside[..., None], xy, -np.inf).max(axis=1)
-    any_in = inside.any(axis=1)
+    any_in = np.asarray(inside.any(axis=1))
     full = (image_size - 1) / 2.0
     with np.errstate(invalid="ignore"):  # inf - inf in rows without a joint inside; np.where drops them
         center = np.where(any_in[:, None], (lo + hi) / 2.0, full)
@@ -118,7 +119,7 @@ def crop_box(part: np.ndarray, image_size: int) -> tuple[np.ndarray, np.ndarray]
 
 def _in_frame(xy: np.ndarray, image_size: int) -> np.ndarray:
     with np.errstate(invalid="ignore"):
-        return ((xy >= -0.5) & (xy <= image_size - 0.5)).all(axis=-1)
+        return np.asarray(((xy >= -0.5) & (xy <= image_size - 0.5)).all(axis=-1))
 
 
 def _check_values(arrays: Mapping[str, np.ndarray], where: str, unit: str | None,
@@ -178,7 +179,7 @@ def _check_values(arrays: Mapping[str, np.ndarray], where: str, unit: str | None
     for key, axis in (("part", 2), ("S", 3)):
         if key in arrays:
             conf = arrays[key][..., axis]
-            bad = ((conf < 0) | (conf > 1)).any(axis=1)
+            bad = np.asarray(((conf < 0) | (conf > 1)).any(axis=1))
             if bad.any():
                 raise DatasetError(f"{where}: {nm(key)} confidence (last column) is outside [0, 1]"
                                    f"{_rows(bad, unit)}; use 1 for a visible joint and 0 otherwise")
@@ -378,8 +379,7 @@ def _check_arrays(raw: dict[str, np.ndarray], num_samples: int, path: Path,
             raise DatasetError(f"{path}: imgname[{i}] = {name!r} is not a relative path inside the dataset; "
                                "use e.g. 'images/000000.png'")
     if len(set(names)) != len(names):
-        seen: set[str] = set()
-        dupes = sorted({s for s in names if s in seen or seen.add(s)})
+        dupes = sorted(name for name, count in Counter(names).items() if count > 1)
         raise DatasetError(f"{path}: imgname lists {listing(dupes)} more than once; each sample needs its own image")
     return out, extras
 
@@ -603,7 +603,7 @@ class DatasetWriter(StagedDirectoryWriter):
         assert self._tmp is not None
         arrays = {k: np.concatenate([c[k] for c in self._chunks]) for k in self._chunks[0]}
         arrays = {**{k: arrays[k] for k in REQUIRED_KEYS}, **{k: v for k, v in arrays.items() if k not in ARRAY_SPECS}}
-        np.savez(self._tmp / ANNOTATIONS_NPZ, **arrays)
+        np.savez(self._tmp / ANNOTATIONS_NPZ, **arrays)  # type: ignore[arg-type]  # numpy's stub misreads **arrays
         doc = {"format": FORMAT, "version": VERSION, "num_samples": self._count, "image_size": self.image_size,
                "joint_names": list(SMPL_JOINT_NAMES), "created_by": f"posegen {__version__}", "meta": self.meta}
         (self._tmp / DATASET_JSON).write_text(_dump_json(doc), encoding="utf-8")

@@ -130,8 +130,8 @@ def encode(poses: dict, cameras: CameraParams) -> np.ndarray:
         raise ValueError(f"{n} poses but {len(cameras)} cameras; pass one camera per pose")
     with warnings.catch_warnings():  # gimbal lock (tilt of exactly 90 deg) only makes yaw and roll ambiguous
         warnings.simplefilter("ignore", UserWarning)
-        orient = Rotation.from_rotvec(np.asarray(poses["global_orient"], np.float64).reshape(n, 3)) if n else None
-        yaw, pitch, roll = orient.as_euler("YXZ", degrees=True).T if n else np.zeros((3, 0))
+        rotvec = np.asarray(poses["global_orient"], np.float64).reshape(n, 3)
+        yaw, pitch, roll = Rotation.from_rotvec(rotvec).as_euler("YXZ", degrees=True).T if n else np.zeros((3, 0))
     betas = np.zeros((n, NUM_BETAS))
     given = np.asarray(poses["betas"], np.float64).reshape(n, -1)[:, :NUM_BETAS]
     betas[:, :given.shape[1]] = given

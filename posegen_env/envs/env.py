@@ -32,7 +32,7 @@ def action_box() -> gym.spaces.Box:
     return gym.spaces.Box(-1.0, 1.0, (ACTION_DIM,), np.float32)
 
 
-def draw_context(rng: np.random.Generator, space: gym.spaces.Box) -> np.ndarray:
+def draw_context(rng: np.random.Generator, space: gym.spaces.Space) -> np.ndarray:
     return rng.uniform(-1.0, 1.0, size=space.shape).astype(np.float32)
 
 
@@ -55,12 +55,12 @@ class PoseGenEnv(gym.Env):
         self._context = np.zeros(self.observation_space.shape, np.float32)
         self._image = np.zeros((self.task.image_size, self.task.image_size, 3), np.uint8)
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
         self._context = draw_context(self.np_random, self.observation_space)
         return self._context.copy(), {}
 
-    def step(self, action):
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         result = self.task.evaluate(np.asarray(action)[None], [self.np_random])
         self._image = result.data.images[0]
         info = result.info(0)

@@ -41,7 +41,8 @@ class PoseGenVectorEnv(VectorEnv):
     def _draw_contexts(self) -> np.ndarray:
         return np.stack([draw_context(rng, self.single_observation_space) for rng in self._rngs])
 
-    def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None):
+    def reset(self, *, seed: int | list[int | None] | None = None,
+              options: dict | None = None) -> tuple[np.ndarray, dict]:
         if isinstance(seed, int | np.integer):
             seed = [int(seed) + i for i in range(self.num_envs)]
         if seed is not None:

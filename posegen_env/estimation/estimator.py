@@ -63,6 +63,8 @@ class BaselineEstimator(torch.nn.Module):
     # Per-channel statistics of the base-distribution crops (mean and the real standard deviation).
     MEAN = (0.49, 0.47, 0.46)
     STD = (0.28, 0.29, 0.27)
+    mean: torch.Tensor  # buffers, registered in __init__
+    std: torch.Tensor
 
     def __init__(self, input_size: int = INPUT_SIZE, width: int = 32, flip_test: bool = False):
         super().__init__()
@@ -190,7 +192,7 @@ def read_estimator_file(path: str | os.PathLike) -> dict:
                            "Train one with train/pretrain_estimator.py, or omit it for the shipped baseline")
 
 
-def load_estimator(spec=None, device=None):
+def load_estimator(spec=None, device=None) -> PoseEstimator | torch.nn.Module:
     """An estimator from: None (the shipped baseline), a checkpoint path, ``"module:callable"``,
     an estimator object, or any callable (wrapped and checked). A checkpoint loads onto ``device``
     (default: CUDA when present); a given torch module moves only when ``device`` is given."""

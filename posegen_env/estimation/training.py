@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from posegen_env.body.joints import EVAL_JOINTS
 from posegen_env.data.dataset import PoseData
-from posegen_env.estimation.estimator import as_batch, mirror_joints, predict
+from posegen_env.estimation.estimator import INPUT_SIZE, as_batch, mirror_joints, predict
 from posegen_env.estimation.metrics import mpjpe
 
 # Every public torch module with batch-norm running statistics (their common base class is private).
@@ -75,7 +75,7 @@ def train_estimator(model: torch.nn.Module, sources: list[tuple[PoseData, float]
                                                   last_epoch=start_step - 1)
     generator = torch.Generator().manual_seed(seed + start_step)
     rng = np.random.default_rng(seed + start_step)
-    history = {"step": [], "loss": [], "score": []}
+    history: dict[str, list[float]] = {"step": [], "loss": [], "score": []}
     initial = score(model) if score is not None else math.inf
     best = (initial, copy.deepcopy(model.state_dict()), start_step)
     stale, running = 0, []
@@ -94,7 +94,7 @@ def train_estimator(model: torch.nn.Module, sources: list[tuple[PoseData, float]
             idx = [rng.integers(len(d), size=c) for (d, _), c in zip(sources, counts, strict=True)]
             images = np.concatenate([d.images[i] for (d, _), i in zip(sources, idx, strict=True)])
             target = np.concatenate([d.joints3d[i] for (d, _), i in zip(sources, idx, strict=True)])
-            x = _augment(as_batch(images, model.input_size), generator)
+            x = _augment(as_batch(images, int(getattr(model, "input_size", INPUT_SIZE))), generator)
             y = torch.as_tensor(target, dtype=torch.float32)
             if flip_augment:  # mirrored crops get mirrored labels
                 flip = torch.rand(len(x), generator=generator) < 0.5
@@ -164,7 +164,7 @@ def finetune(model: torch.nn.Module, new: PoseData, replay: PoseData, val: PoseD
                               eval_every=eval_every, patience=patience, seed=seed, desc="fine-tuning estimator",
                               freeze_norm=True)
     tuned = copy.deepcopy(model.state_dict())
-    blends = {"alpha": [], "in_distribution": [], "hard": []}
+    blends: dict[str, list[float]] = {"alpha": [], "in_distribution": [], "hard": []}
     chosen = None
     for alpha in np.linspace(1.0, 0.0, 21):
         model.load_state_dict({k: torch.lerp(anchor[k].float(), tuned[k].float(), float(alpha)).to(start[k].dtype)

@@ -12,7 +12,7 @@ azimuth 0 deg looks at the person's front (camera on +z), 90 deg at their left s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -217,8 +217,7 @@ class CameraParams:
     def __getitem__(self, index) -> CameraParams:
         """A sub-batch (an int index keeps a batch of one)."""
         idx = np.atleast_1d(np.arange(len(self))[index])
-        return CameraParams(*(getattr(self, f.name)[idx] for f in fields(self) if f.name != "ref_width"),
-                            ref_width=self.ref_width)
+        return replace(self, **{name: array[idx] for name, array in self.as_dict().items()})
 
     @property
     def fov_deg(self) -> np.ndarray:

@@ -37,7 +37,8 @@ class PoseBatch:
 
 
 def render_crops(avatar, poses: dict, cameras: CameraParams, crop_size: int = 64, crop_scale: float = 1.25,
-                 jitter: float = 0.05, background="random", rng: np.random.Generator | None = None,
+                 jitter: float = 0.05, background="random",
+                 rng: np.random.Generator | Sequence[np.random.Generator] | None = None,
                  batch: int = 64, progress=None) -> PoseBatch:
     """Render every (pose, camera) pair as a person-centred crop.
 
@@ -49,10 +50,11 @@ def render_crops(avatar, poses: dict, cameras: CameraParams, crop_size: int = 64
     each crop independent of the batch it is rendered in (as a vector environment needs).
     """
     per_sample = isinstance(rng, (list, tuple))
-    rng = rng if rng is not None else np.random.default_rng()
+    rngs: Sequence[np.random.Generator] = rng if isinstance(rng, (list, tuple)) else ()
+    shared = rng if isinstance(rng, np.random.Generator) else np.random.default_rng()
     n = len(poses["body_pose"])
-    if per_sample and len(rng) != n:
-        raise ValueError(f"{n} poses but {len(rng)} random generators; pass one Generator, or one per pose")
+    if per_sample and len(rngs) != n:
+        raise ValueError(f"{n} poses but {len(rngs)} random generators; pass one Generator, or one per pose")
     if len(cameras) != n:
         raise ValueError(f"{n} poses but {len(cameras)} cameras; pass one camera per pose")
     if isinstance(background, str) and background != "random":
@@ -67,16 +69,16 @@ def render_crops(avatar, poses: dict, cameras: CameraParams, crop_size: int = 64
         for k, i in enumerate(idx):
             full = cameras.to_camera(int(i), target=joints[k, 0], width=REFERENCE_WIDTH)
             centre, side = person_crop_box(full.project(joints[k]), scale=crop_scale, jitter=jitter,
-                                           rng=rng[i] if per_sample else rng)
+                                           rng=rngs[int(i)] if per_sample else shared)
             crops.append(full.crop(centre, side, crop_size))
-        backgrounds = _crop_backgrounds(background, [rng[i] for i in idx] if per_sample else rng, len(idx))
+        backgrounds = _crop_backgrounds(background, [rngs[int(i)] for i in idx] if per_sample else shared, len(idx))
         rgb = avatar.render_posed(bodies, crops, background=backgrounds).rgb.cpu().numpy()
         images = (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
         cam_joints = np.stack([c.world_to_camera(j) for c, j in zip(crops, joints, strict=True)])
         uv = np.stack([c.project(j) for c, j in zip(crops, joints, strict=True)])
         parts.append(PoseBatch(
             images=images, joints3d=(cam_joints - cam_joints[:, :1]).astype(np.float32), joints2d=uv.astype(np.float32),
-            visible=((uv >= -0.5) & (uv <= crop_size - 0.5)).all(axis=-1),
+            visible=np.asarray(((uv >= -0.5) & (uv <= crop_size - 0.5)).all(axis=-1)),
             pose=np.concatenate([go, bp], axis=1), betas=betas,
             K=np.stack([c.K for c in crops]).astype(np.float32), R=np.stack([c.R for c in crops]).astype(np.float32),
             t=np.stack([c.t for c in crops]).astype(np.float32)))

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from embreex import rtcore_scene
 
 _EMBREE_DEVICE = None
 _DEVICE_LOCK = threading.Lock()
@@ -21,7 +25,7 @@ def embree_faces(faces: np.ndarray) -> np.ndarray:
     return rows
 
 
-def embree_scene(vertices: np.ndarray, faces: np.ndarray):
+def embree_scene(vertices: np.ndarray, faces: np.ndarray) -> rtcore_scene.EmbreeScene:
     """An Embree scene of one triangle mesh (the device is shared: creating one costs more than a BVH).
 
     ``faces``: (F, 3) vertex indices, or ``embree_faces`` of them."""
@@ -45,7 +49,8 @@ def embree_scene(vertices: np.ndarray, faces: np.ndarray):
     return scene
 
 
-def next_hit(scene, origins: np.ndarray, dirs: np.ndarray, t_from: np.ndarray, counts: np.ndarray | None = None):
+def next_hit(scene, origins: np.ndarray, dirs: np.ndarray, t_from: np.ndarray,
+             counts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The first hit beyond ``t_from`` along each ray: (hit mask, triangle, t, barycentric (N, 3)).
 
     With ``counts``, ``scene`` is a list of scenes and the rays come grouped by scene: the first

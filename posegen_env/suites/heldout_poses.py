@@ -226,8 +226,12 @@ def _frozen(a: np.ndarray) -> np.ndarray:
     return a
 
 
+def _frozen_pair(pose: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    return _frozen(pose[0]), _frozen(pose[1])
+
+
 HELDOUT_POSES: MappingProxyType[str, tuple[np.ndarray, np.ndarray]] = MappingProxyType({
-    name: tuple(_frozen(a) for a in pose_from_degrees(spec))
+    name: _frozen_pair(pose_from_degrees(spec))
     for poses in _HELDOUT_DEGREES.values() for name, spec in poses.items()
 })
 HELDOUT_CATEGORIES: MappingProxyType[str, str] = MappingProxyType({

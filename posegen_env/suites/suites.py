@@ -59,7 +59,7 @@ def _novel_cameras(n: int, rng: np.random.Generator) -> CameraParams:
     merged = {f: np.concatenate([getattr(p, f) for p in parts]) for f in fields}
     merged["azimuth_deg"] = np.where(rng.random(n) < 0.5, merged["azimuth_deg"], -merged["azimuth_deg"])
     order = rng.permutation(n)
-    return CameraParams(**{f: v[order] for f, v in merged.items()})
+    return CameraParams(**{f: merged[f][order] for f in fields})  # type: ignore[arg-type]
 
 
 def _heldout_poses(n: int, rng: np.random.Generator) -> dict:

@@ -40,7 +40,8 @@ def avatar_state(renderer: AvatarRenderer, meta: dict | None = None) -> dict:
     }
 
 
-def save_avatar(path: str | os.PathLike, renderer: AvatarRenderer, meta: dict | None = None, extra: dict | None = None):
+def save_avatar(path: str | os.PathLike, renderer: AvatarRenderer, meta: dict | None = None,
+                extra: dict | None = None) -> None:
     """Write atomically: a crash mid-write leaves the previous file intact."""
     state = avatar_state(renderer, meta) | (extra or {})
     atomic_write(path, lambda tmp: torch.save(state, tmp))

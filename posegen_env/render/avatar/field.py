@@ -18,7 +18,8 @@ _EMPTY_LOGIT = -12.0  # density logit of space without voxels: exp(-12) ~ 0
 _CORNERS = torch.tensor([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)], dtype=torch.long)
 
 
-def shell_voxels(rest_vertices: np.ndarray, faces: np.ndarray, voxel: float, shell: float):
+def shell_voxels(rest_vertices: np.ndarray, faces: np.ndarray, voxel: float,
+                 shell: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Integer coordinates (N, 3) of voxels within ``shell`` of the surface, and the grid origin."""
     mesh = trimesh.Trimesh(rest_vertices, faces, process=False)
     points = np.concatenate([mesh.sample(200_000, seed=0), rest_vertices])
@@ -34,6 +35,14 @@ def shell_voxels(rest_vertices: np.ndarray, faces: np.ndarray, voxel: float, she
 
 class CanonicalField(torch.nn.Module):
     """Density and colour at canonical points, from a sparse voxel grid and a colour MLP."""
+
+    # buffers, registered in __init__
+    voxels: torch.Tensor
+    origin: torch.Tensor
+    dims: torch.Tensor
+    cell: torch.Tensor
+    cell_rows: torch.Tensor
+    upper: torch.Tensor
 
     def __init__(self, voxels: np.ndarray, origin: np.ndarray, dims, voxel_size: float,
                  features: int = 8, hidden: int = 32, init_logit: float = 0.0):

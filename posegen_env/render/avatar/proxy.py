@@ -12,7 +12,7 @@ taken from the body model's own weights, instead of a nearest-vertex search per 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -60,12 +60,13 @@ class RayHits:
 
     FIELDS = ("pixel", "origin", "direction", "t_near", "length", "to_canonical", "has_second")
 
-    def select(self, index: torch.Tensor) -> RayHits:
-        return RayHits(*(getattr(self, f)[index] for f in self.FIELDS), self.num_pixels)
+    def select(self, index: torch.Tensor | slice) -> RayHits:
+        return replace(self, **{f: getattr(self, f)[index] for f in self.FIELDS})
 
     @staticmethod
     def concat(parts: list[RayHits], num_pixels: int = 0) -> RayHits:
-        return RayHits(*(torch.cat([getattr(h, f) for h in parts]) for f in RayHits.FIELDS), num_pixels)
+        return RayHits(**{f: torch.cat([getattr(h, f) for h in parts]) for f in RayHits.FIELDS},  # type: ignore[arg-type]
+                       num_pixels=num_pixels)
 
 
 def _pixels_under(shells: np.ndarray, faces: np.ndarray, cameras: Sequence[Camera],
@@ -144,6 +145,16 @@ def _trace(scenes: list, normals: np.ndarray, body: np.ndarray, origins: np.ndar
 
 class SkinnedProxy(torch.nn.Module):
     """Decimated body mesh that follows the body model's pose and shape (LBS on ~2k vertices)."""
+
+    # buffers, registered in __init__
+    vertex_ids: torch.Tensor
+    faces: torch.Tensor
+    v_template: torch.Tensor
+    shapedirs: torch.Tensor
+    weights: torch.Tensor
+    parents: torch.Tensor
+    joint_template: torch.Tensor
+    joint_shapedirs: torch.Tensor
 
     def __init__(self, body_model, vertex_ids: np.ndarray, faces: np.ndarray, rest_vertices: np.ndarray,
                  inflate: float = 0.01, band: float = 0.06):
@@ -230,11 +241,11 @@ class SkinnedProxy(torch.nn.Module):
         cameras, slot = [cameras[k] for k in by_body], slot[by_body]
         shells = bodies.inflated[torch.as_tensor(used, device=device)].double()  # (U, V, 3)
         normals = self._face_normals(shells).cpu().numpy()  # (U, F, 3)
-        shells = shells.cpu().numpy()
-        pixels, image = _pixels_under(shells[slot], self.faces_np, cameras)
+        shell_points = shells.cpu().numpy()
+        pixels, image = _pixels_under(shell_points[slot], self.faces_np, cameras)
         origins, dirs = _pixel_rays(cameras, pixels, image)
         # Per hit ray: entry triangle, t and barycentrics of band 1 (column 0) and band 2 (column 1).
-        scenes = [embree_scene(shell, self.faces_embree) for shell in shells]
+        scenes = [embree_scene(shell, self.faces_embree) for shell in shell_points]
         rays, second, tri, t, bary = _trace(scenes, normals, slot[image], origins, dirs)
         hit_body, d = slot[image[rays]], dirs[rays]
 
@@ -254,7 +265,7 @@ class SkinnedProxy(torch.nn.Module):
         fields += [to_canonical, as_tensor(second)]
         per_image = np.bincount(image[rays], minlength=len(cameras)).tolist()
         parts = zip(*(torch.split(x, per_image) for x in fields), strict=True)
-        hits = [RayHits(*p, cam.width * cam.height) for p, cam in zip(parts, cameras, strict=True)]
+        hits = [RayHits(*p, cam.width * cam.height) for p, cam in zip(parts, cameras, strict=True)]  # type: ignore[call-arg]
         return [hits[k] for k in np.argsort(by_body)]
 
     def _face_normals(self, vertices: torch.Tensor) -> torch.Tensor:

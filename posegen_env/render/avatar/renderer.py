@@ -152,6 +152,8 @@ def march(field: CanonicalField, hits: RayHits, num_samples: int, jitter: torch.
 class AvatarRenderer(torch.nn.Module):
     """Batched avatar rendering; deterministic, no autograd unless ``grad=True``."""
 
+    identifier: str  # names the avatar file (set by load_avatar), so caches of its renders are told apart
+
     def __init__(self, body_model, field: CanonicalField, proxy: SkinnedProxy, num_samples: int = 12,
                  background=(255, 255, 255)):
         super().__init__()
