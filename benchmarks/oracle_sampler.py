@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.loop.rounds import RoundConfig, run_rounds
+from agents.loop.rounds import run_rounds
+from agents.loop.run import RoundConfig
 from agents.policies import POLICIES
 from agents.policies.base import SamplingPolicy
 from posegen_env.distributions import BaseCameraSampler, BasePoseSampler

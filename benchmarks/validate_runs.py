@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 from agents.loop.report import BASELINE, comparison, comparison_table, markdown_table
-from agents.loop.rounds import RoundConfig, round_dir
+from agents.loop.run import RoundConfig, round_dir
 from posegen_env.estimation.estimator import load_estimator
 from posegen_env.render.avatar import load_avatar
 from posegen_env.suites.suites import evaluate_suites

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from agents.analysis.seeds import final_rounds, rescore, summarise, write_summary
-from agents.loop.rounds import RunError
+from agents.loop.run import RunError
 from posegen_env.suites.suites import SPLITS
 
 

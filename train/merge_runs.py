@@ -18,7 +18,7 @@ from pathlib import Path
 
 from agents.analysis.merge import merge_runs
 from agents.loop.report import markdown_table
-from agents.loop.rounds import RunError
+from agents.loop.run import RunError
 
 
 def main(argv=None) -> int:

@@ -25,7 +25,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from agents.loop.report import markdown_table
-from agents.loop.rounds import RoundConfig, RunError, run_rounds
+from agents.loop.rounds import run_rounds
+from agents.loop.run import RoundConfig, RunError
 from agents.policies import POLICIES
 from agents.policies.anchored import Anchoring
 from posegen_env.data.dataset import DatasetError

@@ -16,7 +16,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from agents.loop.report import BASELINE, plot_suites, write_tables
-from agents.loop.rounds import RoundConfig, RunError, check_comparable, final_plots, read_run, rounds_done
+from agents.loop.rounds import final_plots
+from agents.loop.run import RoundConfig, RunError, check_comparable, read_run, rounds_done
 from posegen_env.files import install_directory, staging_directory
 
 

@@ -16,7 +16,6 @@ import json
 import time
 import zipfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -27,13 +26,12 @@ from tqdm import tqdm
 from agents.loop.collect import Collected
 from agents.loop.collect import collect as collect_samples
 from agents.loop.report import BASELINE, ood_mean, plot_rewards, plot_sample_space, plot_suites, write_tables
-from agents.policies import POLICIES, SamplingPolicy, make_policy
-from agents.policies.anchored import REACH, UNIFORM_SHARE, Anchoring
+from agents.loop.run import RoundConfig, RunError, round_dir, rounds_done
+from agents.policies import SamplingPolicy, make_policy
 from posegen_env.data.base_splits import base_split
 from posegen_env.data.dataset import PoseData, load_dataset, write_dataset
 from posegen_env.data.image_grid import save_image_grid
 from posegen_env.envs.action_space import ROOT_SLICE, ROOT_TILT_DEG, decode
-from posegen_env.envs.reward import RewardConfig
 from posegen_env.envs.task import PoseGenTask
 from posegen_env.envs.vector_env import PoseGenVectorEnv
 from posegen_env.estimation.estimator import BaselineEstimator, EstimatorError, load_estimator, save_estimator
@@ -42,111 +40,7 @@ from posegen_env.estimation.training import validation_mpjpe
 from posegen_env.files import atomic_write
 from posegen_env.suites.suites import evaluate_suites
 
-ANCHORING_SETTINGS = tuple(f.name for f in fields(Anchoring))  # read only by anchored policies
-LEARNING_SETTINGS = ("reward", "learn_steps")  # read only by learned policies
 Say = Callable[[str], None]  # where a run reports what it does, e.g. print
-RUN_FORMAT = "posegen-run-v2"  # v2: learned policies are anchored (their saved states are steps, not actions)
-
-
-class RunError(RuntimeError):
-    """A run directory that cannot be used (another version, a broken config)."""
-
-
-@dataclass
-class RoundConfig:
-    policies: list[str] = field(default_factory=lambda: ["search"])  # the best learned policy in the comparison
-    rounds: int = 2
-    samples: int = 2000  # collected (fine-tuning) samples per round: the same for every policy
-    learn_steps: int = 2048  # environment steps each learned policy may spend per round
-    finetune_steps: int = 2400
-    finetune_lr: float = 3e-4
-    replay_ratio: float = 0.85
-    in_distribution_tolerance: float = 0.015  # against the pre-trained model, on the validation split
-    replay_samples: int = 24000  # base crops replayed while fine-tuning: fewer get memorised
-    val_samples: int = 1000
-    suite_samples: int = 500
-    num_envs: int = 64
-    # The uncapped error: anchoring already keeps learned policies near natural bodies, and a cap
-    # ties most draws, which leaves a ranking learner such as the CEM nothing to rank (see RESULTS.md).
-    reward: dict = field(default_factory=lambda: {"mode": "raw"})
-    estimator: str | None = None
-    avatar: str | None = None
-    reach: float = REACH  # how far a learned policy may step from its anchors (agents/policies/anchored.py)
-    uniform_share: float = UNIFORM_SHARE  # share of anchors drawn uniformly over the action box
-    seed: int = 0
-    format: str = RUN_FORMAT
-
-    @property
-    def anchoring(self) -> Anchoring:
-        return Anchoring(self.reach, self.uniform_share)
-
-    @classmethod
-    def read(cls, path: Path) -> RoundConfig:
-        try:
-            doc = json.loads(path.read_text())
-        except (OSError, ValueError) as err:
-            raise RunError(f"{path}: unreadable run config ({err}); start a new run instead of --resume") from None
-        if doc.get("format") != RUN_FORMAT:
-            raise RunError(f"{path.parent} was written by an incompatible version (format {doc.get('format')!r}, "
-                           f"this version reads {RUN_FORMAT!r}); start a new run with --out")
-        doc.setdefault("reach", 0.25)  # the fixed reach of runs written before it was a setting
-        doc.setdefault("uniform_share", 0.0)  # those runs drew every anchor from the base distribution
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in doc.items() if k in known})
-
-    def differences(self, other: RoundConfig, ignore: tuple[str, ...] = ()) -> list[str]:
-        """The settings (field names) in which ``other`` differs, leaving out ``ignore``."""
-        mine, theirs = self._settings(), other._settings()
-        return [k for k in mine if k not in ignore and mine[k] != theirs[k]]
-
-    def _settings(self) -> dict:
-        """Every field, the reward spelt out in full: ``{}`` and the default values are the same reward."""
-        return asdict(self) | {"reward": RewardConfig.from_any(self.reward).as_dict()}
-
-    def write(self, path: Path) -> None:
-        atomic_write(path, lambda t: t.write_text(json.dumps(asdict(self), indent=1)))
-
-
-def settings_unused(policies: list[str]) -> tuple[str, ...]:
-    """The run settings none of ``policies`` reads (``random`` reads neither the reward nor the reach),
-    so their results do not depend on them."""
-    unused = () if any(POLICIES[p].anchored for p in policies) else ANCHORING_SETTINGS
-    return unused + (() if any(POLICIES[p].learns for p in policies) else LEARNING_SETTINGS)
-
-
-def check_comparable(runs: list[Path], configs: list[RoundConfig], vary: tuple[str, ...], allowed: str) -> int:
-    """Index of the run that reads the most settings, after checking that every run agrees with it in
-    each setting both read, apart from ``vary`` (``allowed`` names those options in the error)."""
-    unused = [settings_unused(c.policies) for c in configs]
-    ref = min(range(len(configs)), key=lambda i: len(unused[i]))
-    for run, config, skip in zip(runs, configs, unused, strict=True):
-        differ = configs[ref].differences(config, ignore=vary + skip)
-        if differ:
-            raise RunError(f"{run} differs from {runs[ref]} in {', '.join(differ)}; only runs whose settings "
-                           f"differ in {allowed} alone compare fairly")
-    return ref
-
-
-def round_dir(run_dir: Path, policy: str, k: int) -> Path:
-    return run_dir / policy / f"round-{k}"
-
-
-def read_run(run: Path) -> tuple[RoundConfig, list[dict]]:
-    """A finished or interrupted run's config and result rows, refusing what is not a readable run."""
-    if not (run / "config.json").is_file():
-        raise RunError(f"{run}: no run there (config.json missing); pass directories written by run_agent.py")
-    config = RoundConfig.read(run / "config.json")
-    try:
-        rows = json.loads((run / "results.json").read_text())["rows"]
-    except (OSError, ValueError, KeyError) as err:
-        raise RunError(f"{run}: results.json is missing or unreadable ({err}); finish it with "
-                       f"`python train/run_agent.py --resume {run}` first") from None
-    return config, rows
-
-
-def rounds_done(rows: list[dict], policy: str) -> int:
-    """The last round of ``policy`` recorded in ``rows`` (0 if none)."""
-    return max((r["round"] for r in rows if r["policy"] == policy), default=0)
 
 
 def _trainable(estimator) -> torch.nn.Module:

@@ -236,17 +236,15 @@ def pose_from_degrees(spec: Mapping[str, Degrees3]) -> tuple[np.ndarray, np.ndar
     return global_orient, body_pose.reshape(BODY_POSE_DIM)
 
 
-def _frozen(a: np.ndarray) -> np.ndarray:
-    a.setflags(write=False)
-    return a
-
-
-def _frozen_pair(pose: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    return _frozen(pose[0]), _frozen(pose[1])
+def read_only(pose: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``pose`` with both arrays made read-only: a pose table handed out by reference cannot be altered."""
+    for a in pose:
+        a.setflags(write=False)
+    return pose[0], pose[1]
 
 
 KEY_POSES: dict[str, tuple[np.ndarray, np.ndarray]] = {
-    name: _frozen_pair(pose_from_degrees(spec)) for name, spec in _POSE_DEGREES.items()
+    name: read_only(pose_from_degrees(spec)) for name, spec in _POSE_DEGREES.items()
 }
 
 

@@ -2,10 +2,11 @@
 
 Every dataset PoseGen writes (test suites, generated training data) uses this one format, so
 human-mesh training code that already reads SPIN's ``.npz`` files needs only a joint mapping, not
-a new loader. See docs/dataset_format.md for every key, unit and convention. Training runs for
-hours, so the loader checks everything up front and every failure names the file, the problem and
-the fix. The writer streams images into a hidden sibling directory and renames it into place only
-once complete, so no reader ever sees a half-written dataset.
+a new loader. See docs/dataset_format.md for every key, unit and convention. A broken dataset
+would otherwise surface only once training is under way, so the loader checks everything up front
+and every failure names the file, the problem and the fix. The writer streams images into a hidden
+sibling directory and renames it into place only once complete, so no reader ever sees a
+half-written dataset.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ Spaces (details in docs/environment.md):
 - observation: ``Box(-1, 1, (context_dim,))``, a random context drawn at every reset. It plays the
   part of a generator's input noise: a policy conditioned on it can represent a distribution with
   several modes rather than a single Gaussian;
-- reward: the estimator's (capped / banded) error minus plausibility penalties (``reward.py``);
+- reward: the estimator's error (raw, capped or banded) minus plausibility penalties (``reward.py``);
 - every episode is one step and ends with ``terminated=True``; ``info`` is the whole sample
   (SMPL pose and shape, camera, joints, prediction, errors, penalties) so it can be saved.
 """

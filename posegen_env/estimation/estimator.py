@@ -81,7 +81,8 @@ class BaselineEstimator(torch.nn.Module):
         self.register_buffer("std", torch.tensor(self.STD).reshape(1, 3, 1, 1), persistent=False)
 
     def regress(self, images: torch.Tensor) -> torch.Tensor:
-        # Channels-last: oneDNN's convolutions run ~1.4x faster on CPU in that layout (same numbers).
+        # Channels-last: oneDNN's convolutions run faster on CPU in that layout, with the same numbers
+        # (benchmarks/RESULTS.md).
         x = self.features(((images - self.mean) / self.std).contiguous(memory_format=torch.channels_last))
         joints = self.head(x).reshape(-1, NUM_JOINTS - 1, 3)
         return torch.cat([joints.new_zeros(joints.shape[0], 1, 3), joints], dim=1)

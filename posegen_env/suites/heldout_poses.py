@@ -32,7 +32,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from posegen_env.body.pose_library import Degrees3, pose_from_degrees
+from posegen_env.body.pose_library import Degrees3, pose_from_degrees, read_only
 
 # category -> name -> {joint_name or "global_orient": (x, y, z) axis-angle degrees}; unnamed joints are zero.
 _HELDOUT_DEGREES: dict[str, dict[str, dict[str, Degrees3]]] = {
@@ -221,17 +221,8 @@ _HELDOUT_DEGREES: dict[str, dict[str, dict[str, Degrees3]]] = {
 }
 
 
-def _frozen(a: np.ndarray) -> np.ndarray:
-    a.setflags(write=False)
-    return a
-
-
-def _frozen_pair(pose: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    return _frozen(pose[0]), _frozen(pose[1])
-
-
 HELDOUT_POSES: MappingProxyType[str, tuple[np.ndarray, np.ndarray]] = MappingProxyType({
-    name: _frozen_pair(pose_from_degrees(spec))
+    name: read_only(pose_from_degrees(spec))
     for poses in _HELDOUT_DEGREES.values() for name, spec in poses.items()
 })
 HELDOUT_CATEGORIES: MappingProxyType[str, str] = MappingProxyType({

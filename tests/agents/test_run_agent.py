@@ -15,6 +15,7 @@ import torch
 from agents.analysis.merge import merge_runs as merge
 from agents.analysis.seeds import final_rounds, summarise
 from agents.loop import rounds as rounds_module
+from agents.loop import run as run_module
 from agents.policies import POLICIES, make_policy
 from agents.policies.anchored import Anchoring
 from posegen_env.data.dataset import load_dataset
@@ -56,7 +57,7 @@ def test_quick_round_of_every_policy_writes_all_outputs(quick_all):
     for plot in ("suites_vs_round.png", "rewards.png", "sample_space.png"):
         assert (quick_all / "plots" / plot).stat().st_size > 1000
     assert "| search | 1 |" in (quick_all / "results.md").read_text()
-    config = rounds_module.RoundConfig.read(quick_all / "config.json")
+    config = run_module.RoundConfig.read(quick_all / "config.json")
     assert config.reward["mode"] == "raw"  # the rounds' default: anchoring bounds the samples, no cap needed
     assert (quick_all / "results.csv").read_text().startswith("policy,round")
     assert any((quick_all / "tensorboard").rglob("events.out.tfevents*"))
@@ -112,7 +113,7 @@ def test_incompatible_run_directory_and_bad_arguments(tmp_path, capsys):
     old = tmp_path / "old"
     old.mkdir()
     (old / "config.json").write_text(json.dumps({"format": "posegen-run-v0"}))
-    with pytest.raises(rounds_module.RunError, match="incompatible version"):
+    with pytest.raises(run_module.RunError, match="incompatible version"):
         run_agent.main(["--resume", str(old)])
     with pytest.raises(SystemExit):
         run_agent.main(["--resume", str(tmp_path / "nothing")])
@@ -131,19 +132,19 @@ def test_incompatible_run_directory_and_bad_arguments(tmp_path, capsys):
     with pytest.raises(SystemExit):
         run_agent.main(["--device", "gpu0"])
     assert "unknown device 'gpu0'" in capsys.readouterr().err
-    with pytest.raises(rounds_module.RunError, match="already holds a run"):
+    with pytest.raises(run_module.RunError, match="already holds a run"):
         run_agent.main(["--out", str(old)])
 
 
 def test_runs_before_the_anchor_settings_resume_with_the_anchors_they_used(tmp_path):
-    config = rounds_module.RoundConfig(reach=0.7, uniform_share=0.4)
+    config = run_module.RoundConfig(reach=0.7, uniform_share=0.4)
     config.write(tmp_path / "config.json")
-    read = rounds_module.RoundConfig.read(tmp_path / "config.json")
+    read = run_module.RoundConfig.read(tmp_path / "config.json")
     assert (read.reach, read.uniform_share) == (0.7, 0.4)
     doc = json.loads((tmp_path / "config.json").read_text())
     del doc["reach"], doc["uniform_share"]
     (tmp_path / "config.json").write_text(json.dumps(doc))
-    read = rounds_module.RoundConfig.read(tmp_path / "config.json")
+    read = run_module.RoundConfig.read(tmp_path / "config.json")
     assert read.anchoring == Anchoring(reach=0.25, uniform_share=0.0)
 
 
@@ -163,9 +164,9 @@ def test_validation_benchmark_scores_every_round_on_the_validation_split(quick_a
 
 
 def test_config_differences_compare_rewards_spelt_out_in_full():
-    spelt_out = rounds_module.RoundConfig(reward={"mode": "raw", "metric": "mpjpe", "cap_mm": 300.0})
-    assert rounds_module.RoundConfig().differences(spelt_out) == []
-    assert rounds_module.RoundConfig().differences(rounds_module.RoundConfig(reward={})) == ["reward"]
+    spelt_out = run_module.RoundConfig(reward={"mode": "raw", "metric": "mpjpe", "cap_mm": 300.0})
+    assert run_module.RoundConfig().differences(spelt_out) == []
+    assert run_module.RoundConfig().differences(run_module.RoundConfig(reward={})) == ["reward"]
 
 
 def _split_run(run: Path, out: Path, policies: list[str], **changes) -> Path:
@@ -196,22 +197,22 @@ def test_runs_of_different_policies_merge_into_one_comparison(quick_all, tmp_pat
     assert set(doc["comparison"]) == {"search", "random", "prior"}
     without_anchor = {k: v for k, v in original["comparison"]["search"].items() if k != "vs_anchor_pct"}
     assert doc["comparison"]["search"] == without_anchor  # anchor was not merged
-    merged_config = rounds_module.RoundConfig.read(merged / "config.json")
+    merged_config = run_module.RoundConfig.read(merged / "config.json")
     assert merged_config.policies == ["search", "random", "prior"]
-    assert merged_config.differences(rounds_module.RoundConfig.read(a / "config.json"), ("policies",)) == []
+    assert merged_config.differences(run_module.RoundConfig.read(a / "config.json"), ("policies",)) == []
     assert load_dataset(merged / "prior" / "round-1" / "dataset").extras["action"].shape[1] == 85
     for plot in ("suites_vs_round.png", "rewards.png", "sample_space.png"):
         assert (merged / "plots" / plot).stat().st_size > 1000
     assert any((merged / "tensorboard" / "a").rglob("events.out.tfevents*"))
     assert "| prior | 1 |" in capsys.readouterr().out
 
-    with pytest.raises(rounds_module.RunError, match="already holds files"):
+    with pytest.raises(run_module.RunError, match="already holds files"):
         merge([a, b], merged)
-    with pytest.raises(rounds_module.RunError, match="differs from .* in seed"):
+    with pytest.raises(run_module.RunError, match="differs from .* in seed"):
         merge([a, _split_run(quick_all, tmp_path / "c", ["prior"], seed=5)], tmp_path / "m2")
-    with pytest.raises(rounds_module.RunError, match="'random' is in both"):
+    with pytest.raises(run_module.RunError, match="'random' is in both"):
         merge([a, _split_run(quick_all, tmp_path / "d", ["random"])], tmp_path / "m3")
-    with pytest.raises(rounds_module.RunError, match="config.json missing"):
+    with pytest.raises(run_module.RunError, match="config.json missing"):
         merge([a, tmp_path / "nothing"], tmp_path / "m4")
     assert not (tmp_path / "m2").exists() and not list(tmp_path.glob(".m*"))  # nothing half-written is left
     with pytest.raises(SystemExit):
@@ -265,19 +266,19 @@ def test_seeds_compare_into_means_and_a_bootstrap_lead(quick_all, tmp_path, caps
     val = json.loads((tmp_path / "val" / "seeds.json").read_text())
     assert val["split"] == "validation" and val["policies"]["search"]["mean"] != 205.0  # re-scored, not the rows
 
-    with pytest.raises(rounds_module.RunError, match="differs from .* in samples"):
+    with pytest.raises(run_module.RunError, match="differs from .* in samples"):
         final_rounds([runs[0], _split_run(quick_all, tmp_path / "other", ["search"], seed=7, samples=7)])
-    with pytest.raises(rounds_module.RunError, match="differs from .* in reach"):
+    with pytest.raises(run_module.RunError, match="differs from .* in reach"):
         final_rounds([runs[0], _split_run(quick_all, tmp_path / "reach", ["search"], seed=8, reach=1.0)])
-    with pytest.raises(rounds_module.RunError, match="differs from .* in reward"):
+    with pytest.raises(run_module.RunError, match="differs from .* in reward"):
         final_rounds([runs[0], _split_run(quick_all, tmp_path / "capped", ["search"], seed=6,
                                           reward={"mode": "capped"})])
-    with pytest.raises(rounds_module.RunError, match="search with seed 0 is in both"):
+    with pytest.raises(run_module.RunError, match="search with seed 0 is in both"):
         final_rounds([runs[0], _split_run(quick_all, tmp_path / "again", ["search"], seed=0)])
     unfinished = _split_run(quick_all, tmp_path / "unfinished", ["search"], seed=9)
     rows = json.loads((unfinished / "results.json").read_text())["rows"]
     (unfinished / "results.json").write_text(json.dumps({"rows": [r for r in rows if r["policy"] != "search"]}))
-    with pytest.raises(rounds_module.RunError, match="finished 0 of 1 rounds"):
+    with pytest.raises(run_module.RunError, match="finished 0 of 1 rounds"):
         final_rounds([runs[0], unfinished])
-    with pytest.raises(rounds_module.RunError, match="config.json missing"):
+    with pytest.raises(run_module.RunError, match="config.json missing"):
         final_rounds([tmp_path / "nothing"])

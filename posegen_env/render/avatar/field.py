@@ -1,7 +1,7 @@
 """The avatar's canonical radiance field: a sparse voxel grid around the T-posed body + a tiny MLP.
 
 Only voxels within ``shell`` metres of the canonical body surface exist (a person is a thin
-shell in a mostly empty box), so the field is a few MB and a lookup is eight gathers. Each
+shell in a mostly empty box), so the field stays small and a lookup is eight gathers. Each
 voxel holds a density logit and a small colour feature; the MLP decodes colour. Space outside
 the shell has zero density, which is what makes rendering cheap.
 """

@@ -2,7 +2,8 @@
 
 Empty-space skipping for the avatar NeRF: rays are cast (Embree) against a decimated body
 mesh posed by the body model and inflated by ``inflate`` metres, so a ray is sampled only in
-a thin band behind the point where it enters that shell, and rays that miss it are background.
+thin bands behind the points where it enters that shell (at most two: the second catches the
+body behind a grazed limb), and rays that miss it are background.
 The triangle a ray enters through also gives its skinning: the blend of bone transforms at
 that point (barycentric mix of the proxy's LBS weights) maps the ray's samples back to the
 canonical T-pose, together with the body-shape offset at that point. One transform per ray,

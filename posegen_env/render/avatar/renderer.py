@@ -1,9 +1,10 @@
 """The animatable human NeRF: render any SMPL pose and shape of the avatar from any camera.
 
 Pipeline per image: pose the coarse proxy (LBS) -> cast the camera's rays against its inflated
-shell (Embree) -> sample each hit ray in a thin band behind its entry point -> map the samples
-to the canonical T-pose with that ray's blended bone transform -> query the canonical field ->
-composite with nerfacc. Rays that miss the shell are background.
+shell (Embree) -> sample each hit ray in a thin band behind its entry point, and in a second band
+where it enters the shell again (a ray grazing a limb reaches the body behind) -> map the samples
+to the canonical T-pose with that band's blended bone transform -> query the canonical field ->
+composite with nerfacc onto each image's background. Rays that miss the shell are background.
 """
 
 from __future__ import annotations
