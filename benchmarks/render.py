@@ -4,18 +4,22 @@
     python benchmarks/render.py --capture captures/default
 
     python benchmarks/render.py --second-band                # only the second-band comparison
+    python benchmarks/render.py --cast [CAST]                # only one subject against mixed subjects
 
 Quality: whole-image PSNR on the capture's held-out cameras (training poses) and held-out
 poses (all cameras), same background. Speed: batched rendering including skinning, against a
 naive renderer that samples the body's whole bounding box uniformly (same model, same image,
 per-sample nearest-vertex skinning) and against the ground-truth mesh renderer. Second band:
 ``march``'s own compositing of the band behind a grazed limb against nerfacc's ``prefix_trans``,
-on the rays of 64 px person crops.
+on the rays of 64 px person crops. Cast: a batch of 64 px person crops of one subject against
+the same batch with each crop showing another subject (a cast file, or ten subjects made from
+the avatar with other colours and builds), and the plain avatar.
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,7 +30,8 @@ from scipy.spatial import cKDTree
 
 from posegen_env.data.capture import load_capture
 from posegen_env.distributions import BasePoseSampler, UniformCameraSampler
-from posegen_env.render.avatar import load_avatar
+from posegen_env.render.avatar import CastSubject, load_avatar, load_cast, save_cast
+from posegen_env.render.avatar.checkpoint import avatar_state, build_avatar
 from posegen_env.render.avatar.fit import psnr
 from posegen_env.render.avatar.proxy import RayHits
 from posegen_env.render.avatar.renderer import _band_samples, _march_band, _weighted_colour, march
@@ -160,16 +165,89 @@ def second_band(avatar, n: int = 64, size: int = 64, repeats: int = 15) -> None:
     field.zero_grad()
 
 
+def demo_cast(avatar, path: Path, num_subjects: int = 10, seed: int = 0):
+    """A cast of ``num_subjects`` made from ``avatar``: its colour table and MLP perturbed, betas ~ N(0, 1).
+    Which samples get a colour lookup depends only on density, so the colours do not change the cost."""
+    g = torch.Generator().manual_seed(seed)
+    avatars, subjects = [], []
+    for k in range(num_subjects):
+        state = avatar_state(avatar)
+        colour = state["field"]["colour"].float()
+        state["field"]["colour"] = (colour + 0.5 * torch.randn(colour.shape, generator=g)).half()
+        mlp = state["field"]["mlp"]
+        state["field"]["mlp"] = {n: v + 0.1 * torch.randn(v.shape, generator=g) for n, v in mlp.items()}
+        avatars.append(build_avatar(state, avatar.body))
+        subjects.append(CastSubject(f"demo_{k:02d}", torch.randn(avatar.body.num_betas, generator=g)))
+    save_cast(path, avatars, subjects)
+    return load_cast(path, avatar.body)
+
+
+def crops_of(renderer, poses, cameras, size: int, subjects=None, betas=None, seed: int = 0) -> None:
+    """Pose, place person crops by the joints and render them, as ``render_crops`` does (a cast's
+    bodies with their subjects' betas unless ``betas`` are given)."""
+    rng = np.random.default_rng(seed)
+    kwargs = {} if subjects is None else {"subjects": subjects}
+    bodies = renderer.pose(poses["global_orient"], poses["body_pose"], betas, **kwargs)
+    joints = bodies.joints.double().numpy()
+    crops = []
+    for i in range(len(joints)):
+        full = cameras.to_camera(i, target=joints[i, 0], width=REFERENCE_WIDTH)
+        centre, side = person_crop_box(full.project(joints[i]), scale=1.25, jitter=0.05, rng=rng)
+        crops.append(full.crop(centre, side, size))
+    renderer.render_posed(bodies, crops, **kwargs)
+
+
+def cast_speed(avatar, cast, n: int = 64, size: int = 64, repeats: int = 15) -> None:
+    """Time a batch of crops all of subject 0 against the same batch with crop i of subject i mod S,
+    alternating runs; print images/s and the mixed / one-subject ratio. Also timed: the plain
+    avatar, and the mixed subjects' bodies in one subject's colour (what mixing the colour costs)."""
+    rng = np.random.default_rng(0)
+    poses, cameras = BasePoseSampler().sample(n, rng), UniformCameraSampler().sample(n, rng)
+    mixed = [i % len(cast.subjects) for i in range(n)]
+    ways = {"plain avatar (mean shape)": lambda: crops_of(avatar, poses, cameras, size),
+            "cast, one subject": lambda: crops_of(cast, poses, cameras, size, [0] * n),
+            f"cast, {len(cast.subjects)} subjects mixed": lambda: crops_of(cast, poses, cameras, size, mixed),
+            "cast, mixed subjects' bodies, subject 0's colour": lambda: crops_of(
+                cast, poses, cameras, size, [0] * n, cast.betas[mixed])}
+    times = {name: [] for name in ways}
+    with torch.no_grad():
+        for fn in ways.values():
+            fn()
+        for _ in range(repeats):
+            for name, fn in ways.items():
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
+    rates = {name: n / float(np.median(t)) for name, t in times.items()}
+    print(f"cast: {len(cast.subjects)} subjects; {n} crops of {size} px per batch, pose + crop placement + render, "
+          f"median of {repeats} alternating runs, {torch.get_num_threads()} torch thread(s)")
+    for name, rate in rates.items():
+        print(f"  {name}: {rate:6.1f} images/s")
+    one, many, one_colour = list(rates.values())[1:]
+    print(f"  mixed / one subject = {many / one:.3f}; mixed / same bodies in one colour = {many / one_colour:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--avatar", default=None, help="avatar file (default: the shipped one)")
     parser.add_argument("--capture", type=Path, default=Path("captures/default"))
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--second-band", action="store_true", help="only compare the second band's compositing")
+    parser.add_argument("--cast", nargs="?", const="demo", default=None,
+                        help="only time one subject against mixed subjects: a cast file, or none for ten subjects "
+                             "made from the avatar")
     args = parser.parse_args()
     avatar = load_avatar(args.avatar)
     if args.second_band:
         second_band(avatar, args.batch)
+        return
+    if args.cast is not None:
+        if args.cast == "demo":
+            with tempfile.TemporaryDirectory() as tmp:
+                cast = demo_cast(avatar, Path(tmp) / "demo_cast.pt")
+        else:
+            cast = load_cast(args.cast, avatar.body)
+        cast_speed(avatar, cast, args.batch)
         return
     print(f"torch threads: {torch.get_num_threads()}; voxels: {avatar.field.num_voxels:,}; "
           f"proxy triangles: {len(avatar.proxy.faces_np):,}")

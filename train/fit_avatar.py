@@ -4,7 +4,14 @@
 
 Trains on the capture's training cameras and frames, reports whole-image PSNR on its held-out
 cameras (training poses) and held-out poses, checkpoints periodically (atomically) and resumes
-from ``OUT.ckpt`` if it exists. Uses CUDA when available.
+from ``OUT.ckpt`` if it exists. Uses CUDA when available. The capture is in PoseGen's layout or
+ZJU-MoCap / EasyMocap's, told apart by its files (``--format``; docs/capture_format.md).
+
+A new subject on a shared geometry (a cast, docs/avatar.md) fits only its colour, with the
+geometry's density frozen:
+
+    python train/fit_avatar.py --capture captures/subject --geometry posegen_env/assets/default_avatar.pt \
+        --out runs/subject.pt
 """
 
 from __future__ import annotations
@@ -19,16 +26,32 @@ import torch
 from tqdm import tqdm
 
 from posegen_env.body.body_model import BodyModelError, load_body_model
-from posegen_env.data.capture import CaptureError, load_capture
+from posegen_env.data.capture import CaptureError
+from posegen_env.data.zju import FORMATS, load_any_capture
 from posegen_env.device import device_argument
+from posegen_env.render.avatar.cast import load_geometry
 from posegen_env.render.avatar.checkpoint import AvatarError, build_avatar, read_avatar_file, save_avatar
-from posegen_env.render.avatar.fit import build_ray_bank, evaluate, new_avatar, photometric_loss
+from posegen_env.render.avatar.fit import (
+    build_ray_bank,
+    evaluate,
+    fitted_parameters,
+    freeze_geometry,
+    new_avatar,
+    new_subject,
+    photometric_loss,
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--capture", type=Path, required=True, help="capture folder (docs/capture_format.md)")
     parser.add_argument("--out", type=Path, required=True, help="fitted avatar file (.pt)")
+    parser.add_argument("--format", choices=FORMATS, default="auto",
+                        help="capture layout: posegen (capture.json), zju (annots.npy) or auto (by the files)")
+    parser.add_argument("--test-cameras", nargs="+", default=None, metavar="NAME",
+                        help="ZJU layout: held-out cameras by image folder (default: every 4th, from the 4th)")
+    parser.add_argument("--test-frames", type=int, default=None, metavar="N",
+                        help="ZJU layout: hold out the last N frames (default: the last 10%%)")
     parser.add_argument("--body", default=None, help="SMPL .pkl or PoseGen body .npz the capture was made with")
     parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--batch-rays", type=int, default=4096)
@@ -39,6 +62,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--proxy-faces", type=int, default=3000, help="triangles of the ray-casting proxy")
     parser.add_argument("--inflate", type=float, default=0.01,
                         help="proxy inflation (m): raise it for loose clothing or imprecise SMPL fits")
+    parser.add_argument("--geometry", type=Path, default=None,
+                        help="avatar or cast file whose density is shared and kept frozen: fit only the colour of "
+                             "a new subject (the geometry fixes --voxel, --shell, --samples, --proxy-faces, --inflate)")
     parser.add_argument("--eval-every", type=int, default=1000)
     parser.add_argument("--ckpt-every", type=int, default=500)
     parser.add_argument("--eval-images", type=int, default=8, help="held-out images per PSNR evaluation")
@@ -71,22 +97,27 @@ def main(argv=None) -> None:
     device = args.device
     torch.manual_seed(args.seed)
     start = time.time()
-    capture = load_capture(args.capture)
     body = load_body_model(args.body, device=device)
+    capture = load_any_capture(args.capture, args.format, body=body, test_cameras=args.test_cameras,
+                               test_frames=args.test_frames)
     ckpt_path = args.out.with_name(args.out.name + ".ckpt")
     if ckpt_path.exists():
         state = read_avatar_file(ckpt_path)
         avatar = build_avatar(state, body, device).train()
         step = state["step"]
         print(f"resuming from {ckpt_path} at step {step}")
+        if args.geometry:
+            freeze_geometry(avatar)
+    elif args.geometry:
+        avatar, state, step = new_subject(load_geometry(args.geometry, body, device), capture.background), None, 0
     else:
         avatar = new_avatar(body, voxel_size=args.voxel, shell=args.shell, num_samples=args.samples,
                             proxy_faces=args.proxy_faces, inflate=args.inflate,
                             background=capture.background).to(device)
         state, step = None, 0
     field = avatar.field
-    optimizer = torch.optim.Adam([{"params": [field.density, field.colour], "lr": args.lr},
-                                  {"params": field.mlp.parameters(), "lr": 1e-2}])
+    voxel_params, mlp_params = fitted_parameters(field)
+    optimizer = torch.optim.Adam([{"params": voxel_params, "lr": args.lr}, {"params": mlp_params, "lr": 1e-2}])
     if state is not None and "optimizer" in state:
         optimizer.load_state_dict(state["optimizer"])
 
@@ -122,7 +153,7 @@ def main(argv=None) -> None:
             if step % args.ckpt_every == 0 and step < args.steps:
                 save_avatar(ckpt_path, avatar, extra={"step": step, "optimizer": optimizer.state_dict()})
     meta = {"capture": str(args.capture), "steps": step, "seconds": round(time.time() - start, 1),
-            "rays": len(bank), "history": history}
+            "rays": len(bank), "history": history} | ({"geometry": str(args.geometry)} if args.geometry else {})
     save_avatar(args.out, avatar, meta=meta)
     ckpt_path.unlink(missing_ok=True)
     print(json.dumps({k: v for k, v in meta.items() if k != "history"} | (history[-1] if history else {})))

@@ -3,10 +3,13 @@
 Cameras: rings on a sphere around the body (training cameras) plus held-out cameras in
 between. Frames: every base-library pose and uniform samples within the joint limits
 (training poses) plus held-out poses (mirrored interpolations of library poses and new
-uniform samples). One subject: mean body shape, body at the origin. The capture is written in
-PoseGen's capture layout (docs/capture_format.md), atomically, with a preview grid.
+uniform samples). One subject, body at the origin: by default the shipped subject (default
+outfit, mean body shape); ``--outfit-seed`` and ``--betas-seed`` render another of the cast. The
+capture is written in PoseGen's capture layout (docs/capture_format.md), atomically, with a
+preview grid; its meta records the outfit and the betas.
 
     python train/make_capture.py --out captures/default
+    python train/make_capture.py --out captures/subject_3 --outfit-seed 3 --betas-seed 3
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ from tqdm import tqdm
 
 from posegen_env.body.body_model import BodyModelError, load_body_model
 from posegen_env.body.pose_library import interpolate_poses, library_array, mirror_pose
+from posegen_env.body.subjects import subject_betas
 from posegen_env.data.capture import CaptureError, CaptureWriter
 from posegen_env.data.image_grid import save_image_grid
 from posegen_env.distributions import UniformPoseSampler
 from posegen_env.render.camera import Camera, orbit_camera
+from posegen_env.render.mesh.appearance import Outfit, ProceduralAppearance
 from posegen_env.render.mesh.renderer import MeshRenderer
 
 
@@ -84,6 +89,8 @@ def main() -> None:
     parser.add_argument("--background", type=int, nargs=3, default=(255, 255, 255))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--body", default=None, help="SMPL .pkl or PoseGen body .npz (default: shipped body)")
+    parser.add_argument("--outfit-seed", type=int, default=None, help="random outfit (default: the default outfit)")
+    parser.add_argument("--betas-seed", type=int, default=None, help="random body shape (default: mean shape)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing capture at --out")
     parser.add_argument("--quick", action="store_true", help="tiny capture for smoke tests")
     args = parser.parse_args()
@@ -94,17 +101,22 @@ def main() -> None:
 
     start = time.time()
     body = load_body_model(args.body)
-    renderer = MeshRenderer(body, background=args.background, supersample=args.supersample)
+    outfit = Outfit.default() if args.outfit_seed is None else Outfit.random(args.outfit_seed)
+    renderer = MeshRenderer(body, background=args.background, supersample=args.supersample,
+                            appearance=ProceduralAppearance.for_body(body, outfit))
     rng = np.random.default_rng(args.seed)
     target = body.rest_joints()[0]  # pelvis: every pose rotates about it, so it stays in view
     cameras, train_cams, test_cams = capture_cameras(args.train_cameras, args.test_cameras, args.size,
                                                      args.distance, args.fov, target)
     orients, poses, n_train = capture_poses(args.train_poses, args.test_poses, rng)
-    betas = np.zeros(body.num_betas, dtype=np.float32)
+    betas = (np.zeros(body.num_betas, dtype=np.float32) if args.betas_seed is None
+             else subject_betas(args.betas_seed, body.num_betas))
     splits = {"train_cameras": train_cams, "test_cameras": test_cams,
               "train_frames": list(range(n_train)), "test_frames": list(range(n_train, len(poses)))}
     meta = {"generator": "train/make_capture.py", "seed": args.seed, "supersample": args.supersample,
-            "distance": args.distance, "fov_deg": args.fov, "body_meta": body.meta}
+            "distance": args.distance, "fov_deg": args.fov, "body_meta": body.meta,
+            "outfit_seed": args.outfit_seed, "outfit": outfit.as_dict(),
+            "betas_seed": args.betas_seed, "betas": betas.tolist()}
     cam_list = list(cameras.values())
     preview = []
     with CaptureWriter(args.out, cameras, (args.size, args.size), tuple(args.background), body.identifier,

@@ -33,6 +33,7 @@ from posegen_env.body.pose_space import (
     is_within_limits,
     limit_violation,
 )
+from posegen_env.body.subjects import subject_betas
 
 __all__ = [
     "BODY_POSE_DIM",
@@ -62,4 +63,5 @@ __all__ = [
     "penetration_depth",
     "pose_from_degrees",
     "pose_names",
+    "subject_betas",
 ]

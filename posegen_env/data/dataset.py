@@ -626,6 +626,8 @@ def write_dataset(out_dir: str | os.PathLike, batch: PoseBatch, *, extras: Mappi
     shape = np.shape(batch.images)
     if len(shape) != 4 or shape[1] != shape[2]:
         raise DatasetError(f"write_dataset: images have shape {shape} but must be (N, S, S, 3): square RGB crops")
+    if batch.subject is not None:  # which cast subject each crop shows, beside the betas it was posed with
+        extras = {"subject": batch.subject, **(extras or {})}
     with DatasetWriter(out_dir, shape[1], meta=meta, overwrite=overwrite) as w:
         w.add_batch(batch.images, batch.joints2d, batch.joints3d, batch.pose, batch.betas, batch.K, batch.R, batch.t,
                     visible=batch.visible, extras=extras)

@@ -6,9 +6,10 @@ path, so a sample scores the same however it was produced.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+import torch
 
 from posegen_env.body.body_model import load_body_model
 from posegen_env.body.joints import EVAL_JOINTS, NUM_JOINTS
@@ -20,6 +21,7 @@ from posegen_env.envs.reward import RewardConfig
 from posegen_env.estimation.estimator import EstimatorError, load_estimator, predict
 from posegen_env.estimation.metrics import mpjpe, pa_mpjpe
 from posegen_env.render.avatar import load_avatar
+from posegen_env.render.avatar.cast import CastRenderer, is_cast_file, load_cast
 from posegen_env.render.crops import PoseBatch, render_crops
 
 
@@ -53,6 +55,9 @@ class StepResult:
             "mpjpe_mm": self.mpjpe_mm.astype(np.float64), "pa_mpjpe_mm": self.pa_mpjpe_mm.astype(np.float64),
             "limit_violation": self.sample.limit_violation.astype(np.float64),
             "penetration_m": self.penetration_m.astype(np.float64),
+            # -1 without a cast; the background as render.backgrounds records it (JSON)
+            "subject": np.full(len(self), -1) if self.data.subject is None else self.data.subject,
+            "background": self.data.background if self.data.background is not None else np.full(len(self), ""),
         }
 
     def info(self, i: int) -> dict:
@@ -75,27 +80,40 @@ def _row(columns: dict, i: int) -> dict:
     return {key: _cell(column, i) for key, column in columns.items()}
 
 
-def _cell(column: dict | np.ndarray, i: int) -> dict | np.ndarray | float:
+def _cell(column: dict | np.ndarray, i: int) -> dict | np.ndarray | float | int | str:
     if isinstance(column, dict):
         return _row(column, i)
-    return float(column[i]) if column.ndim == 1 else column[i]
+    if column.ndim > 1:
+        return column[i]
+    if column.dtype.kind in "US":
+        return str(column[i])
+    return int(column[i]) if column.dtype.kind in "iu" else float(column[i])
 
 
 class PoseGenTask:
     """The avatar, the estimator under test and the reward: evaluates batches of actions.
 
-    Arguments accept what users have: ``avatar`` an AvatarRenderer or a file (None: the shipped
-    one), ``body_model`` a BodyModel or file (the avatar's own body by default), ``estimator`` an
-    object, checkpoint path or ``"module:callable"`` (None: the shipped baseline).
+    Arguments accept what users have: ``avatar`` an AvatarRenderer, a CastRenderer or a file of
+    either (None: the shipped avatar), ``body_model`` a BodyModel or file (the avatar's own body by
+    default), ``estimator`` an object, checkpoint path or ``"module:callable"`` (None: the shipped
+    baseline). With a cast, each sample shows a subject drawn uniformly (from the sample's own
+    generator) from ``subjects``: "train" (the training subjects), "heldout", "all", or names /
+    indices; held-out subjects are only for the test and validation suites, so asking for one
+    needs ``allow_heldout=True``. The subject's betas replace the action's. ``background`` is
+    what ``render_crops`` takes: "random" plain colours, an RGB triple or a ``Backgrounds`` spec.
     """
 
     def __init__(self, avatar=None, body_model=None, estimator=None, image_size: int = 64, reward=None,
-                 device=None, render_batch: int = 64):
+                 device=None, render_batch: int = 64, subjects="train", background="random",
+                 allow_heldout: bool = False):
         image_size = check_int("image_size", image_size, minimum=16, meaning="crop side in pixels")
         self.device = resolve_device(device)
         if avatar is None or isinstance(avatar, str) or hasattr(avatar, "__fspath__"):
             body = body_model if hasattr(body_model, "identifier") else load_body_model(body_model)
-            avatar = load_avatar(avatar, body_model=body, device=self.device)
+            if avatar is not None and is_cast_file(avatar):
+                avatar = load_cast(avatar, body_model=body, device=self.device)
+            else:
+                avatar = load_avatar(avatar, body_model=body, device=self.device)
         elif body_model is not None and getattr(body_model, "identifier", None) != avatar.body.identifier:
             raise ValueError("body_model differs from the body the avatar was fitted on; pass the avatar's body "
                              "or leave body_model out")
@@ -103,7 +121,32 @@ class PoseGenTask:
         self.image_size = image_size
         self.reward_config = RewardConfig.from_any(reward)
         self.render_batch = render_batch
+        self.background = background
+        self.subject_pool = self._subject_pool(subjects, allow_heldout)
         self.set_estimator(estimator)
+
+    def _subject_pool(self, subjects, allow_heldout: bool) -> np.ndarray | None:
+        """The subject indices samples are drawn from (None: a single-person avatar)."""
+        if not isinstance(self.avatar, CastRenderer):
+            if subjects not in (None, "train"):
+                raise ValueError(f"subjects={subjects!r} needs a cast; this avatar is one person (load a cast file "
+                                 "made by train/make_cast.py)")
+            return None
+        cast = self.avatar.subjects
+        if subjects is None or (isinstance(subjects, str) and subjects in ("train", "heldout", "all")):
+            wanted = {"train": [False], None: [False], "heldout": [True], "all": [False, True]}[subjects]
+            pool = [k for k, s in enumerate(cast) if s.heldout in wanted]
+        else:
+            pool = sorted(set(self.avatar.subject_index(subjects).tolist()))
+        heldout = [cast[k].name for k in pool if cast[k].heldout]
+        if heldout and not allow_heldout:
+            raise ValueError(f"subject(s) {', '.join(heldout)} are held out: only the test and validation suites "
+                             "render them; draw from the training subjects (subjects='train'), or pass "
+                             "allow_heldout=True to diagnose")
+        if not pool:
+            raise ValueError(f"subjects={subjects!r} leaves no subject of the cast ({', '.join(self.avatar.names)}) "
+                             "to draw from")
+        return np.asarray(pool, np.int64)
 
     def set_estimator(self, estimator) -> None:
         """Point the task at another estimator (e.g. the freshly fine-tuned one); checked on a dummy crop.
@@ -121,8 +164,13 @@ class PoseGenTask:
         """Render and score N actions. ``rngs``: one Generator per action (crop jitter, background)."""
         sample = decode(actions)
         rngs = list(rngs)
+        subjects = None
+        if self.subject_pool is not None:
+            subjects = self.subject_pool[[int(r.integers(len(self.subject_pool))) for r in rngs]]
+            betas = self.avatar.betas[torch.as_tensor(subjects)].cpu().numpy().astype(np.float64)
+            sample = replace(sample, betas=betas)
         data = render_crops(self.avatar, sample.poses(), sample.cameras, crop_size=self.image_size, rng=rngs,
-                            batch=self.render_batch)
+                            batch=self.render_batch, background=self.background, subjects=subjects)
         predicted = predict(self.estimator, data.images)
         err = mpjpe(predicted, data.joints3d, joints=EVAL_JOINTS)
         pa = pa_mpjpe(predicted, data.joints3d, joints=EVAL_JOINTS)

@@ -5,7 +5,18 @@ labelled person crops with any renderer; ``avatar`` is the animatable human NeRF
 ``mesh`` is the ground-truth ray-cast mesh renderer with procedural clothes.
 """
 
-from posegen_env.render.avatar import AvatarError, AvatarRender, AvatarRenderer, load_avatar, save_avatar
+from posegen_env.render.avatar import (
+    AvatarError,
+    AvatarRender,
+    AvatarRenderer,
+    CastRenderer,
+    CastSubject,
+    load_avatar,
+    load_cast,
+    save_avatar,
+    save_cast,
+)
+from posegen_env.render.backgrounds import BackgroundError, Backgrounds, ImageFolderBackgrounds
 from posegen_env.render.camera import (
     REFERENCE_WIDTH,
     Camera,
@@ -15,22 +26,30 @@ from posegen_env.render.camera import (
     person_crop_box,
 )
 from posegen_env.render.crops import PoseBatch, render_crops
-from posegen_env.render.mesh import MeshRenderer, ProceduralAppearance
+from posegen_env.render.mesh import MeshRenderer, Outfit, ProceduralAppearance
 
 __all__ = [
     "AvatarError",
     "AvatarRender",
     "AvatarRenderer",
+    "BackgroundError",
+    "Backgrounds",
     "Camera",
     "CameraParams",
+    "CastRenderer",
+    "CastSubject",
+    "ImageFolderBackgrounds",
     "MeshRenderer",
+    "Outfit",
     "PoseBatch",
     "ProceduralAppearance",
     "REFERENCE_WIDTH",
     "focal_from_fov",
     "load_avatar",
+    "load_cast",
     "orbit_camera",
     "person_crop_box",
     "render_crops",
     "save_avatar",
+    "save_cast",
 ]

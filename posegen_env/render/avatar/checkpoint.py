@@ -66,14 +66,19 @@ def build_avatar(state: dict, body_model, device=None) -> AvatarRenderer:
     return renderer.to(device or "cpu").eval()
 
 
+def check_body(path: Path, state: dict, body_model, refit: str) -> None:
+    """Refuse a file fitted on another body: its skinning and shape offsets would be wrong."""
+    if state["body_identifier"] != body_model.identifier:
+        raise AvatarError(f"{path}: fitted on body '{state['body_identifier']}', but the body model is "
+                          f"'{body_model.identifier}'. Load the body it was fitted on or {refit}")
+
+
 def load_avatar(path: str | os.PathLike | None = None, body_model=None, device=None) -> AvatarRenderer:
     """The shipped default avatar, or a fitted one; refuses an avatar fitted on another body."""
     path = Path(path) if path is not None else DEFAULT_AVATAR_PATH
     state = read_avatar_file(path)
     body_model = body_model or load_body_model()
-    if state["body_identifier"] != body_model.identifier:
-        raise AvatarError(f"{path}: fitted on body '{state['body_identifier']}', but the body model is "
-                          f"'{body_model.identifier}'. Load the body it was fitted on or refit the avatar")
+    check_body(path, state, body_model, "refit the avatar")
     renderer = build_avatar(state, body_model, device)
     # Names the exact avatar, so data rendered with it (e.g. cached test suites) can be told apart.
     renderer.identifier = f"{path.stem}-{hashlib.sha1(path.read_bytes()).hexdigest()[:10]}"

@@ -3,10 +3,13 @@
 Only voxels within ``shell`` metres of the canonical body surface exist (a person is a thin
 shell in a mostly empty box), so the field stays small and a lookup is eight gathers. Each
 voxel holds a density logit and a small colour feature; the MLP decodes colour. Space outside
-the shell has zero density, which is what makes rendering cheap.
+the shell has zero density, which is what makes rendering cheap. ``SubjectColours`` holds the
+colour of several subjects (a cast) over one field's density.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -31,6 +34,12 @@ def shell_voxels(rest_vertices: np.ndarray, faces: np.ndarray, voxel: float,
     dist, _ = cKDTree(points).query(centres, distance_upper_bound=shell + voxel)
     keep = np.flatnonzero(dist <= shell)
     return np.stack(np.unravel_index(keep, dims), axis=1).astype(np.int32), lo, dims
+
+
+def colour_mlp(features: int, hidden: int) -> torch.nn.Sequential:
+    """The tiny MLP that decodes a colour feature into RGB logits."""
+    return torch.nn.Sequential(torch.nn.Linear(features, hidden), torch.nn.ReLU(inplace=True),
+                               torch.nn.Linear(hidden, 3))
 
 
 class CanonicalField(torch.nn.Module):
@@ -76,8 +85,7 @@ class CanonicalField(torch.nn.Module):
         density[n] = _EMPTY_LOGIT
         self.density = torch.nn.Parameter(density)
         self.colour = torch.nn.Parameter(torch.zeros(n + 1, features))
-        self.mlp = torch.nn.Sequential(torch.nn.Linear(features, hidden), torch.nn.ReLU(inplace=True),
-                                       torch.nn.Linear(hidden, 3))
+        self.mlp = colour_mlp(features, hidden)
 
     @property
     def num_voxels(self) -> int:
@@ -120,3 +128,48 @@ class CanonicalField(torch.nn.Module):
         """Density (P,) and colour (P, 3) at canonical points (P, 3)."""
         rows, weights = self.corners(points)
         return self.density_at(rows, weights), self.colour_at(rows, weights)
+
+
+class SubjectColours(torch.nn.Module):
+    """The colour of several subjects over one field's voxels: a colour table and colour MLP each.
+
+    Subjects who differ only in what is painted on the body share the field's density (its
+    geometry); a sample's colour is then looked up in its own subject's table and decoded by its
+    subject's MLP, so one march renders images of different subjects.
+    """
+
+    tables: torch.Tensor  # buffer (S, rows, F)
+
+    def __init__(self, tables: torch.Tensor, mlps: Sequence[torch.nn.Module]):
+        super().__init__()
+        if tables.ndim != 3 or len(mlps) != tables.shape[0] or not len(mlps):
+            raise ValueError(f"need one colour table (rows, features) and one MLP per subject; got tables of shape "
+                             f"{tuple(tables.shape)} and {len(mlps)} MLPs")
+        self.register_buffer("tables", tables.detach().clone().float())
+        self.mlps = torch.nn.ModuleList(mlps)
+
+    def __len__(self) -> int:
+        return len(self.mlps)
+
+    def colour_at(self, rows: torch.Tensor, weights: torch.Tensor, subject: torch.Tensor) -> torch.Tensor:
+        """Colour (P, 3) in [0, 1] of samples with field corners ``rows`` (P, 8), weights (P, 8), of
+        subjects ``subject`` (P,): ``CanonicalField.colour_at`` with each sample's own subject.
+
+        Samples sorted by subject (as the renderer passes them) are decoded as one contiguous block
+        per subject; others are sorted first."""
+        if len(subject) > 1 and not bool((subject[1:] >= subject[:-1]).all()):
+            order = torch.argsort(subject, stable=True)
+            rgb = torch.empty(len(subject), 3, device=weights.device, dtype=weights.dtype)
+            rgb[order] = self.colour_at(rows[order], weights[order], subject[order])
+            return rgb
+        counts = torch.bincount(subject, minlength=len(self)).tolist()
+        ends = np.cumsum(counts).tolist()
+        blocks = [self._decode(s, rows[end - n:end], weights[end - n:end])
+                  for s, (n, end) in enumerate(zip(counts, ends, strict=True)) if n]
+        if not blocks:
+            return weights.new_zeros(0, 3)
+        return blocks[0] if len(blocks) == 1 else torch.cat(blocks)
+
+    def _decode(self, subject: int, rows: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        features = F.embedding_bag(rows, self.tables[subject], per_sample_weights=weights, mode="sum")
+        return torch.sigmoid(self.mlps[subject](features))

@@ -1,7 +1,12 @@
-"""Fitting an avatar to a multi-view capture: ray bank, photometric loss, held-out PSNR."""
+"""Fitting an avatar to a multi-view capture: ray bank, photometric loss, held-out PSNR.
+
+A new subject of a cast is fitted on a shared geometry (``new_subject``): its density stays
+frozen and only its colour (features and MLP) is fitted.
+"""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -40,6 +45,27 @@ def new_avatar(body_model, voxel_size: float = 0.01, shell: float = 0.03, featur
     field = CanonicalField(voxels, origin, dims, voxel_size, features=features)
     proxy = SkinnedProxy.from_body(body_model, face_count=proxy_faces, inflate=inflate, band=band)
     return AvatarRenderer(body_model, field, proxy, num_samples, background)
+
+
+def new_subject(geometry: AvatarRenderer, background=None) -> AvatarRenderer:
+    """An avatar for a new subject on ``geometry``'s density (frozen) and proxy, its colour starting
+    from the geometry's own."""
+    background = geometry.background if background is None else tuple(background)
+    avatar = AvatarRenderer(geometry.body, copy.deepcopy(geometry.field), geometry.proxy, geometry.num_samples,
+                            background)
+    freeze_geometry(avatar)
+    return avatar.train()
+
+
+def freeze_geometry(avatar: AvatarRenderer) -> None:
+    """Keep the density fixed: the gradient then reaches only the colour (features and MLP)."""
+    avatar.field.density.requires_grad_(False)
+
+
+def fitted_parameters(field: CanonicalField) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]:
+    """The voxel tables and the MLP parameters a fit updates (without the density when it is frozen)."""
+    voxels = [p for p in (field.density, field.colour) if p.requires_grad]
+    return voxels, list(field.mlp.parameters())
 
 
 def _frame_pose(capture: Capture, frame: int):

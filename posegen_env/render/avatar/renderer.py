@@ -5,6 +5,8 @@ shell (Embree) -> sample each hit ray in a thin band behind its entry point, and
 where it enters the shell again (a ray grazing a limb reaches the body behind) -> map the samples
 to the canonical T-pose with that band's blended bone transform -> query the canonical field ->
 composite with nerfacc onto each image's background. Rays that miss the shell are background.
+A cast (several subjects on one shared geometry, ``cast.py``) renders through the same pipeline:
+only the colour lookup takes each ray's own subject.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import nerfacc
 import numpy as np
 import torch
 
-from posegen_env.render.avatar.field import CanonicalField
+from posegen_env.render.avatar.field import CanonicalField, SubjectColours
 from posegen_env.render.avatar.proxy import PosedBodies, RayHits, SkinnedProxy
 from posegen_env.render.camera import Camera
 
@@ -37,6 +39,21 @@ class AvatarRender:
     alpha: torch.Tensor  # (B, H, W) float in [0, 1]
     joints3d: torch.Tensor  # (B, 24, 3) world metres
     joints2d: torch.Tensor  # (B, 24, 2) pixels
+
+
+@dataclass
+class RaySubjects:
+    """Whose colour each ray shows: a cast's per-subject colours and a subject index per ray."""
+
+    colours: SubjectColours
+    index: torch.Tensor  # (R,) long
+
+    def select(self, rays: torch.Tensor | slice) -> RaySubjects:
+        return RaySubjects(self.colours, self.index[rays])
+
+    def colour_at(self, rows: torch.Tensor, weights: torch.Tensor, ray: torch.Tensor) -> torch.Tensor:
+        """Colour (P, 3) of samples (corner rows and weights, P x 8) on rays ``ray`` (P,)."""
+        return self.colours.colour_at(rows, weights, self.index[ray])
 
 
 def _band_samples(field: CanonicalField, hits: RayHits, band: int, num_samples: int,
@@ -59,36 +76,40 @@ def _band_samples(field: CanonicalField, hits: RayHits, band: int, num_samples: 
 
 
 def _march_band(field: CanonicalField, hits: RayHits, band: int, num_samples: int, jitter: torch.Generator | None,
-                packed: bool) -> tuple[torch.Tensor, torch.Tensor]:
+                packed: bool, subjects: RaySubjects | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     composite = _composite_packed if packed else _composite_batched
-    return composite(field, *_band_samples(field, hits, band, num_samples, jitter))
+    return composite(field, *_band_samples(field, hits, band, num_samples, jitter), subjects)
 
 
 def _composite_batched(field: CanonicalField, rows: torch.Tensor, trilinear: torch.Tensor, starts: torch.Tensor,
-                       ends: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                       ends: torch.Tensor, subjects: RaySubjects | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """nerfacc's batched (n_rays, n_samples) compositing, which runs on any device."""
     sigma = field.density_at(rows, trilinear).reshape(starts.shape)
     weights, _, _ = nerfacc.render_weight_from_density(starts, ends, sigma)
-    return _weighted_colour(field, rows, trilinear, weights)
+    return _weighted_colour(field, rows, trilinear, weights, subjects)
 
 
-def _weighted_colour(field: CanonicalField, rows: torch.Tensor, trilinear: torch.Tensor,
-                    weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Colour (R, 3) and opacity (R,) of rays from their samples' weights (R, S).
+def _weighted_colour(field: CanonicalField, rows: torch.Tensor, trilinear: torch.Tensor, weights: torch.Tensor,
+                     subjects: RaySubjects | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Colour (R, 3) and opacity (R,) of rays from their samples' weights (R, S); the colour is the
+    field's own, or each ray's subject's.
 
     Colour is looked up only where a sample contributes: most samples are in front of the surface
     or hidden."""
     R, S = weights.shape
     weights = weights.reshape(-1)
     keep = torch.nonzero(weights.detach() > _MIN_WEIGHT)[:, 0]
-    rgb = field.colour_at(rows[keep], trilinear[keep])
     ray = torch.div(keep, S, rounding_mode="floor")
+    if subjects is None:
+        rgb = field.colour_at(rows[keep], trilinear[keep])
+    else:
+        rgb = subjects.colour_at(rows[keep], trilinear[keep], ray)
     colour = torch.zeros(R, 3, device=rgb.device, dtype=rgb.dtype).index_add(0, ray, weights[keep, None] * rgb)
     return colour, weights.reshape(R, S).sum(dim=1)
 
 
 def _composite_packed(field: CanonicalField, rows: torch.Tensor, trilinear: torch.Tensor, starts: torch.Tensor,
-                      ends: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                      ends: torch.Tensor, subjects: RaySubjects | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """nerfacc's packed (ray_indices) compositing over only the samples inside occupied voxels.
 
     The sparse voxel shell is the occupancy grid: a sample whose eight corners are all empty has
@@ -101,7 +122,10 @@ def _composite_packed(field: CanonicalField, rows: torch.Tensor, trilinear: torc
     sigma = field.density_at(rows[occupied], trilinear[occupied])
     weights, _, _ = nerfacc.render_weight_from_density(starts.reshape(-1)[occupied], ends.reshape(-1)[occupied],
                                                        sigma, ray_indices=ray_indices, n_rays=R)
-    rgb = field.colour_at(rows[occupied], trilinear[occupied])
+    if subjects is None:
+        rgb = field.colour_at(rows[occupied], trilinear[occupied])
+    else:
+        rgb = subjects.colour_at(rows[occupied], trilinear[occupied], ray_indices)
     colour = nerfacc.accumulate_along_rays(weights, rgb, ray_indices=ray_indices, n_rays=R)
     opacity = nerfacc.accumulate_along_rays(weights, None, ray_indices=ray_indices, n_rays=R)
     return colour, opacity[:, 0]
@@ -124,7 +148,8 @@ def _nerfacc_cuda() -> bool:
 
 
 def march(field: CanonicalField, hits: RayHits, num_samples: int, jitter: torch.Generator | None = None,
-          min_transmittance: float = 0.01, packed: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+          min_transmittance: float = 0.01, packed: bool = False,
+          subjects: RaySubjects | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Volume-render hit rays: colour (R, 3) premultiplied by opacity, and opacity (R,).
 
     Samples are evenly spaced in each band (randomly offset within their bins when a ``jitter``
@@ -133,17 +158,19 @@ def march(field: CanonicalField, hits: RayHits, num_samples: int, jitter: torch.
     By default nerfacc's batched ``(n_rays, n_samples)`` functions composite, on any device.
     ``packed=True`` (CUDA only) composites just the occupied samples with nerfacc's packed path. It is
     off by default: it was no faster on a GPU, and its kernels are JIT-built with nvcc on first use
-    (benchmarks/RESULTS.md).
+    (benchmarks/RESULTS.md). ``subjects`` gives each ray its own subject's colour (a cast); the
+    field then supplies only the density.
     """
     if packed and not _nerfacc_cuda():
         raise ValueError("packed marching needs nerfacc's CUDA kernels (built with the CUDA toolkit's nvcc) and "
                          "rays on CUDA; use packed=False, which runs anywhere")
     if hits.t_near.shape[0] == 0:
         return hits.origin.new_zeros(0, 3), hits.origin.new_zeros(0)
-    colour, opacity = _march_band(field, hits, 0, num_samples, jitter, packed)
+    colour, opacity = _march_band(field, hits, 0, num_samples, jitter, packed, subjects)
     behind = torch.nonzero(hits.has_second & (opacity.detach() < 1 - min_transmittance))[:, 0]
     if len(behind):  # kept: faster than nerfacc's prefix_trans, benchmarks/RESULTS.md
-        colour2, opacity2 = _march_band(field, hits.select(behind), 1, num_samples, jitter, packed)
+        colour2, opacity2 = _march_band(field, hits.select(behind), 1, num_samples, jitter, packed,
+                                        None if subjects is None else subjects.select(behind))
         transmittance = 1 - opacity[behind]
         colour = colour.index_add(0, behind, transmittance[:, None] * colour2)
         opacity = opacity.index_add(0, behind, transmittance * opacity2)
@@ -244,6 +271,11 @@ class AvatarRenderer(torch.nn.Module):
         Without ``grad``, a large batch is rendered as a few parts in parallel threads: the ray
         casting (Embree, which holds the GIL) of one part then overlaps the field queries (torch,
         which releases it) of another."""
+        return self._render_images(bodies, cameras, background, grad, None)
+
+    def _render_images(self, bodies: PosedBodies, cameras: Sequence[Camera], background, grad: bool,
+                       subject: torch.Tensor | None) -> AvatarRender:
+        """``render_posed``, image k in the colour of subject ``subject[k]`` when given (a cast)."""
         cameras, body_index = self._pair(len(bodies), cameras)
         sizes = {(c.height, c.width) for c in cameras}
         if len(sizes) != 1:
@@ -257,7 +289,8 @@ class AvatarRenderer(torch.nn.Module):
         def render_part(k: int) -> AvatarRender:
             with torch.set_grad_enabled(grad):  # grad mode is per thread
                 part = slice(bounds[k], bounds[k + 1])
-                return self._render(bodies, cameras[part], body_index[part], bg[part], bounds[k])
+                return self._render(bodies, cameras[part], body_index[part], bg[part], bounds[k],
+                                    None if subject is None else subject[part])
 
         if parts == 1:
             return render_part(0)
@@ -265,16 +298,21 @@ class AvatarRenderer(torch.nn.Module):
         return AvatarRender(*(torch.cat([getattr(o, f.name) for o in outs]) for f in fields(AvatarRender)))
 
     def _render(self, bodies: PosedBodies, cameras: list[Camera], body_index: list[int], bg: torch.Tensor,
-                first_camera: int) -> AvatarRender:
-        """One part of ``render_posed``: camera k shows body ``body_index[k]`` on background ``bg[k]``."""
+                first_camera: int, subject: torch.Tensor | None = None) -> AvatarRender:
+        """One part of ``render_posed``: camera k shows body ``body_index[k]`` on background ``bg[k]``
+        (in the colour of subject ``subject[k]``, when given)."""
         hits = self._cast(bodies, cameras, body_index, first_camera)
         (H, W), B = (cameras[0].height, cameras[0].width), len(cameras)
-        # March all images' rays together (in chunks for very large batches).
-        merged = RayHits.concat(hits, H * W)
-        parts = [march(self.field, merged.select(slice(s, s + _MARCH_CHUNK)), self.num_samples)
-                 for s in range(0, max(len(merged.pixel), 1), _MARCH_CHUNK)]
+        # March all images' rays together (in chunks for very large batches); a cast's images go in
+        # order of subject, so that each subject's samples form one block to decode.
+        order = range(B) if subject is None else torch.argsort(subject, stable=True).tolist()
+        merged = RayHits.concat([hits[b] for b in order], H * W)
+        image_of = torch.cat([torch.full_like(hits[b].pixel, b) for b in order])
+        subjects = None if subject is None else self._ray_subjects(subject.to(self.device)[image_of])
+        chunks = [slice(s, s + _MARCH_CHUNK) for s in range(0, max(len(merged.pixel), 1), _MARCH_CHUNK)]
+        parts = [march(self.field, merged.select(c), self.num_samples,
+                       subjects=None if subjects is None else subjects.select(c)) for c in chunks]
         colour, opacity = (torch.cat(p) for p in zip(*parts, strict=True))
-        image_of = torch.cat([torch.full_like(h.pixel, b) for b, h in enumerate(hits)])
         flat = image_of * (H * W) + merged.pixel
         rgb = bg.repeat_interleave(H * W, dim=0)
         alpha = torch.zeros(B * H * W, device=self.device)
@@ -284,6 +322,10 @@ class AvatarRenderer(torch.nn.Module):
         joints2d = torch.stack([torch.as_tensor(c.project(j.cpu().double().numpy()), dtype=torch.float32)
                                 for j, c in zip(joints3d, cameras, strict=True)]).to(self.device)
         return AvatarRender(rgb.reshape(B, H, W, 3), alpha.reshape(B, H, W), joints3d, joints2d)
+
+    def _ray_subjects(self, index: torch.Tensor) -> RaySubjects:
+        """The colours of rays of subjects ``index`` (R,); only a cast has subjects."""
+        raise ValueError("this avatar has one subject; subjects are chosen per image only by a cast (load_cast)")
 
 
 @functools.cache
