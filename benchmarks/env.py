@@ -1,11 +1,13 @@
 """PoseGen-v0 throughput: single environment stepped one by one vs the batched vector environment.
 
-    python benchmarks/env.py [--steps 256] [--num-envs 16 64 128] [--device auto|cpu|cuda]
+    python benchmarks/env.py [--steps 256] [--num-envs 16 64 128] [--device auto|cpu|cuda] [--cast CAST]
 
 Each step is one NeRF rendering of a 64 px person crop plus one estimator forward pass (and the
 reward). The single-env figure steps one ``PoseGenEnv`` (reset + step) per sample; the vector
 figures step a ``PoseGenVectorEnv`` with each of the ``--num-envs`` sizes, rendering and
 estimating each batch in one call. Both use the shipped avatar and estimator and uniform actions.
+With ``--cast``, the vector figures are also measured with that cast (each sample a training
+subject drawn by the environment), interleaved with the one-avatar figures in the same run.
 """
 
 from __future__ import annotations
@@ -53,15 +55,21 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=256)
     p.add_argument("--num-envs", type=int, nargs="+", default=[16, 64, 128])
     p.add_argument("--device", type=device_argument, default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--cast", default=None, help="a cast file (train/make_cast.py) to measure beside the avatar")
     args = p.parse_args()
     task = PoseGenTask(device=args.device)
     single = single_rate(task, args.steps)
     print(f"device {task.device}; image {task.image_size} px; {args.steps} steps each")
     print("| environment | steps/s | vs single |\n|---|---:|---:|")
     print(f"| single PoseGenEnv, stepped one by one | {single:.1f} | 1.0x |")
+    cast = PoseGenTask(avatar=args.cast, device=args.device) if args.cast else None
     for n in args.num_envs:
         rate = vector_rate(task, args.steps, n)
         print(f"| PoseGenVectorEnv, num_envs={n} | {rate:.1f} | {rate / single:.1f}x |")
+        if cast is not None:
+            mixed = vector_rate(cast, args.steps, n)
+            print(f"| PoseGenVectorEnv with the cast ({len(cast.subject_pool)} subjects), num_envs={n} | "
+                  f"{mixed:.1f} | {mixed / single:.1f}x |")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from pathlib import Path
 from agents.loop.report import BASELINE, comparison, comparison_table, markdown_table
 from agents.loop.run import RoundConfig, round_dir
 from posegen_env.estimation.estimator import load_estimator
-from posegen_env.render.avatar import load_avatar
+from posegen_env.render.avatar.cast import load_renderer
 from posegen_env.suites.suites import evaluate_suites
 
 
@@ -40,7 +40,7 @@ def main(argv=None) -> None:
     if len({(c.avatar, c.estimator, c.suite_samples) for c in configs}) > 1:
         p.error("the runs start from different avatars, estimators or suite sizes; validate them separately")
     config = configs[0]
-    avatar = load_avatar(config.avatar)
+    avatar = load_renderer(config.avatar)
     rounds = {run: finished_rounds(run) for run in args.runs}
     counts = Counter(name for run in args.runs for name in dict.fromkeys(r["policy"] for r in rounds[run]))
 

@@ -19,7 +19,8 @@ from posegen_env.data.dataset import DatasetError, load_dataset
 from posegen_env.estimation.estimator import EstimatorError, load_estimator
 from posegen_env.estimation.evaluate import evaluate_dataset
 from posegen_env.estimation.metrics import format_table
-from posegen_env.render.avatar import AvatarError, load_avatar
+from posegen_env.render.avatar import AvatarError
+from posegen_env.render.avatar.cast import load_renderer
 from posegen_env.suites.suites import SPLITS, SUITES, load_suite
 
 
@@ -29,7 +30,8 @@ def main(argv=None) -> None:
                         help="checkpoint path or 'module:callable' (default: the shipped baseline)")
     parser.add_argument("--data", nargs="+", default=["all"],
                         help=f"suite names ({', '.join(SUITES)}), 'all', or dataset folders")
-    parser.add_argument("--avatar", default=None, help="avatar that renders the suites (default: shipped)")
+    parser.add_argument("--avatar", default=None,
+                        help="avatar or cast (its held-out subjects) that renders the suites (default: shipped avatar)")
     parser.add_argument("--suite-size", type=int, default=500)
     parser.add_argument("--split", choices=SPLITS, default="test",
                         help="suite split: 'test' for reported figures, 'validation' for choosing settings")
@@ -38,7 +40,7 @@ def main(argv=None) -> None:
 
     estimator = load_estimator(args.estimator)
     names = list(SUITES) if args.data == ["all"] else args.data
-    avatar = load_avatar(args.avatar) if any(n in SUITES for n in names) else None
+    avatar = load_renderer(args.avatar) if any(n in SUITES for n in names) else None
     results = {}
     for name in names:
         if name in SUITES:

@@ -84,7 +84,7 @@ def main(argv=None) -> None:
     capture = load_capture(args.capture)
     if tuple(capture.background) != (0, 0, 0):
         print(f"note: {args.capture} has background {list(capture.background)}; the ZJU reader composites onto "
-              "black, so its images will differ from the capture's outside the person")
+              "black, so the background and the person's anti-aliased edge will differ from the capture's")
     export_zju(args.capture, args.out, args.body, args.overwrite)
     print(f"wrote {args.out}: {len(capture.cameras)} cameras x {capture.num_frames} frames in the ZJU layout")
 

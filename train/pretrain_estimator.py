@@ -28,14 +28,15 @@ from posegen_env.estimation.estimator import (
     save_estimator,
 )
 from posegen_env.estimation.training import train_estimator, validation_mpjpe
-from posegen_env.render.avatar import AvatarError, load_avatar
+from posegen_env.render.avatar import AvatarError
+from posegen_env.render.avatar.cast import load_renderer
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("runs/estimator.pt"))
     parser.add_argument("--data-dir", type=Path, default=Path("runs/base_data"), help="cache of rendered splits")
-    parser.add_argument("--avatar", default=None, help="avatar file (default: the shipped one)")
+    parser.add_argument("--avatar", default=None, help="avatar or cast file (default: the shipped avatar)")
     parser.add_argument("--train-samples", type=int, default=24000)
     parser.add_argument("--val-samples", type=int, default=1000)
     parser.add_argument("--steps", type=int, default=8000)
@@ -55,7 +56,7 @@ def main(argv=None) -> None:
 
     start = time.time()
     torch.manual_seed(args.seed)
-    avatar = load_avatar(args.avatar, device=args.device)
+    avatar = load_renderer(args.avatar, device=args.device)
     train = base_split(avatar, "train", args.train_samples, args.data_dir, crop_size=INPUT_SIZE)
     val = base_split(avatar, "val", args.val_samples, args.data_dir, crop_size=INPUT_SIZE)
     model = BaselineEstimator(width=args.width)

@@ -69,7 +69,7 @@ def parse(argv=None) -> argparse.Namespace:
                    help="default %(default)s: the anchoring keeps samples natural, and a cap would tie most draws")
     p.add_argument("--cap-mm", type=float, default=reward.cap_mm, help="error cap (capped) or band peak (band)")
     p.add_argument("--estimator", default=None, help="checkpoint (default: the shipped baseline)")
-    p.add_argument("--avatar", default=None, help="avatar file (default: the shipped one)")
+    p.add_argument("--avatar", default=None, help="avatar or cast file (default: the shipped avatar)")
     p.add_argument("--device", type=device_argument, default="auto",
                    help="auto (CUDA if torch sees it), cpu, cuda or cuda:N")
     p.add_argument("--seed", type=int, default=0)

@@ -23,7 +23,7 @@ from agents.loop.report import BASELINE, changes, ood_mean, save_plot, suite_mpj
 from agents.loop.run import RoundConfig, RunError, check_comparable, read_run, round_dir, rounds_done
 from posegen_env.estimation.estimator import load_estimator
 from posegen_env.files import atomic_write
-from posegen_env.render.avatar import load_avatar
+from posegen_env.render.avatar.cast import load_renderer
 from posegen_env.suites.suites import (
     OUT_OF_DISTRIBUTION,
     SUITES,
@@ -77,7 +77,7 @@ def rescore(config: RoundConfig, baseline: dict, finals: list[FinalRound], split
             device=None) -> tuple[dict, list[FinalRound]]:
     """The pre-trained and the final estimators scored on another split of the suites (``validation``
     to choose settings without looking at the test suites); the runs' rows hold the test split."""
-    avatar = load_avatar(config.avatar)
+    avatar = load_renderer(config.avatar)
 
     def scores(path) -> dict:
         return evaluate_suites(load_estimator(path, device), avatar, num_samples=config.suite_samples, split=split)

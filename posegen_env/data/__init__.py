@@ -3,6 +3,7 @@
 ``dataset`` (labelled crops, the format of every generated dataset), ``capture`` (multi-view
 captures avatars are fitted on), ``base_splits`` (the base distribution's cached training and
 validation crops), ``cache`` (where caches live) and ``image_grid`` (contact sheets).
+``zju`` reads ZJU-MoCap / EasyMocap captures as they are, into the same ``Capture``.
 """
 
 from posegen_env.data.base_splits import base_split
@@ -10,6 +11,7 @@ from posegen_env.data.cache import cache_root
 from posegen_env.data.capture import Capture, CaptureError, CaptureWriter, load_capture
 from posegen_env.data.dataset import DatasetError, PoseData, PoseDataset, load_dataset, write_dataset
 from posegen_env.data.image_grid import image_grid, save_image_grid
+from posegen_env.data.zju import ZjuCapture, load_any_capture, load_zju_capture
 
 __all__ = [
     "Capture",
@@ -25,4 +27,7 @@ __all__ = [
     "load_dataset",
     "save_image_grid",
     "write_dataset",
+    "ZjuCapture",
+    "load_any_capture",
+    "load_zju_capture",
 ]

@@ -15,6 +15,7 @@ from tqdm import tqdm
 from posegen_env.data.cache import cache_root
 from posegen_env.data.dataset import PoseData, load_dataset, write_dataset
 from posegen_env.distributions import BaseCameraSampler, BasePoseSampler
+from posegen_env.render.avatar.cast import CastRenderer
 from posegen_env.render.crops import render_crops
 
 SPLIT_SEEDS = {"train": 1, "val": 2}
@@ -31,8 +32,11 @@ def base_split(avatar, split: str, num_samples: int, data_dir: str | Path | None
     if not (path / "dataset.json").is_file():
         rng = np.random.default_rng(SPLIT_SEEDS[split])
         poses, cams = BasePoseSampler().sample(num_samples, rng), BaseCameraSampler().sample(num_samples, rng)
+        who = None
+        if isinstance(avatar, CastRenderer):  # the training people only: held-out ones are for the suites
+            who, poses["betas"] = avatar.draw(avatar.group("train"), rng, num_samples)
         with tqdm(total=num_samples, desc=f"rendering base {split} split", unit="img") as bar:
-            b = render_crops(avatar, poses, cams, crop_size=crop_size, rng=rng, progress=bar)
+            b = render_crops(avatar, poses, cams, crop_size=crop_size, rng=rng, progress=bar, subjects=who)
         write_dataset(path, b, meta={"split": split, "seed": SPLIT_SEEDS[split], "distribution": "base"},
                       overwrite=True)
     data = load_dataset(path)

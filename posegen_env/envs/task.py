@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-import torch
 
 from posegen_env.body.body_model import load_body_model
 from posegen_env.body.joints import EVAL_JOINTS, NUM_JOINTS
@@ -20,8 +19,7 @@ from posegen_env.envs.checks import check_int
 from posegen_env.envs.reward import RewardConfig
 from posegen_env.estimation.estimator import EstimatorError, load_estimator, predict
 from posegen_env.estimation.metrics import mpjpe, pa_mpjpe
-from posegen_env.render.avatar import load_avatar
-from posegen_env.render.avatar.cast import CastRenderer, is_cast_file, load_cast
+from posegen_env.render.avatar.cast import CastRenderer, load_renderer
 from posegen_env.render.crops import PoseBatch, render_crops
 
 
@@ -110,10 +108,7 @@ class PoseGenTask:
         self.device = resolve_device(device)
         if avatar is None or isinstance(avatar, str) or hasattr(avatar, "__fspath__"):
             body = body_model if hasattr(body_model, "identifier") else load_body_model(body_model)
-            if avatar is not None and is_cast_file(avatar):
-                avatar = load_cast(avatar, body_model=body, device=self.device)
-            else:
-                avatar = load_avatar(avatar, body_model=body, device=self.device)
+            avatar = load_renderer(avatar, body_model=body, device=self.device)
         elif body_model is not None and getattr(body_model, "identifier", None) != avatar.body.identifier:
             raise ValueError("body_model differs from the body the avatar was fitted on; pass the avatar's body "
                              "or leave body_model out")
@@ -134,8 +129,7 @@ class PoseGenTask:
             return None
         cast = self.avatar.subjects
         if subjects is None or (isinstance(subjects, str) and subjects in ("train", "heldout", "all")):
-            wanted = {"train": [False], None: [False], "heldout": [True], "all": [False, True]}[subjects]
-            pool = [k for k, s in enumerate(cast) if s.heldout in wanted]
+            pool = self.avatar.group(subjects or "train").tolist()
         else:
             pool = sorted(set(self.avatar.subject_index(subjects).tolist()))
         heldout = [cast[k].name for k in pool if cast[k].heldout]
@@ -166,8 +160,7 @@ class PoseGenTask:
         rngs = list(rngs)
         subjects = None
         if self.subject_pool is not None:
-            subjects = self.subject_pool[[int(r.integers(len(self.subject_pool))) for r in rngs]]
-            betas = self.avatar.betas[torch.as_tensor(subjects)].cpu().numpy().astype(np.float64)
+            subjects, betas = self.avatar.draw(self.subject_pool, rngs)
             sample = replace(sample, betas=betas)
         data = render_crops(self.avatar, sample.poses(), sample.cameras, crop_size=self.image_size, rng=rngs,
                             batch=self.render_batch, background=self.background, subjects=subjects)

@@ -29,6 +29,7 @@ from posegen_env.data.cache import cache_root
 from posegen_env.data.dataset import PoseDataset, load_dataset, write_dataset
 from posegen_env.distributions import BaseCameraSampler, BasePoseSampler, RangeCameraSampler
 from posegen_env.estimation.evaluate import evaluate_dataset
+from posegen_env.render.avatar.cast import CastRenderer
 from posegen_env.render.camera import CameraParams
 from posegen_env.render.crops import PoseBatch, render_crops
 from posegen_env.suites.heldout_poses import heldout_array
@@ -81,37 +82,53 @@ def suite_seed(name: str, split: str = "test") -> int:
     return SUITE_SEEDS[name] + SPLIT_SEED_OFFSETS[split]
 
 
-def build_suite(name: str, avatar, num_samples: int = 500, crop_size: int = 64, split: str = "test") -> PoseBatch:
-    """Render a suite's samples (deterministic for a given avatar)."""
+def build_suite(name: str, avatar, num_samples: int = 500, crop_size: int = 64, split: str = "test",
+                subjects: str = "heldout") -> PoseBatch:
+    """Render a suite's samples (deterministic for a given avatar).
+
+    With a cast, each sample shows a subject of the ``subjects`` group in that subject's build:
+    the held-out people for reported figures, "train" for diagnosing what is person-specific."""
     rng = np.random.default_rng(suite_seed(name, split))
     novel_pose = name in ("novel-poses", "hard")
     poses = _heldout_poses(num_samples, rng) if novel_pose else BasePoseSampler().sample(num_samples, rng)
     cameras = _novel_cameras(num_samples, rng) if name in ("novel-views", "hard") else \
         BaseCameraSampler().sample(num_samples, rng)
+    who = None
+    if isinstance(avatar, CastRenderer):
+        group = avatar.group(subjects)
+        if not len(group):
+            raise ValueError(f"the cast has no {subjects!r} subjects to render the {name} suite with; build it with "
+                             "held-out subjects (train/make_cast.py --heldout N)")
+        who, poses["betas"] = avatar.draw(group, rng, num_samples)
     with tqdm(total=num_samples, desc=f"rendering {split} suite {name}", unit="img") as bar:
-        return render_crops(avatar, poses, cameras, crop_size=crop_size, rng=rng, progress=bar)
+        return render_crops(avatar, poses, cameras, crop_size=crop_size, rng=rng, progress=bar, subjects=who)
 
 
-def suite_path(name: str, avatar, num_samples: int = 500, crop_size: int = 64, split: str = "test") -> Path:
-    """Where a suite is cached: one folder per avatar, suite, split, size and resolution."""
+def suite_path(name: str, avatar, num_samples: int = 500, crop_size: int = 64, split: str = "test",
+               subjects: str = "heldout") -> Path:
+    """Where a suite is cached: one folder per avatar, suite, split, subject group, size and resolution."""
     tag = getattr(avatar, "identifier", "avatar")
     split_tag = "" if split == "test" else f"-{split}"
-    return cache_root() / "suites" / tag / f"{name}{split_tag}-n{num_samples}-s{crop_size}"
+    group_tag = "" if subjects == "heldout" or not isinstance(avatar, CastRenderer) else f"-{subjects}"
+    return cache_root() / "suites" / tag / f"{name}{split_tag}{group_tag}-n{num_samples}-s{crop_size}"
 
 
 def load_suite(name: str, avatar, num_samples: int = 500, crop_size: int = 64, regenerate: bool = False,
-               split: str = "test") -> PoseDataset:
+               split: str = "test", subjects: str = "heldout") -> PoseDataset:
     """The suite from the cache, rendering and caching it first if needed."""
-    path = suite_path(name, avatar, num_samples, crop_size, split)
+    path = suite_path(name, avatar, num_samples, crop_size, split, subjects)
     if not regenerate and (path / "dataset.json").is_file():
         return load_dataset(path)
-    b = build_suite(name, avatar, num_samples, crop_size, split)
-    write_dataset(path, b, meta={"suite": name, "split": split, "seed": suite_seed(name, split),
+    b = build_suite(name, avatar, num_samples, crop_size, split, subjects)
+    write_dataset(path, b, meta={"suite": name, "split": split, "seed": suite_seed(name, split), "subjects": subjects,
                                  "avatar": getattr(avatar, "identifier", "")},
                   overwrite=True)
     return load_dataset(path)
 
 
-def evaluate_suites(estimator, avatar, names=SUITES, num_samples: int = 500, split: str = "test") -> dict[str, dict]:
-    """Metrics on each named suite of ``split`` (rendered and cached on first use)."""
-    return {name: evaluate_dataset(estimator, load_suite(name, avatar, num_samples, split=split)) for name in names}
+def evaluate_suites(estimator, avatar, names=SUITES, num_samples: int = 500, split: str = "test",
+                    subjects: str = "heldout") -> dict[str, dict]:
+    """Metrics on each named suite of ``split`` (rendered and cached on first use); with a cast, on
+    the ``subjects`` group (the held-out people unless diagnosing)."""
+    return {name: evaluate_dataset(estimator, load_suite(name, avatar, num_samples, split=split, subjects=subjects))
+            for name in names}

@@ -8,25 +8,6 @@ from posegen_env.envs.action_space import uniform_actions
 from posegen_env.envs.env import PoseGenEnv
 from posegen_env.envs.task import PoseGenTask
 from posegen_env.envs.vector_env import PoseGenVectorEnv
-from posegen_env.render.avatar import CastSubject, load_avatar, save_cast
-from posegen_env.render.avatar.checkpoint import avatar_state, build_avatar
-
-
-@pytest.fixture(scope="module")
-def cast_file(tmp_path_factory):
-    """The default avatar in three colourings (the last held out), each with its own build."""
-    default = load_avatar()
-    avatars = []
-    for seed in range(3):
-        state = avatar_state(default)
-        g = torch.Generator().manual_seed(seed)
-        state["field"]["colour"] = (state["field"]["colour"].float()
-                                    + 0.5 * torch.randn(state["field"]["colour"].shape, generator=g)).half()
-        avatars.append(build_avatar(state, default.body))
-    people = [CastSubject(f"person_{k}", torch.full((10,), 0.8 * (k - 1)), heldout=k == 2) for k in range(3)]
-    path = tmp_path_factory.mktemp("cast") / "cast.pt"
-    save_cast(path, avatars, people)
-    return path
 
 
 def test_samples_show_training_subjects_in_their_own_build(cast_file):

@@ -100,6 +100,24 @@ class CastRenderer(AvatarRenderer):
                               "or one per image")
         return index
 
+    def group(self, name: str) -> np.ndarray:
+        """Indices of the subjects in ``name``: "train" (not held out), "heldout" or "all"."""
+        wanted = {"train": (False,), "heldout": (True,), "all": (False, True)}
+        if name not in wanted:
+            raise AvatarError(f"unknown subject group {name!r}; use 'train', 'heldout' or 'all'")
+        return np.array([k for k, s in enumerate(self.subjects) if s.heldout in wanted[name]], np.int64)
+
+    def draw(self, group: np.ndarray, rng: np.random.Generator | Sequence[np.random.Generator],
+             count: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Subjects of ``group`` drawn uniformly, with their betas (N, K) as float64: one from each
+        Generator of a sequence (a sample's subject then does not depend on its batch), or ``count``
+        from a single Generator."""
+        if isinstance(rng, np.random.Generator):
+            subjects = group[rng.integers(len(group), size=count)]
+        else:
+            subjects = group[[int(r.integers(len(group))) for r in rng]]
+        return subjects, self.betas[torch.as_tensor(subjects)].cpu().numpy().astype(np.float64)
+
     def _index_of(self, subject) -> int:
         if isinstance(subject, str):
             if subject not in self._index:
@@ -301,6 +319,13 @@ def load_geometry(path: str | os.PathLike, body_model=None, device=None) -> Avat
     subject's avatar)."""
     if _format_of(Path(path)) == CAST_FORMAT:
         return load_cast(path, body_model, device).avatar(0)
+    return load_avatar(path, body_model, device)
+
+
+def load_renderer(path: str | os.PathLike | None = None, body_model=None, device=None) -> AvatarRenderer:
+    """An avatar file or a cast file, whichever ``path`` holds (None: the shipped avatar)."""
+    if path is not None and is_cast_file(path):
+        return load_cast(path, body_model, device)
     return load_avatar(path, body_model, device)
 
 
