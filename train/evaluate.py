@@ -32,6 +32,8 @@ def main(argv=None) -> None:
                         help=f"suite names ({', '.join(SUITES)}), 'all', or dataset folders")
     parser.add_argument("--avatar", default=None,
                         help="avatar or cast (its held-out subjects) that renders the suites (default: shipped avatar)")
+    parser.add_argument("--subjects", choices=("heldout", "train"), default="heldout",
+                        help="with a cast: its held-out subjects (reported figures) or its training ones (diagnosis)")
     parser.add_argument("--suite-size", type=int, default=500)
     parser.add_argument("--split", choices=SPLITS, default="test",
                         help="suite split: 'test' for reported figures, 'validation' for choosing settings")
@@ -44,7 +46,8 @@ def main(argv=None) -> None:
     results = {}
     for name in names:
         if name in SUITES:
-            results[name] = evaluate_dataset(estimator, load_suite(name, avatar, args.suite_size, split=args.split))
+            results[name] = evaluate_dataset(estimator, load_suite(name, avatar, args.suite_size, split=args.split,
+                                                                           subjects=args.subjects))
         elif Path(name).is_dir():
             results[name] = evaluate_dataset(estimator, load_dataset(name))
         else:

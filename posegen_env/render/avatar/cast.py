@@ -35,6 +35,7 @@ from posegen_env.render.avatar.renderer import AvatarRender, AvatarRenderer, Ray
 from posegen_env.render.camera import Camera
 
 CAST_FORMAT = "posegen-cast-v1"
+DEFAULT_CAST_PATH = Path(__file__).resolve().parents[2] / "assets" / "default_cast.pt"  # train/make_cast.py
 _REBUILD = "rebuild it with train/make_cast.py"
 _SUBJECT_TYPES = {"name": str, "betas": torch.Tensor, "heldout": bool, "outfit": dict, "colour": torch.Tensor,
                   "mlp": dict}
