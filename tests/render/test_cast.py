@@ -179,8 +179,9 @@ def test_one_subject_cast_renders_as_the_default_avatar(tmp_path):
 
 
 def test_mixed_batch_equals_each_subject_alone(cast_file, body):
-    """Image i shows subject i mod 3 with its betas: bit for bit what that subject's own avatar renders
-    in the same batch, and (to float32 rounding of the batched skinning) what it renders alone."""
+    """Image i shows subject i mod 3 with its betas: what that subject's own avatar renders in the same
+    batch (the same joints; colours to float32 rounding, bit for bit with one torch thread), and to
+    float32 rounding of the batched skinning what it renders alone."""
     cast = load_cast(cast_file, body)
     n = 18  # large enough to be rendered as parts in threads
     poses = UniformPoseSampler().sample(n, np.random.default_rng(5))
@@ -196,8 +197,11 @@ def test_mixed_batch_equals_each_subject_alone(cast_file, body):
         avatar = cast.avatar(s)
         same_batch = avatar.render(poses["global_orient"], poses["body_pose"], betas, cams)
         mine = [k for k in range(n) if mixed[k] == s]
-        for field in ("rgb", "alpha", "joints3d", "joints2d"):
+        for field in ("joints3d", "joints2d"):
             assert torch.equal(getattr(batch, field)[mine], getattr(same_batch, field)[mine]), (s, field)
+        for field in ("rgb", "alpha"):  # colour blocks of other sizes: float32 rounding with several threads
+            torch.testing.assert_close(getattr(batch, field)[mine], getattr(same_batch, field)[mine], atol=1e-5,
+                                       rtol=0, msg=f"subject {s}, {field}")
         k = mine[1]
         alone = avatar.render(poses["global_orient"][k], poses["body_pose"][k], betas[k], [cams[k]])
         assert torch.allclose(batch.rgb[k], alone.rgb[0], atol=2e-4)
