@@ -110,8 +110,10 @@ class StagedDirectoryWriter:
         self._tmp = None
 
 
-def read_checkpoint(path: str | os.PathLike, fmt: str, error: type[Exception], missing_hint: str) -> dict:
-    """A torch checkpoint dict of format ``fmt``, or ``error`` saying what is wrong with the file."""
+def read_checkpoint(path: str | os.PathLike, fmt: str | tuple[str, ...], error: type[Exception],
+                    missing_hint: str) -> dict:
+    """A torch checkpoint dict of format ``fmt`` (or of one of several), or ``error`` saying what is
+    wrong with the file."""
     path = Path(path)
     if not path.is_file():
         raise error(f"file not found: {path}. {missing_hint}")
@@ -119,10 +121,12 @@ def read_checkpoint(path: str | os.PathLike, fmt: str, error: type[Exception], m
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated or foreign files raise many exception types
         raise error(f"{path}: corrupt or not a PoseGen file ({type(err).__name__}: {err})") from err
-    if not isinstance(state, dict) or state.get("format") != fmt:
+    formats = (fmt,) if isinstance(fmt, str) else fmt
+    if not isinstance(state, dict) or state.get("format") not in formats:
         found = state.get("format") if isinstance(state, dict) else type(state).__name__
-        raise error(f"{path}: not a PoseGen {fmt.split('-')[1]} file "
-                    f"(format {found!r}, expected {fmt!r})")
+        kinds = " or ".join(f.split("-")[1] for f in formats)
+        raise error(f"{path}: not a PoseGen {kinds} file "
+                    f"(format {found!r}, expected {' or '.join(repr(f) for f in formats)})")
     return state
 
 

@@ -303,3 +303,14 @@ def test_make_cast_quick_builds_and_resumes(tmp_path, capsys):
     make_cast.main(args)
     assert "fitting avatar" not in capsys.readouterr().err  # nothing refitted
     assert load_cast(out).names == cast.names
+
+
+def test_load_renderer_reads_an_avatar_or_a_cast_and_names_both_when_neither(cast_file, body, tmp_path):
+    from posegen_env.render.avatar.cast import CastRenderer, load_renderer
+
+    assert isinstance(load_renderer(cast_file, body), CastRenderer)
+    assert not isinstance(load_renderer(None, body), CastRenderer)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"format": "something-else"}, foreign)
+    with pytest.raises(AvatarError, match="not a PoseGen avatar or cast file"):
+        load_renderer(foreign, body)

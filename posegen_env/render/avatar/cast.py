@@ -24,6 +24,7 @@ from posegen_env.files import atomic_write, listing, read_checkpoint
 from posegen_env.render.avatar.checkpoint import (
     AVATAR_FORMAT,
     AvatarError,
+    avatar_from_state,
     avatar_state,
     build_avatar,
     check_body,
@@ -260,7 +261,11 @@ def read_cast_file(path: str | os.PathLike) -> dict:
 def load_cast(path: str | os.PathLike, body_model=None, device=None) -> CastRenderer:
     """A cast file as a renderer; refuses a cast fitted on another body, or a malformed file."""
     path = Path(path)
-    state = read_cast_file(path)
+    return cast_from_state(path, read_cast_file(path), body_model, device)
+
+
+def cast_from_state(path: Path, state: dict, body_model=None, device=None) -> CastRenderer:
+    """``load_cast`` for a file already read (``state``, from ``path``)."""
     body_model = body_model or load_body_model()
     try:
         check_body(path, state, body_model, "rebuild the cast")
@@ -318,26 +323,17 @@ def build_cast(state: dict, body_model, device=None) -> CastRenderer:
 def load_geometry(path: str | os.PathLike, body_model=None, device=None) -> AvatarRenderer:
     """The geometry a new subject is fitted on, from an avatar file or a cast file (as its first
     subject's avatar)."""
-    if _format_of(Path(path)) == CAST_FORMAT:
-        return load_cast(path, body_model, device).avatar(0)
-    return load_avatar(path, body_model, device)
+    renderer = load_renderer(path, body_model, device)
+    return renderer.avatar(0) if isinstance(renderer, CastRenderer) else renderer
 
 
 def load_renderer(path: str | os.PathLike | None = None, body_model=None, device=None) -> AvatarRenderer:
-    """An avatar file or a cast file, whichever ``path`` holds (None: the shipped avatar)."""
-    if path is not None and is_cast_file(path):
-        return load_cast(path, body_model, device)
-    return load_avatar(path, body_model, device)
-
-
-def is_cast_file(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a cast file (as opposed to a single avatar's), so loaders can take either."""
-    return _format_of(Path(path)) == CAST_FORMAT
-
-
-def _format_of(path: Path) -> str | None:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # load_avatar then says what is wrong with the file
-        return None
-    return state.get("format") if isinstance(state, dict) else None
+    """An avatar file or a cast file, whichever ``path`` holds (None: the shipped avatar), read once."""
+    if path is None:
+        return load_avatar(None, body_model, device)
+    path = Path(path)
+    state = read_checkpoint(path, (AVATAR_FORMAT, CAST_FORMAT), AvatarError,
+                            "Fit an avatar with train/fit_avatar.py or build a cast with train/make_cast.py")
+    if state["format"] == CAST_FORMAT:
+        return cast_from_state(path, state, body_model, device)
+    return avatar_from_state(path, state, body_model, device)

@@ -76,7 +76,11 @@ def check_body(path: Path, state: dict, body_model, refit: str) -> None:
 def load_avatar(path: str | os.PathLike | None = None, body_model=None, device=None) -> AvatarRenderer:
     """The shipped default avatar, or a fitted one; refuses an avatar fitted on another body."""
     path = Path(path) if path is not None else DEFAULT_AVATAR_PATH
-    state = read_avatar_file(path)
+    return avatar_from_state(path, read_avatar_file(path), body_model, device)
+
+
+def avatar_from_state(path: Path, state: dict, body_model=None, device=None) -> AvatarRenderer:
+    """``load_avatar`` for a file already read (``state``, from ``path``)."""
     body_model = body_model or load_body_model()
     check_body(path, state, body_model, "refit the avatar")
     renderer = build_avatar(state, body_model, device)

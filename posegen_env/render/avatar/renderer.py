@@ -100,12 +100,15 @@ def _weighted_colour(field: CanonicalField, rows: torch.Tensor, trilinear: torch
     weights = weights.reshape(-1)
     keep = torch.nonzero(weights.detach() > _MIN_WEIGHT)[:, 0]
     ray = torch.div(keep, S, rounding_mode="floor")
-    if subjects is None:
-        rgb = field.colour_at(rows[keep], trilinear[keep])
-    else:
-        rgb = subjects.colour_at(rows[keep], trilinear[keep], ray)
+    rgb = _colour(field, rows[keep], trilinear[keep], ray, subjects)
     colour = torch.zeros(R, 3, device=rgb.device, dtype=rgb.dtype).index_add(0, ray, weights[keep, None] * rgb)
     return colour, weights.reshape(R, S).sum(dim=1)
+
+
+def _colour(field: CanonicalField, rows: torch.Tensor, trilinear: torch.Tensor, ray: torch.Tensor,
+            subjects: RaySubjects | None) -> torch.Tensor:
+    """Colour (P, 3) of samples on rays ``ray``: the field's own, or each ray's subject's (a cast)."""
+    return field.colour_at(rows, trilinear) if subjects is None else subjects.colour_at(rows, trilinear, ray)
 
 
 def _composite_packed(field: CanonicalField, rows: torch.Tensor, trilinear: torch.Tensor, starts: torch.Tensor,
@@ -122,10 +125,7 @@ def _composite_packed(field: CanonicalField, rows: torch.Tensor, trilinear: torc
     sigma = field.density_at(rows[occupied], trilinear[occupied])
     weights, _, _ = nerfacc.render_weight_from_density(starts.reshape(-1)[occupied], ends.reshape(-1)[occupied],
                                                        sigma, ray_indices=ray_indices, n_rays=R)
-    if subjects is None:
-        rgb = field.colour_at(rows[occupied], trilinear[occupied])
-    else:
-        rgb = subjects.colour_at(rows[occupied], trilinear[occupied], ray_indices)
+    rgb = _colour(field, rows[occupied], trilinear[occupied], ray_indices, subjects)
     colour = nerfacc.accumulate_along_rays(weights, rgb, ray_indices=ray_indices, n_rays=R)
     opacity = nerfacc.accumulate_along_rays(weights, None, ray_indices=ray_indices, n_rays=R)
     return colour, opacity[:, 0]
