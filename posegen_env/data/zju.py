@@ -146,6 +146,7 @@ class ZjuCapture(Capture):
     mask_dirs: tuple[str, ...] = ()
     raw_distortion: dict[str, np.ndarray] = field(default_factory=dict)
     _coords: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _last_mask: tuple[tuple[str, int], np.ndarray] | None = field(default=None, repr=False)
 
     def image_path(self, cam: str, frame: int) -> Path:
         self._check(cam, frame)
@@ -169,11 +170,16 @@ class ZjuCapture(Capture):
         return remap(data, self._coords[cam])
 
     def load_mask(self, cam: str, frame: int) -> np.ndarray:
-        """Person mask, bool (H, W): foreground where any mask folder's value is non-zero."""
+        """Person mask, bool (H, W): foreground where any mask folder's value is non-zero. The last one
+        is kept: fitting reads an image's alpha right after its image, which composites on it."""
+        if self._last_mask is not None and self._last_mask[0] == (cam, frame):
+            return self._last_mask[1].copy()
         fg = np.zeros(self.image_size, dtype=bool)
         for path in self.mask_paths(cam, frame):
             fg |= _read_mask(path, self.image_size)
-        return self._undistort(cam, fg) >= 0.5
+        mask = self._undistort(cam, fg) >= 0.5
+        self._last_mask = ((cam, frame), mask)
+        return mask.copy()
 
     def load_alpha(self, cam: str, frame: int) -> np.ndarray:
         """Person coverage, float32 (H, W): the binary mask (ZJU masks have no soft edges)."""
@@ -198,13 +204,18 @@ def _open(path: Path, kind: str) -> Image.Image:
 
 def _decode(path: Path, kind: str, size_hw: tuple[int, int], mode: str | None) -> np.ndarray:
     with _open(path, kind) as im:
-        if im.size != (size_hw[1], size_hw[0]):
-            raise _fail(path, f"{kind} is {im.size[0]}x{im.size[1]} (W x H) but the capture's images are "
-                              f"{size_hw[1]}x{size_hw[0]}; all images and masks must share one size")
-        try:
-            return np.asarray(im.convert(mode) if mode and im.mode != mode else im)
-        except OSError as e:
-            raise _fail(path, f"{kind} file is corrupt ({e}); re-export it") from None
+        return _pixels(path, im, kind, size_hw, mode)
+
+
+def _pixels(path: Path, im: Image.Image, kind: str, size_hw: tuple[int, int], mode: str | None) -> np.ndarray:
+    """The pixels of the open image ``im`` (from ``path``), in ``mode``, checked for the capture's size."""
+    if im.size != (size_hw[1], size_hw[0]):
+        raise _fail(path, f"{kind} is {im.size[0]}x{im.size[1]} (W x H) but the capture's images are "
+                          f"{size_hw[1]}x{size_hw[0]}; all images and masks must share one size")
+    try:
+        return np.asarray(im.convert(mode) if mode and im.mode != mode else im)
+    except OSError as e:
+        raise _fail(path, f"{kind} file is corrupt ({e}); re-export it") from None
 
 
 def _read_image(path: Path, size_hw: tuple[int, int]) -> np.ndarray:
@@ -214,8 +225,7 @@ def _read_image(path: Path, size_hw: tuple[int, int]) -> np.ndarray:
 def _read_mask(path: Path, size_hw: tuple[int, int]) -> np.ndarray:
     """Non-zero is the person, whatever the values (0/1, 0/255, part labels, palette indices)."""
     with _open(path, "mask") as im:
-        mode = None if im.mode in ("1", "L", "P", "I", "I;16") else "RGB"
-    values = _decode(path, "mask", size_hw, mode)
+        values = _pixels(path, im, "mask", size_hw, None if im.mode in ("1", "L", "P", "I", "I;16") else "RGB")
     return (values != 0).any(axis=-1) if values.ndim == 3 else values != 0
 
 
