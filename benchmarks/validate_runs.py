@@ -37,15 +37,17 @@ def main(argv=None) -> None:
         if not (run / "results.json").is_file():
             p.error(f"{run} has no results.json; give run directories of train/run_agent.py")
     configs = [RoundConfig.read(run / "config.json") for run in args.runs]
-    if len({(c.avatar, c.estimator, c.suite_samples) for c in configs}) > 1:
-        p.error("the runs start from different avatars, estimators or suite sizes; validate them separately")
+    if len({(c.avatar, c.estimator, c.suite_samples, c.background_mix, c.backgrounds) for c in configs}) > 1:
+        p.error("the runs start from different avatars, estimators, suite sizes or backgrounds; validate them "
+                "separately")
     config = configs[0]
     avatar = load_renderer(config.avatar)
     rounds = {run: finished_rounds(run) for run in args.runs}
     counts = Counter(name for run in args.runs for name in dict.fromkeys(r["policy"] for r in rounds[run]))
 
     def scores(estimator) -> dict:
-        return evaluate_suites(estimator, avatar, num_samples=config.suite_samples, split="validation")
+        return evaluate_suites(estimator, avatar, num_samples=config.suite_samples, split="validation",
+                               background=config.background)
 
     rows = [{"policy": BASELINE, "round": 0, "suites": scores(load_estimator(config.estimator))}]
     for run in args.runs:

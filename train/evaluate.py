@@ -21,6 +21,7 @@ from posegen_env.estimation.evaluate import evaluate_dataset
 from posegen_env.estimation.metrics import format_table
 from posegen_env.render.avatar import AvatarError
 from posegen_env.render.avatar.cast import load_renderer
+from posegen_env.render.backgrounds import BackgroundError, parse_backgrounds
 from posegen_env.suites.suites import SPLITS, SUITES, load_suite
 
 
@@ -34,12 +35,16 @@ def main(argv=None) -> None:
                         help="avatar or cast (its held-out subjects) that renders the suites (default: shipped avatar)")
     parser.add_argument("--subjects", choices=("heldout", "train"), default="heldout",
                         help="with a cast: its held-out subjects (reported figures) or its training ones (diagnosis)")
+    parser.add_argument("--background-mix", default="plain",
+                        help='backgrounds of the suites: "plain" or kind weights, e.g. "plain=1,texture=1"')
+    parser.add_argument("--backgrounds", default=None, metavar="DIR", help="a folder of background photos to mix in")
     parser.add_argument("--suite-size", type=int, default=500)
     parser.add_argument("--split", choices=SPLITS, default="test",
                         help="suite split: 'test' for reported figures, 'validation' for choosing settings")
     parser.add_argument("--json", type=Path, default=Path("runs/evaluation.json"))
     args = parser.parse_args(argv)
 
+    background = parse_backgrounds(args.background_mix, args.backgrounds)
     estimator = load_estimator(args.estimator)
     names = list(SUITES) if args.data == ["all"] else args.data
     avatar = load_renderer(args.avatar) if any(n in SUITES for n in names) else None
@@ -47,7 +52,7 @@ def main(argv=None) -> None:
     for name in names:
         if name in SUITES:
             results[name] = evaluate_dataset(estimator, load_suite(name, avatar, args.suite_size, split=args.split,
-                                                                           subjects=args.subjects))
+                                                                   subjects=args.subjects, background=background))
         elif Path(name).is_dir():
             results[name] = evaluate_dataset(estimator, load_dataset(name))
         else:
@@ -55,12 +60,12 @@ def main(argv=None) -> None:
     print(format_table(results))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"estimator": args.estimator or "shipped baseline", "split": args.split,
-                                       "results": results}, indent=1))
+                                       "background_mix": args.background_mix, "results": results}, indent=1))
     print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":
     try:
         main()
-    except (AvatarError, DatasetError, EstimatorError) as err:
+    except (AvatarError, BackgroundError, DatasetError, EstimatorError) as err:
         raise SystemExit(f"evaluate.py: error: {err}") from None

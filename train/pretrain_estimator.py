@@ -30,6 +30,7 @@ from posegen_env.estimation.estimator import (
 from posegen_env.estimation.training import train_estimator, validation_mpjpe
 from posegen_env.render.avatar import AvatarError
 from posegen_env.render.avatar.cast import load_renderer
+from posegen_env.render.backgrounds import BackgroundError, parse_backgrounds
 
 
 def main(argv=None) -> None:
@@ -47,6 +48,9 @@ def main(argv=None) -> None:
     parser.add_argument("--eval-every", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", type=device_argument, default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--background-mix", default="plain",
+                        help='"plain" (a random colour per crop) or kind weights, e.g. "plain=1,texture=1"')
+    parser.add_argument("--backgrounds", default=None, metavar="DIR", help="a folder of background photos to mix in")
     parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
     args = parser.parse_args(argv)
     if args.quick:
@@ -57,8 +61,9 @@ def main(argv=None) -> None:
     start = time.time()
     torch.manual_seed(args.seed)
     avatar = load_renderer(args.avatar, device=args.device)
-    train = base_split(avatar, "train", args.train_samples, args.data_dir, crop_size=INPUT_SIZE)
-    val = base_split(avatar, "val", args.val_samples, args.data_dir, crop_size=INPUT_SIZE)
+    background = parse_backgrounds(args.background_mix, args.backgrounds)
+    train = base_split(avatar, "train", args.train_samples, args.data_dir, crop_size=INPUT_SIZE, background=background)
+    val = base_split(avatar, "val", args.val_samples, args.data_dir, crop_size=INPUT_SIZE, background=background)
     model = BaselineEstimator(width=args.width)
     if args.init:
         state = read_estimator_file(args.init)
@@ -84,6 +89,7 @@ def main(argv=None) -> None:
     meta = {"init": args.init, "lr": args.lr, "train_samples": len(train), "val_samples": len(val),
             "steps": args.steps, "width": model.width,
             "input_size": INPUT_SIZE, "val_mpjpe_mm": validation_mpjpe(model, val), "avatar": avatar.identifier,
+            "background_mix": args.background_mix, "backgrounds": args.backgrounds,
             "seconds": round(time.time() - start, 1), "history": {k: history[k] for k in ("step", "loss", "score")}}
     save_estimator(args.out, model, meta=meta)
     ckpt.unlink(missing_ok=True)
@@ -94,5 +100,5 @@ def main(argv=None) -> None:
 if __name__ == "__main__":
     try:
         main()
-    except (AvatarError, DatasetError, EstimatorError) as err:
+    except (AvatarError, BackgroundError, DatasetError, EstimatorError) as err:
         raise SystemExit(f"pretrain_estimator.py: error: {err}") from None

@@ -31,9 +31,11 @@ from agents.policies import POLICIES
 from agents.policies.anchored import Anchoring
 from posegen_env.data.dataset import DatasetError
 from posegen_env.device import device_argument
+from posegen_env.envs.action_space import check_choose
 from posegen_env.envs.reward import METRICS, MODES, RewardConfig
 from posegen_env.estimation.estimator import EstimatorError
 from posegen_env.render.avatar import AvatarError
+from posegen_env.render.backgrounds import parse_backgrounds
 
 ORDER = ["search", "ppo", "sac", "random", "prior", "anchor"]
 QUICK = {"rounds": 1, "samples": 48, "learn_steps": 64, "finetune_steps": 8, "replay_samples": 128,
@@ -70,6 +72,12 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--cap-mm", type=float, default=reward.cap_mm, help="error cap (capped) or band peak (band)")
     p.add_argument("--estimator", default=None, help="checkpoint (default: the shipped baseline)")
     p.add_argument("--avatar", default=None, help="avatar or cast file (default: the shipped avatar)")
+    p.add_argument("--background-mix", default=defaults.background_mix,
+                   help='backgrounds of every crop: "plain" (a random colour each) or kind weights, e.g. '
+                        f'"plain=1,texture=1"; default {defaults.background_mix!r}')
+    p.add_argument("--backgrounds", default=None, metavar="DIR", help="a folder of background photos to mix in")
+    p.add_argument("--choose", default="", help='what the actions choose: "subject", "background" or both '
+                                                 '("subject,background"); default: the environment draws them')
     p.add_argument("--device", type=device_argument, default="auto",
                    help="auto (CUDA if torch sees it), cpu, cuda or cuda:N")
     p.add_argument("--seed", type=int, default=0)
@@ -93,6 +101,11 @@ def parse(argv=None) -> argparse.Namespace:
         Anchoring(args.reach, args.uniform_share)
     except ValueError as err:
         p.error(f"--reach / --uniform-share: {err}")
+    try:
+        check_choose(args.choose)
+        parse_backgrounds(args.background_mix, args.backgrounds)
+    except ValueError as err:
+        p.error(str(err))
     if args.resume is not None and not (args.resume / "config.json").is_file():
         p.error(f"--resume {args.resume}: no run there (config.json missing); pass a directory written by run_agent.py")
     return args
@@ -113,6 +126,7 @@ def main(argv=None) -> int:
             learn_steps=args.learn_steps, finetune_steps=args.finetune_steps, replay_ratio=args.replay_ratio,
             replay_samples=args.replay_samples, reach=args.reach, uniform_share=args.uniform_share,
             num_envs=args.num_envs, estimator=args.estimator, avatar=args.avatar, seed=args.seed,
+            background_mix=args.background_mix, backgrounds=args.backgrounds, choose=list(check_choose(args.choose)),
             reward={"metric": args.reward_metric, "mode": args.reward_mode, "cap_mm": args.cap_mm})
         if args.quick:  # the sizes without a command-line option
             config = replace(config, **{k: v for k, v in QUICK.items() if not hasattr(args, k)})

@@ -80,7 +80,8 @@ def rescore(config: RoundConfig, baseline: dict, finals: list[FinalRound], split
     avatar = load_renderer(config.avatar)
 
     def scores(path) -> dict:
-        return evaluate_suites(load_estimator(path, device), avatar, num_samples=config.suite_samples, split=split)
+        return evaluate_suites(load_estimator(path, device), avatar, num_samples=config.suite_samples, split=split,
+                               background=config.background)
 
     baseline = baseline | {"suites": scores(config.estimator)}
     finals = [replace(f, row=f.row | {"suites": scores(round_dir(f.run, f.policy, f.round) / "estimator.pt")})

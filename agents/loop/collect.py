@@ -15,7 +15,6 @@ from scipy.spatial import cKDTree
 from tqdm import tqdm
 
 from agents.policies.base import SamplingPolicy
-from posegen_env.envs.action_space import ACTION_DIM
 from posegen_env.envs.vector_env import PoseGenVectorEnv
 from posegen_env.render.crops import PoseBatch
 
@@ -23,7 +22,7 @@ from posegen_env.render.crops import PoseBatch
 @dataclass
 class Collected:
     data: PoseBatch
-    actions: np.ndarray  # (N, ACTION_DIM)
+    actions: np.ndarray  # (N, the env's action length)
     mpjpe_mm: np.ndarray  # the estimator's error when the sample was drawn
     reward: np.ndarray
     drawn: int  # samples drawn, including the rejected ones
@@ -67,5 +66,5 @@ def collect(policy: SamplingPolicy, env: PoseGenVectorEnv, num_samples: int, see
             errors.append(result.mpjpe_mm[keep])
             rewards.append(reward[keep])
             bar.update(len(keep))
-    return Collected(PoseBatch.concat(parts), np.array(kept_actions).reshape(-1, ACTION_DIM),
+    return Collected(PoseBatch.concat(parts), np.array(kept_actions).reshape(-1, env.task.action_dim),
                      np.concatenate(errors), np.concatenate(rewards), drawn, implausible, duplicates)

@@ -132,11 +132,14 @@ class RoundRunner:
     def __init__(self, run_dir: Path, config: RoundConfig, say: Say = print, device=None) -> None:
         self.run_dir, self.config, self.say = run_dir, config, say
         torch.manual_seed(config.seed)  # whatever building the task draws from torch repeats with the seed
-        self.task = PoseGenTask(avatar=config.avatar, estimator=config.estimator, reward=config.reward, device=device)
+        self.task = PoseGenTask(avatar=config.avatar, estimator=config.estimator, reward=config.reward, device=device,
+                                background=config.background, choose=config.choose)
         self.pretrained = _trainable(self.task.estimator)  # never trained itself: fine-tuning works on copies
         size = self.task.image_size
-        self.replay = base_split(self.task.avatar, "train", config.replay_samples, crop_size=size)
-        self.val = base_split(self.task.avatar, "val", config.val_samples, crop_size=size)
+        self.replay = base_split(self.task.avatar, "train", config.replay_samples, crop_size=size,
+                                 background=self.task.background)
+        self.val = base_split(self.task.avatar, "val", config.val_samples, crop_size=size,
+                              background=self.task.background)
         self.reference = validation_mpjpe(self.pretrained, self.val)  # what the in-distribution guard keeps to
         self.tb = SummaryWriter(str(run_dir / "tensorboard"))
 
@@ -149,6 +152,7 @@ class RoundRunner:
     def policy(self, name: str, k: int) -> SamplingPolicy:
         """A ``name`` policy in the state round ``k - 1`` left it; a fresh one when that state is unreadable."""
         policy = make_policy(name, seed=self.config.seed, anchoring=self.config.anchoring,
+                             action_dim=self.task.action_dim,
                              tensorboard_log=str(self.run_dir / "tensorboard"))
         if k > 1 and policy.learns:
             try:
@@ -208,7 +212,8 @@ class RoundRunner:
 
     def evaluate(self, estimator: torch.nn.Module) -> dict[str, dict]:
         """Step (5): ``estimator``'s metrics on every test suite."""
-        return evaluate_suites(estimator, self.task.avatar, num_samples=self.config.suite_samples)
+        return evaluate_suites(estimator, self.task.avatar, num_samples=self.config.suite_samples,
+                               background=self.task.background)
 
     def record(self, rows: list[dict], row: dict) -> None:
         """Put ``row`` into ``rows`` (replacing the same round's) and rewrite the run's tables and plots.
@@ -280,7 +285,7 @@ def final_plots(run_dir: Path, config: RoundConfig) -> None:
             if (path / "dataset" / "dataset.json").is_file():
                 data = load_dataset(path / "dataset", check_images=False)
                 actions = data.extras["action"].astype(np.float64)
-                cams, tilt = decode(actions).cameras, actions[:, ROOT_SLICE] * ROOT_TILT_DEG
+                cams, tilt = decode(actions, config.choose).cameras, actions[:, ROOT_SLICE] * ROOT_TILT_DEG
                 samples[name] = {"azimuth_deg": cams.azimuth_deg, "elevation_deg": cams.elevation_deg,
                                  "pitch_deg": tilt[:, 0], "roll_deg": tilt[:, 1], "mpjpe_mm": data.extras["mpjpe_mm"]}
         if pts:

@@ -14,6 +14,7 @@ from agents.policies import POLICIES
 from agents.policies.anchored import REACH, UNIFORM_SHARE, Anchoring
 from posegen_env.envs.reward import RewardConfig
 from posegen_env.files import atomic_write
+from posegen_env.render.backgrounds import Backgrounds, parse_backgrounds
 
 ANCHORING_SETTINGS = tuple(f.name for f in fields(Anchoring))  # read only by anchored policies
 LEARNING_SETTINGS = ("reward", "learn_steps")  # read only by learned policies
@@ -43,6 +44,9 @@ class RoundConfig:
     reward: dict = field(default_factory=lambda: {"mode": "raw"})
     estimator: str | None = None
     avatar: str | None = None
+    background_mix: str = "plain"  # backgrounds of every rendered crop (render.backgrounds.parse_backgrounds)
+    backgrounds: str | None = None  # a folder of background photos in the mix
+    choose: list[str] = field(default_factory=list)  # what actions choose (envs.action_space.CHOICES)
     reach: float = REACH  # how far a learned policy may step from its anchors (agents/policies/anchored.py)
     uniform_share: float = UNIFORM_SHARE  # share of anchors drawn uniformly over the action box
     seed: int = 0
@@ -51,6 +55,11 @@ class RoundConfig:
     @property
     def anchoring(self) -> Anchoring:
         return Anchoring(self.reach, self.uniform_share)
+
+    @property
+    def background(self) -> str | Backgrounds:
+        """What every crop of the run is rendered on (as ``render_crops`` takes it)."""
+        return parse_backgrounds(self.background_mix, self.backgrounds)
 
     @classmethod
     def read(cls, path: Path) -> RoundConfig:
@@ -63,6 +72,7 @@ class RoundConfig:
                            f"this version reads {RUN_FORMAT!r}); start a new run with --out")
         doc.setdefault("reach", 0.25)  # the fixed reach of runs written before it was a setting
         doc.setdefault("uniform_share", 0.0)  # those runs drew every anchor from the base distribution
+        doc.setdefault("background_mix", "plain")  # runs before backgrounds: a random plain colour per crop
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in doc.items() if k in known})
 

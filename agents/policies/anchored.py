@@ -58,11 +58,13 @@ class Anchoring:
             raise ValueError(f"uniform_share must be in [0, 1] (the share of anchors drawn uniformly over the "
                              f"action box), got {self.uniform_share}")
 
-    def draw(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """``n`` anchors as actions: cameras uniform over the action box; base-distribution bodies,
-        except for about ``uniform_share`` of the anchors, which are uniform over the whole box."""
-        uniform = uniform_actions(n, rng)
-        anchors = encode(BasePoseSampler().sample(n, rng), decode(uniform).cameras)
+    def draw(self, n: int, rng: np.random.Generator, dim: int = ACTION_DIM) -> np.ndarray:
+        """``n`` anchors as actions: cameras (and any choices, ``dim`` > ``ACTION_DIM``) uniform over
+        the action box; base-distribution bodies, except for about ``uniform_share`` of the anchors,
+        which are uniform over the whole box."""
+        uniform = uniform_actions(n, rng, dim)
+        anchors = np.concatenate([encode(BasePoseSampler().sample(n, rng), decode(uniform[:, :ACTION_DIM]).cameras),
+                                  uniform[:, ACTION_DIM:]], axis=1)
         if self.uniform_share > 0:
             drawn_uniformly = rng.random(n) < self.uniform_share
             anchors[drawn_uniformly] = uniform[drawn_uniformly]
@@ -80,10 +82,10 @@ class Anchoring:
 DEFAULT_ANCHORING = Anchoring()  # frozen, so one shared default is safe
 
 
-def observation_space(context_space: Space) -> Box:
+def observation_space(context_space: Space, action_dim: int = ACTION_DIM) -> Box:
     """What an anchored policy reads: the environment's context followed by the anchor."""
     (context_dim,) = context_space.shape or (0,)
-    return Box(-1.0, 1.0, (context_dim + ACTION_DIM,), np.float32)
+    return Box(-1.0, 1.0, (context_dim + action_dim,), np.float32)
 
 
 def observe(contexts: np.ndarray, anchors: np.ndarray) -> np.ndarray:

@@ -5,8 +5,9 @@ against the current estimator in ``learn``, which may spend at most the given nu
 environment steps; fixed ones (``random``, ``prior``) spend none. Each saves and restores its
 state, so interrupted runs resume and later rounds start from the policy of the round before.
 
-Every policy takes the same settings (``seed``, ``anchoring``, ``tensorboard_log``), so a run builds
-them all alike; a policy with no use for one ignores it.
+Every policy takes the same settings (``seed``, ``anchoring``, ``tensorboard_log``, ``action_dim``:
+the environment's action length, longer than ``ACTION_DIM`` when it lets actions choose the subject
+or background), so a run builds them all alike; a policy with no use for one ignores it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from agents.policies.anchored import DEFAULT_ANCHORING, Anchoring
+from posegen_env.envs.action_space import ACTION_DIM
 from posegen_env.envs.vector_env import PoseGenVectorEnv
 
 # Called after every batch of learning steps with (steps done so far, rewards of that batch).
@@ -30,7 +32,10 @@ class SamplingPolicy(ABC):
     anchored: bool = False  # draws anchors (agents/policies/anchored.py), so its samples depend on ``anchoring``
 
     def __init__(self, *, seed: int = 0, anchoring: Anchoring = DEFAULT_ANCHORING,
-                 tensorboard_log: str | None = None) -> None:
+                 tensorboard_log: str | None = None, action_dim: int = ACTION_DIM) -> None:
+        if action_dim < ACTION_DIM:
+            raise ValueError(f"action_dim must be at least {ACTION_DIM} (body and camera), got {action_dim}")
+        self.action_dim = action_dim
         self.seed = seed  # of the policy's own randomness (its initial state, its learning), if it has any
         self.anchoring = anchoring  # read only by anchored policies
         self.tensorboard_log = tensorboard_log  # where a policy that logs its own training writes it

@@ -6,7 +6,7 @@ import numpy as np
 
 from agents.policies.base import SamplingPolicy
 from posegen_env.distributions import BaseCameraSampler, BasePoseSampler
-from posegen_env.envs.action_space import encode, uniform_actions
+from posegen_env.envs.action_space import ACTION_DIM, encode, uniform_actions
 
 
 class RandomPolicy(SamplingPolicy):
@@ -15,7 +15,7 @@ class RandomPolicy(SamplingPolicy):
     name = "random"
 
     def act(self, contexts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        return uniform_actions(len(contexts), rng)
+        return uniform_actions(len(contexts), rng, self.action_dim)
 
 
 class PriorPolicy(SamplingPolicy):
@@ -25,7 +25,8 @@ class PriorPolicy(SamplingPolicy):
 
     def act(self, contexts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         n = len(contexts)
-        return encode(BasePoseSampler().sample(n, rng), BaseCameraSampler().sample(n, rng))
+        body = encode(BasePoseSampler().sample(n, rng), BaseCameraSampler().sample(n, rng))
+        return np.concatenate([body, rng.uniform(-1.0, 1.0, (n, self.action_dim - ACTION_DIM))], axis=1)
 
 
 class AnchorPolicy(SamplingPolicy):
@@ -40,4 +41,4 @@ class AnchorPolicy(SamplingPolicy):
     anchored = True
 
     def act(self, contexts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        return self.anchoring.draw(len(contexts), rng)
+        return self.anchoring.draw(len(contexts), rng, self.action_dim)

@@ -22,6 +22,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from agents.policies.anchored import DEFAULT_ANCHORING, Anchoring, observation_space, observe
 from agents.policies.base import Progress, SamplingPolicy
+from posegen_env.envs.action_space import ACTION_DIM
 from posegen_env.envs.vector_env import PoseGenVectorEnv
 from posegen_env.files import atomic_write
 
@@ -87,12 +88,13 @@ class AnchoredVecEnv(SB3VecEnv):
 
     def __init__(self, env: PoseGenVectorEnv, rng: np.random.Generator, anchoring: Anchoring = DEFAULT_ANCHORING):
         super().__init__(env)
-        self.observation_space = observation_space(env.single_observation_space)
+        self.action_dim = int(np.prod(env.single_action_space.shape or (0,)))
+        self.observation_space = observation_space(env.single_observation_space, self.action_dim)
         self._rng, self.anchoring = rng, anchoring
         self._anchors = self._observed = np.zeros((0, 0))  # set by every reset
 
     def _observe(self, contexts: np.ndarray) -> np.ndarray:
-        self._anchors = self.anchoring.draw(self.num_envs, self._rng)
+        self._anchors = self.anchoring.draw(self.num_envs, self._rng, self.action_dim)
         self._observed = observe(contexts, self._anchors)
         return self._observed
 
@@ -120,8 +122,8 @@ class SB3Policy(SamplingPolicy):
     # The policies are small MLPs fed batches of 64: they run faster on the CPU, even beside a GPU
     # that renders and runs the estimator (SB3 warns when PPO without a CNN is put on a GPU).
     def __init__(self, *, seed: int = 0, anchoring: Anchoring = DEFAULT_ANCHORING, tensorboard_log: str | None = None,
-                 device: str = "cpu", **hyperparameters) -> None:
-        super().__init__(seed=seed, anchoring=anchoring, tensorboard_log=tensorboard_log)
+                 device: str = "cpu", action_dim: int = ACTION_DIM, **hyperparameters) -> None:
+        super().__init__(seed=seed, anchoring=anchoring, tensorboard_log=tensorboard_log, action_dim=action_dim)
         self.device = device
         self.hyperparameters = self.defaults() | hyperparameters
         self.model: OnPolicyAlgorithm | OffPolicyAlgorithm | None = None
@@ -148,7 +150,7 @@ class SB3Policy(SamplingPolicy):
         if self.model is None:
             raise RuntimeError(f"the {self.name} policy has not learned yet; call learn() or load() first")
         # SB3 samples with torch's generator: seed it from ``rng`` so draws are reproducible.
-        anchors = self.anchoring.draw(len(contexts), rng)
+        anchors = self.anchoring.draw(len(contexts), rng, self.action_dim)
         torch.manual_seed(int(rng.integers(2**31)))
         steps, _ = self.model.predict(observe(np.asarray(contexts, np.float32), anchors), deterministic=False)
         return self.anchoring.move(anchors, steps)

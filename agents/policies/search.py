@@ -30,16 +30,17 @@ class SearchPolicy(SamplingPolicy):
 
     def __init__(self, num_agents: int = 16, init_std: float = 0.5, min_std: float = 0.3, elite_frac: float = 0.25,
                  smoothing: float = 0.6, population_per_agent: int = 16, *, seed: int = 0,
-                 anchoring: Anchoring = DEFAULT_ANCHORING, tensorboard_log: str | None = None) -> None:
+                 anchoring: Anchoring = DEFAULT_ANCHORING, tensorboard_log: str | None = None,
+                 action_dim: int = ACTION_DIM) -> None:
         if num_agents < 1 or not 0 < elite_frac <= 1 or not 0 < smoothing <= 1 or not 0 < min_std <= init_std:
             raise ValueError("search needs num_agents >= 1, elite_frac and smoothing in (0, 1], "
                              "0 < min_std <= init_std")
-        super().__init__(seed=seed, anchoring=anchoring, tensorboard_log=tensorboard_log)
+        super().__init__(seed=seed, anchoring=anchoring, tensorboard_log=tensorboard_log, action_dim=action_dim)
         self.num_agents, self.min_std, self.elite_frac, self.smoothing = num_agents, min_std, elite_frac, smoothing
         self.population_per_agent = population_per_agent
         rng = np.random.default_rng(seed)  # the agents' starting means
-        self.mean = rng.uniform(-init_std, init_std, (num_agents, ACTION_DIM))
-        self.std = np.full((num_agents, ACTION_DIM), float(init_std))
+        self.mean = rng.uniform(-init_std, init_std, (num_agents, action_dim))
+        self.std = np.full((num_agents, action_dim), float(init_std))
         self.iterations = 0
 
     def agent_of(self, contexts: np.ndarray) -> np.ndarray:
@@ -47,11 +48,11 @@ class SearchPolicy(SamplingPolicy):
         return np.clip((u * self.num_agents).astype(int), 0, self.num_agents - 1)
 
     def _steps(self, agents: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        steps = self.mean[agents] + self.std[agents] * rng.standard_normal((len(agents), ACTION_DIM))
+        steps = self.mean[agents] + self.std[agents] * rng.standard_normal((len(agents), self.action_dim))
         return np.clip(steps, -1.0, 1.0)
 
     def act(self, contexts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        anchors = self.anchoring.draw(len(contexts), rng)
+        anchors = self.anchoring.draw(len(contexts), rng, self.action_dim)
         return self.anchoring.move(anchors, self._steps(self.agent_of(contexts), rng))
 
     def learn(self, env: PoseGenVectorEnv, steps: int, progress: Progress | None = None) -> None:
@@ -63,11 +64,13 @@ class SearchPolicy(SamplingPolicy):
         for _ in range(max(1, steps // population)):
             agent = np.arange(population) % self.num_agents
             moves = self._steps(agent, rng)
-            actions = self.anchoring.move(self.anchoring.draw(population, rng), moves)
+            actions = self.anchoring.move(self.anchoring.draw(population, rng, self.action_dim), moves)
             batches = np.split(actions, population // env.num_envs)
             rewards = np.concatenate([env.step_batch(chunk)[2] for chunk in batches])
             for k in range(self.num_agents):
                 mine = np.flatnonzero(agent == k)
+                if len(mine) < 2:  # a budget smaller than twice the agents leaves some with nothing to rank
+                    continue
                 elite = mine[np.argsort(rewards[mine])[::-1][:max(2, int(self.elite_frac * len(mine)))]]
                 a = self.smoothing
                 self.mean[k] = (1 - a) * self.mean[k] + a * moves[elite].mean(axis=0)

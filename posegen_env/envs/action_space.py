@@ -15,6 +15,12 @@ slice      size  meaning
                  between -60 and +85 deg: ``a`` is linear in sin(elevation)), distance (log-uniform,
                  1.5-12 m) and roll (+-30 deg).
 75:85      10    body shape: betas = 2.5 ``a`` (within +-2.5 standard deviations).
+85:        0-2   optional choices (``CHOICES``), in this order, each one component present only when the
+                 environment is made with ``choose=`` naming it: ``subject`` picks one of the subjects
+                 the environment draws from, ``background`` one background style (plain, a texture
+                 kind, photos) of its mix. ``[-1, 1]`` is cut into equal bins, one per option
+                 (``choice_index``); ``choice_action`` is the inverse. Without a choice the
+                 environment draws it (uniformly over the training subjects; the mix's weights).
 =========  ====  =================================================================================
 
 The field of view is fixed (``FOV_DEG``): crops are centred on the person, so only the camera's
@@ -25,7 +31,8 @@ samples of any distribution, e.g. the base one, can be expressed as actions.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -47,7 +54,8 @@ POSE_SLICE = slice(0, BODY_POSE_DIM)
 ROOT_SLICE = slice(69, 71)
 CAMERA_SLICE = slice(71, 75)
 BETAS_SLICE = slice(75, 75 + NUM_BETAS)
-ACTION_DIM = 75 + NUM_BETAS
+ACTION_DIM = 75 + NUM_BETAS  # without choices
+CHOICES = ("subject", "background")
 POSE_INSIDE_LIMITS = 1.0 / (1.0 + LIMIT_MARGIN)  # |a| up to this keeps a pose component inside its limit
 
 _CENTRE = (BODY_POSE_HIGH + BODY_POSE_LOW) / 2.0
@@ -66,13 +74,42 @@ def _unlerp(x: np.ndarray, lo_hi) -> np.ndarray:
     return 2.0 * (np.asarray(x) - lo) / (hi - lo) - 1.0
 
 
-def check_actions(actions) -> np.ndarray:
-    """``actions`` as a float64 (N, ACTION_DIM) array, else a ValueError that says what is wrong."""
+def check_choose(choose: str | Iterable[str] | None) -> tuple[str, ...]:
+    """The optional action components as a tuple in ``CHOICES`` order ("subject,background" is accepted)."""
+    names = [c.strip() for c in choose.split(",") if c.strip()] if isinstance(choose, str) else list(choose or ())
+    unknown = [c for c in names if c not in CHOICES]
+    if unknown or len(set(names)) != len(names):
+        raise ValueError(f"choose must name each of {CHOICES} at most once, got {choose!r}")
+    return tuple(c for c in CHOICES if c in names)
+
+
+def action_dim(choose: str | Iterable[str] | None = ()) -> int:
+    """The action's length with the choices ``choose`` appended."""
+    return ACTION_DIM + len(check_choose(choose))
+
+
+def choice_index(a: np.ndarray, count: int) -> np.ndarray:
+    """Which of ``count`` options choice components in [-1, 1] pick: equal bins, the last one closed."""
+    return np.minimum(((np.asarray(a, np.float64) + 1.0) * 0.5 * count).astype(np.int64), count - 1)
+
+
+def choice_action(index, count: int) -> np.ndarray:
+    """The component value at the centre of option ``index``'s bin (the inverse of ``choice_index``)."""
+    index = np.asarray(index)
+    if index.dtype.kind not in "iu" or ((index < 0) | (index >= count)).any():
+        raise ValueError(f"option index {index.tolist()} out of range; there are {count} options, 0..{count - 1}")
+    return -1.0 + (2.0 * index + 1.0) / count
+
+
+def check_actions(actions, dim: int = ACTION_DIM) -> np.ndarray:
+    """``actions`` as a float64 (N, dim) array, else a ValueError that says what is wrong."""
     a = np.asarray(actions, dtype=np.float64)
     if a.ndim == 1:
         a = a[None]
-    if a.ndim != 2 or a.shape[1] != ACTION_DIM:
-        raise ValueError(f"actions must have shape ({ACTION_DIM},) or (N, {ACTION_DIM}), got {np.shape(actions)}")
+    if a.ndim != 2 or a.shape[1] != dim:
+        extra = "" if dim == ACTION_DIM else f" ({ACTION_DIM} body and camera components plus {dim - ACTION_DIM} " \
+                                             "choices)"
+        raise ValueError(f"actions must have shape ({dim},) or (N, {dim}){extra}, got {np.shape(actions)}")
     bad = ~np.isfinite(a).all(axis=1)
     if bad.any():
         raise ValueError(f"actions {np.flatnonzero(bad)[:5].tolist()} contain NaN or inf; every component must be "
@@ -93,14 +130,17 @@ class Sample:
     betas: np.ndarray  # (N, 10)
     cameras: CameraParams
     limit_violation: np.ndarray  # (N,) radians outside the limits before clipping
+    choices: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (N,) component in [-1, 1]
 
     def poses(self) -> dict[str, np.ndarray]:
         return {"global_orient": self.global_orient, "body_pose": self.body_pose, "betas": self.betas}
 
 
-def decode(actions) -> Sample:
-    """Map actions in [-1, 1] to samples (see the module docstring for the layout)."""
-    a = check_actions(actions)
+def decode(actions, choose: str | Iterable[str] | None = ()) -> Sample:
+    """Map actions in [-1, 1] to samples (see the module docstring for the layout); ``choose``: the
+    choices the actions carry after the first ``ACTION_DIM`` components."""
+    choose = check_choose(choose)
+    a = check_actions(actions, ACTION_DIM + len(choose))
     n = len(a)
     raw_pose = _CENTRE + a[:, POSE_SLICE] * _HALF
     tilt = a[:, ROOT_SLICE] * ROOT_TILT_DEG
@@ -114,7 +154,7 @@ def decode(actions) -> Sample:
         focal_px=np.full(n, focal_from_fov(FOV_DEG, REFERENCE_WIDTH)),
     )
     return Sample(global_orient.reshape(n, 3), clip_to_limits(raw_pose), a[:, BETAS_SLICE] * BETAS_RANGE,
-                  cameras, limit_violation(raw_pose))
+                  cameras, limit_violation(raw_pose), {c: a[:, ACTION_DIM + k] for k, c in enumerate(choose)})
 
 
 def encode(poses: dict, cameras: CameraParams) -> np.ndarray:
@@ -147,8 +187,9 @@ def encode(poses: dict, cameras: CameraParams) -> np.ndarray:
     return np.clip(a, -1.0, 1.0)
 
 
-def uniform_actions(n: int, rng: np.random.Generator) -> np.ndarray:
-    """Uniform over the action box with the pose part inside the joint limits (the ``random`` policy)."""
-    a = rng.uniform(-1.0, 1.0, size=(n, ACTION_DIM))
+def uniform_actions(n: int, rng: np.random.Generator, dim: int = ACTION_DIM) -> np.ndarray:
+    """Uniform over the action box with the pose part inside the joint limits (the ``random`` policy);
+    ``dim`` > ``ACTION_DIM`` adds uniform choice components."""
+    a = rng.uniform(-1.0, 1.0, size=(n, dim))
     a[:, POSE_SLICE] *= POSE_INSIDE_LIMITS
     return a

@@ -3,7 +3,8 @@
 Spaces (details in docs/environment.md):
 
 - action: ``Box(-1, 1, (85,))``, decoded by ``posegen_env.envs.action_space`` into body pose (inside the
-  joint limits), root tilt, orbit camera and body shape;
+  joint limits), root tilt, orbit camera and body shape; with ``choose=`` one more component per
+  choice (the subject of a cast, the background style);
 - observation: ``Box(-1, 1, (context_dim,))``, a random context drawn at every reset. It plays the
   part of a generator's input noise: a policy conditioned on it can represent a distribution with
   several modes rather than a single Gaussian;
@@ -28,8 +29,8 @@ def context_space(context_dim: int) -> gym.spaces.Box:
     return gym.spaces.Box(-1.0, 1.0, (check_int("context_dim", context_dim),), np.float32)
 
 
-def action_box() -> gym.spaces.Box:
-    return gym.spaces.Box(-1.0, 1.0, (ACTION_DIM,), np.float32)
+def action_box(dim: int = ACTION_DIM) -> gym.spaces.Box:
+    return gym.spaces.Box(-1.0, 1.0, (dim,), np.float32)
 
 
 def draw_context(rng: np.random.Generator, space: gym.spaces.Space) -> np.ndarray:
@@ -40,7 +41,8 @@ class PoseGenEnv(gym.Env):
     """One NeRF rendering and one estimator forward pass per step (see the module docstring).
 
     Keyword arguments (all optional) are those of ``PoseGenTask`` -- ``avatar``, ``body_model``,
-    ``estimator``, ``image_size``, ``reward`` (a ``RewardConfig`` or dict), ``device`` -- plus
+    ``estimator``, ``image_size``, ``reward`` (a ``RewardConfig`` or dict), ``device``, ``subjects``,
+    ``background``, ``choose`` -- plus
     ``context_dim`` and ``render_mode="rgb_array"``; or an existing ``task`` to share.
     """
 
@@ -51,7 +53,7 @@ class PoseGenEnv(gym.Env):
         self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
         self.task = task if task is not None else PoseGenTask(**task_kwargs)
         self.observation_space = context_space(context_dim)
-        self.action_space = action_box()
+        self.action_space = action_box(self.task.action_dim)
         self._context = np.zeros(self.observation_space.shape, np.float32)
         self._image = np.zeros((self.task.image_size, self.task.image_size, 3), np.uint8)
 

@@ -9,17 +9,19 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
+import torch
 
 from posegen_env.body.body_model import load_body_model
 from posegen_env.body.joints import EVAL_JOINTS, NUM_JOINTS
 from posegen_env.body.plausibility import penetration_depth
 from posegen_env.device import resolve_device
-from posegen_env.envs.action_space import Sample, decode
+from posegen_env.envs.action_space import Sample, action_dim, check_choose, choice_action, choice_index, decode
 from posegen_env.envs.checks import check_int
 from posegen_env.envs.reward import RewardConfig
 from posegen_env.estimation.estimator import EstimatorError, load_estimator, predict
 from posegen_env.estimation.metrics import mpjpe, pa_mpjpe
 from posegen_env.render.avatar.cast import CastRenderer, load_renderer
+from posegen_env.render.backgrounds import Backgrounds
 from posegen_env.render.crops import PoseBatch, render_crops
 
 
@@ -99,11 +101,13 @@ class PoseGenTask:
     indices; held-out subjects are only for the test and validation suites, so asking for one
     needs ``allow_heldout=True``. The subject's betas replace the action's. ``background`` is
     what ``render_crops`` takes: "random" plain colours, an RGB triple or a ``Backgrounds`` spec.
+    ``choose`` ("subject", "background" or both) lets the action pick them instead
+    (``envs.action_space``: trailing components; ``action_dim`` is the action's length).
     """
 
     def __init__(self, avatar=None, body_model=None, estimator=None, image_size: int = 64, reward=None,
                  device=None, render_batch: int = 64, subjects="train", background="random",
-                 allow_heldout: bool = False):
+                 allow_heldout: bool = False, choose=()):
         image_size = check_int("image_size", image_size, minimum=16, meaning="crop side in pixels")
         self.device = resolve_device(device)
         if avatar is None or isinstance(avatar, str) or hasattr(avatar, "__fspath__"):
@@ -118,6 +122,14 @@ class PoseGenTask:
         self.render_batch = render_batch
         self.background = background
         self.subject_pool = self._subject_pool(subjects, allow_heldout)
+        self.choose = check_choose(choose)
+        if "subject" in self.choose and self.subject_pool is None:
+            raise ValueError("choose='subject' needs a cast to choose from; this avatar is one person (load a cast "
+                             "file made by train/make_cast.py)")
+        if "background" in self.choose and not isinstance(background, Backgrounds):
+            raise ValueError("choose='background' needs a Backgrounds mix to choose from (e.g. Backgrounds() for "
+                             f"plain colours and textures), got background={background!r}")
+        self.action_dim = action_dim(self.choose)
         self.set_estimator(estimator)
 
     def _subject_pool(self, subjects, allow_heldout: bool) -> np.ndarray | None:
@@ -142,6 +154,25 @@ class PoseGenTask:
                              "to draw from")
         return np.asarray(pool, np.int64)
 
+    def subject_action(self, subject) -> float:
+        """The ``subject`` choice component that picks ``subject`` (a name or cast index) from the pool."""
+        if self.subject_pool is None:
+            raise ValueError("this task renders one person; there is no subject to choose")
+        index = int(self.avatar.subject_index(subject)[0])
+        where = np.flatnonzero(self.subject_pool == index)
+        if not len(where):
+            names = ", ".join(self.avatar.names[k] for k in self.subject_pool)
+            raise ValueError(f"subject {subject!r} is not one this task draws from ({names}); choose one of "
+                             "them, or make the task with subjects= including it")
+        return float(choice_action(where[0], len(self.subject_pool)))
+
+    def background_action(self, style: str) -> float:
+        """The ``background`` choice component that picks ``style`` (one of the mix's ``styles``)."""
+        styles = self.background.styles if isinstance(self.background, Backgrounds) else ()
+        if style not in styles:
+            raise ValueError(f"background style {style!r} is not in this task's mix; its styles are {styles}")
+        return float(choice_action(styles.index(style), len(styles)))
+
     def set_estimator(self, estimator) -> None:
         """Point the task at another estimator (e.g. the freshly fine-tuned one); checked on a dummy crop.
 
@@ -156,14 +187,21 @@ class PoseGenTask:
 
     def evaluate(self, actions, rngs) -> StepResult:
         """Render and score N actions. ``rngs``: one Generator per action (crop jitter, background)."""
-        sample = decode(actions)
+        sample = decode(actions, self.choose)
         rngs = list(rngs)
-        subjects = None
+        subjects = styles = None
         if self.subject_pool is not None:
-            subjects, betas = self.avatar.draw(self.subject_pool, rngs)
+            if "subject" in sample.choices:
+                subjects = self.subject_pool[choice_index(sample.choices["subject"], len(self.subject_pool))]
+                betas = self.avatar.betas[torch.as_tensor(subjects)].cpu().numpy().astype(np.float64)
+            else:
+                subjects, betas = self.avatar.draw(self.subject_pool, rngs)
             sample = replace(sample, betas=betas)
+        if "background" in sample.choices:
+            options = self.background.styles
+            styles = [options[k] for k in choice_index(sample.choices["background"], len(options))]
         data = render_crops(self.avatar, sample.poses(), sample.cameras, crop_size=self.image_size, rng=rngs,
-                            batch=self.render_batch, background=self.background, subjects=subjects)
+                            batch=self.render_batch, background=self.background, subjects=subjects, styles=styles)
         predicted = predict(self.estimator, data.images)
         err = mpjpe(predicted, data.joints3d, joints=EVAL_JOINTS)
         pa = pa_mpjpe(predicted, data.joints3d, joints=EVAL_JOINTS)

@@ -31,7 +31,7 @@ class PoseGenVectorEnv(VectorEnv):
         self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
         self.task = task if task is not None else PoseGenTask(**task_kwargs)
         self.single_observation_space = context_space(context_dim)
-        self.single_action_space = action_box()
+        self.single_action_space = action_box(self.task.action_dim)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._rngs = [np.random.default_rng() for _ in range(self.num_envs)]

@@ -18,6 +18,7 @@ Sizes are fractions of the crop side, so a record gives the same picture at any 
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -265,15 +266,29 @@ class Backgrounds:
             raise BackgroundError("the background mix has 'images' but no image folder; pass images=FOLDER "
                                   "(a folder of PNG/JPEG photos) or leave 'images' out of the mix")
 
-    def draw(self, rng: np.random.Generator) -> dict[str, Any]:
-        """One crop's background record, drawn from that crop's generator."""
-        kinds = list(self.mix)
-        weights = np.array([self.mix[k] for k in kinds])
-        kind = kinds[int(rng.choice(len(kinds), p=weights / weights.sum()))]
+    @property
+    def styles(self) -> tuple[str, ...]:
+        """What a policy may choose between (``draw(style=...)``): "plain", each texture kind, "images"."""
+        kinds = {"plain": ("plain",), "texture": self.textures, "images": ("images",)}
+        return tuple(style for kind in KINDS if kind in self.mix for style in kinds[kind])
+
+    def draw(self, rng: np.random.Generator, style: str | None = None) -> dict[str, Any]:
+        """One crop's background record, drawn from that crop's generator; ``style`` (one of ``styles``)
+        fixes its kind (or texture kind) instead of drawing it from the mix."""
+        if style is None:
+            kinds = list(self.mix)
+            weights = np.array([self.mix[k] for k in kinds])
+            kind = kinds[int(rng.choice(len(kinds), p=weights / weights.sum()))]
+            texture = self.textures[int(rng.integers(len(self.textures)))] if kind == "texture" else None
+        elif style in self.styles:
+            kind, texture = ("texture", style) if style in TEXTURES else (style, None)
+        else:
+            raise BackgroundError(f"background style {style!r} is not in this mix; its styles are {self.styles}")
         if kind == "plain":
             return {"kind": "plain", "colour": _colour(rng)}
         if kind == "texture":
-            return draw_texture(rng, self.textures[int(rng.integers(len(self.textures)))])
+            assert texture is not None
+            return draw_texture(rng, texture)
         assert isinstance(self.images, ImageFolderBackgrounds)
         return self.images.draw(rng)
 
@@ -286,3 +301,38 @@ class Backgrounds:
                 raise BackgroundError("an image background needs the Backgrounds' image folder (images=FOLDER)")
             return self.images.image(record, size)
         return texture_image(record, size)
+
+
+def background_tag(background) -> str:
+    """A short, stable name for a background choice, for cache folder names ("" for random plain colours,
+    so caches made before backgrounds existed stay valid)."""
+    if isinstance(background, str) and background == "random":
+        return ""
+    if isinstance(background, Backgrounds):
+        import hashlib
+
+        images = background.images
+        described = {"mix": dict(sorted(background.mix.items())), "textures": list(background.textures),
+                     "images": None if not isinstance(images, ImageFolderBackgrounds) else
+                     [str(images.folder.resolve()), images.files, images.min_fraction]}
+        return "bg-" + hashlib.sha1(json.dumps(described, sort_keys=True).encode()).hexdigest()[:8]
+    return "bg-" + "-".join(str(int(round(float(c)))) for c in background)
+
+
+def parse_backgrounds(mix: str, images: str | os.PathLike | None = None) -> str | Backgrounds:
+    """A background choice from a command line: ``mix`` is "plain" (a random plain colour per crop) or
+    weights such as "plain=1,texture=1,images=1"; ``images`` is a folder of photos (adds "images=1" to
+    the mix when the mix leaves it out)."""
+    if mix == "plain" and images is None:
+        return "random"
+    weights: dict[str, float] = {}
+    for part in (p.strip() for p in mix.split(",") if p.strip()):
+        kind, _, weight = part.partition("=")
+        try:
+            weights[kind.strip()] = float(weight) if weight else 1.0
+        except ValueError:
+            raise BackgroundError(f"background mix entry {part!r} is not KIND=WEIGHT; write e.g. "
+                                  f"'plain=1,texture=1' with kinds from {KINDS}") from None
+    if images is not None:
+        weights.setdefault("images", 1.0)
+    return Backgrounds(mix=weights, images=images)

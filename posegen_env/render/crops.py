@@ -48,7 +48,8 @@ class PoseBatch:
 def render_crops(avatar, poses: dict, cameras: CameraParams, crop_size: int = 64, crop_scale: float = 1.25,
                  jitter: float = 0.05, background="random",
                  rng: np.random.Generator | Sequence[np.random.Generator] | None = None,
-                 batch: int = 64, progress=None, subjects: np.ndarray | None = None) -> PoseBatch:
+                 batch: int = 64, progress=None, subjects: np.ndarray | None = None,
+                 styles: Sequence[str] | None = None) -> PoseBatch:
     """Render every (pose, camera) pair as a person-centred crop.
 
     ``poses`` has global_orient (N,3), body_pose (N,69), betas (N,K). The camera orbits the
@@ -62,6 +63,7 @@ def render_crops(avatar, poses: dict, cameras: CameraParams, crop_size: int = 64
     each crop independent of the batch it is rendered in (as a vector environment needs).
     ``subjects`` (N,) indices: with a cast (``CastRenderer``), crop i shows subject ``subjects[i]``
     in its colours; the body has the betas in ``poses``, so pass the subject's own for its build.
+    ``styles`` (N,): each crop's background style (one of ``Backgrounds.styles``) instead of one drawn.
     """
     per_sample = isinstance(rng, (list, tuple))
     rngs: Sequence[np.random.Generator] = rng if isinstance(rng, (list, tuple)) else ()
@@ -74,6 +76,9 @@ def render_crops(avatar, poses: dict, cameras: CameraParams, crop_size: int = 64
     if isinstance(background, str) and background != "random":
         raise ValueError(f'background must be an RGB triple in 0-255, "random" or a Backgrounds spec, '
                          f'got {background!r}')
+    if styles is not None and (not isinstance(background, Backgrounds) or len(styles) != n):
+        raise ValueError(f"styles need a Backgrounds spec and one style per pose ({n}), got {len(styles)} styles "
+                         f"for background {background!r}")
     if subjects is not None:
         subjects = np.asarray(subjects, np.int64)
         if subjects.shape != (n,):
@@ -95,7 +100,7 @@ def render_crops(avatar, poses: dict, cameras: CameraParams, crop_size: int = 64
                                            rng=rngs[int(i)] if per_sample else shared)
             crops.append(full.crop(centre, side, crop_size))
         records, colours = _crop_backgrounds(background, [rngs[int(i)] for i in idx] if per_sample else shared,
-                                             len(idx))
+                                             len(idx), None if styles is None else [styles[int(i)] for i in idx])
         out = avatar.render_posed(bodies, crops, background=colours, **who)
         rgb = out.rgb.cpu().numpy()
         if isinstance(background, Backgrounds):
@@ -117,14 +122,14 @@ def render_crops(avatar, poses: dict, cameras: CameraParams, crop_size: int = 64
 
 
 def _crop_backgrounds(background, rng: np.random.Generator | list[np.random.Generator],
-                      count: int) -> tuple[list[dict], np.ndarray | Sequence[float]]:
+                      count: int, styles: list[str] | None = None) -> tuple[list[dict], np.ndarray | Sequence[float]]:
     """Each of ``count`` crops' background record, and the colours (0-255) the avatar is rendered on:
     ``background`` itself, for "random" a colour drawn from the crop's own generator (a list, after
     its jitter) or from the shared one, and for a spec its plain colours (black under a texture,
-    which ``_add_textures`` then fills in)."""
+    which ``_add_textures`` then fills in); ``styles`` fixes each spec crop's style."""
     if isinstance(background, Backgrounds):
-        records = [background.draw(r) for r in rng] if isinstance(rng, list) else [
-            background.draw(rng) for _ in range(count)]
+        gens = rng if isinstance(rng, list) else [rng] * count
+        records = [background.draw(r, None if styles is None else styles[k]) for k, r in enumerate(gens)]
         return records, np.array([r["colour"] if r["kind"] == "plain" else (0.0, 0.0, 0.0) for r in records])
     if not isinstance(background, str):
         return [_plain(background)] * count, background

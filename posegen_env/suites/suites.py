@@ -30,6 +30,7 @@ from posegen_env.data.dataset import PoseDataset, load_dataset, write_dataset
 from posegen_env.distributions import BaseCameraSampler, BasePoseSampler, RangeCameraSampler
 from posegen_env.estimation.evaluate import evaluate_dataset
 from posegen_env.render.avatar.cast import CastRenderer
+from posegen_env.render.backgrounds import background_tag
 from posegen_env.render.camera import CameraParams
 from posegen_env.render.crops import PoseBatch, render_crops
 from posegen_env.suites.heldout_poses import heldout_array
@@ -83,11 +84,12 @@ def suite_seed(name: str, split: str = "test") -> int:
 
 
 def build_suite(name: str, avatar, num_samples: int = 500, crop_size: int = 64, split: str = "test",
-                subjects: str = "heldout") -> PoseBatch:
-    """Render a suite's samples (deterministic for a given avatar).
+                subjects: str = "heldout", background="random") -> PoseBatch:
+    """Render a suite's samples (deterministic for a given avatar and background).
 
     With a cast, each sample shows a subject of the ``subjects`` group in that subject's build:
-    the held-out people for reported figures, "train" for diagnosing what is person-specific."""
+    the held-out people for reported figures, "train" for diagnosing what is person-specific.
+    ``background`` as ``render_crops`` takes it: the run's own, so the suites test what it trains on."""
     rng = np.random.default_rng(suite_seed(name, split))
     novel_pose = name in ("novel-poses", "hard")
     poses = _heldout_poses(num_samples, rng) if novel_pose else BasePoseSampler().sample(num_samples, rng)
@@ -101,25 +103,29 @@ def build_suite(name: str, avatar, num_samples: int = 500, crop_size: int = 64, 
                              "held-out subjects (train/make_cast.py --heldout N)")
         who, poses["betas"] = avatar.draw(group, rng, num_samples)
     with tqdm(total=num_samples, desc=f"rendering {split} suite {name}", unit="img") as bar:
-        return render_crops(avatar, poses, cameras, crop_size=crop_size, rng=rng, progress=bar, subjects=who)
+        return render_crops(avatar, poses, cameras, crop_size=crop_size, rng=rng, progress=bar, subjects=who,
+                            background=background)
 
 
 def suite_path(name: str, avatar, num_samples: int = 500, crop_size: int = 64, split: str = "test",
-               subjects: str = "heldout") -> Path:
-    """Where a suite is cached: one folder per avatar, suite, split, subject group, size and resolution."""
+               subjects: str = "heldout", background="random") -> Path:
+    """Where a suite is cached: one folder per avatar, suite, split, subject group, size, resolution
+    and background."""
     tag = getattr(avatar, "identifier", "avatar")
     split_tag = "" if split == "test" else f"-{split}"
     group_tag = "" if subjects == "heldout" or not isinstance(avatar, CastRenderer) else f"-{subjects}"
-    return cache_root() / "suites" / tag / f"{name}{split_tag}{group_tag}-n{num_samples}-s{crop_size}"
+    bg_tag = background_tag(background)
+    return cache_root() / "suites" / tag / (f"{name}{split_tag}{group_tag}-n{num_samples}-s{crop_size}"
+                                            f"{'-' + bg_tag if bg_tag else ''}")
 
 
 def load_suite(name: str, avatar, num_samples: int = 500, crop_size: int = 64, regenerate: bool = False,
-               split: str = "test", subjects: str = "heldout") -> PoseDataset:
+               split: str = "test", subjects: str = "heldout", background="random") -> PoseDataset:
     """The suite from the cache, rendering and caching it first if needed."""
-    path = suite_path(name, avatar, num_samples, crop_size, split, subjects)
+    path = suite_path(name, avatar, num_samples, crop_size, split, subjects, background)
     if not regenerate and (path / "dataset.json").is_file():
         return load_dataset(path)
-    b = build_suite(name, avatar, num_samples, crop_size, split, subjects)
+    b = build_suite(name, avatar, num_samples, crop_size, split, subjects, background)
     write_dataset(path, b, meta={"suite": name, "split": split, "seed": suite_seed(name, split), "subjects": subjects,
                                  "avatar": getattr(avatar, "identifier", "")},
                   overwrite=True)
@@ -127,8 +133,9 @@ def load_suite(name: str, avatar, num_samples: int = 500, crop_size: int = 64, r
 
 
 def evaluate_suites(estimator, avatar, names=SUITES, num_samples: int = 500, split: str = "test",
-                    subjects: str = "heldout") -> dict[str, dict]:
+                    subjects: str = "heldout", background="random") -> dict[str, dict]:
     """Metrics on each named suite of ``split`` (rendered and cached on first use); with a cast, on
-    the ``subjects`` group (the held-out people unless diagnosing)."""
-    return {name: evaluate_dataset(estimator, load_suite(name, avatar, num_samples, split=split, subjects=subjects))
+    the ``subjects`` group (the held-out people unless diagnosing), on ``background``."""
+    return {name: evaluate_dataset(estimator, load_suite(name, avatar, num_samples, split=split, subjects=subjects,
+                                                         background=background))
             for name in names}

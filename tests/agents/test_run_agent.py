@@ -134,6 +134,26 @@ def test_incompatible_run_directory_and_bad_arguments(tmp_path, capsys):
     assert "unknown device 'gpu0'" in capsys.readouterr().err
     with pytest.raises(run_module.RunError, match="already holds a run"):
         run_agent.main(["--out", str(old)])
+    with pytest.raises(SystemExit):
+        run_agent.main(["--choose", "camera"])
+    assert "choose must name each of" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run_agent.main(["--background-mix", "plain=1,sky=2"])
+    assert "background mix must weight some of" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run_agent.main(["--backgrounds", str(tmp_path / "no-photos")])
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_quick_run_on_a_cast_whose_actions_choose_subject_and_background(cast_file, tmp_path):
+    out = tmp_path / "run"
+    assert run_agent.main(["--quick", "--policy", "search", "--avatar", str(cast_file), "--out", str(out),
+                           "--background-mix", "plain=1,texture=1", "--choose", "subject,background"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["choose"] == ["subject", "background"] and config["background_mix"] == "plain=1,texture=1"
+    data = load_dataset(out / "search" / "round-1" / "dataset")
+    assert data.extras["action"].shape[1] == 87
+    assert set(data.extras["subject"].astype(int).tolist()) <= {0, 1}  # never the held-out person_2
 
 
 def test_runs_before_the_anchor_settings_resume_with_the_anchors_they_used(tmp_path):
