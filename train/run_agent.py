@@ -70,8 +70,12 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--reward-mode", choices=MODES, default=reward.mode,
                    help="default %(default)s: the anchoring keeps samples natural, and a cap would tie most draws")
     p.add_argument("--cap-mm", type=float, default=reward.cap_mm, help="error cap (capped) or band peak (band)")
-    p.add_argument("--estimator", default=None, help="checkpoint (default: the shipped baseline)")
-    p.add_argument("--avatar", default=None, help="avatar or cast file (default: the shipped avatar)")
+    p.add_argument("--estimator", default=defaults.estimator,
+                   help=f"checkpoint, 'module:callable' or a shipped name (default {defaults.estimator!r}: the "
+                        "baseline pre-trained on the shipped cast; 'baseline': the one-person one)")
+    p.add_argument("--avatar", default=defaults.avatar,
+                   help=f"avatar or cast file (default {defaults.avatar!r}: the shipped cast; 'avatar': the one "
+                        "shipped person)")
     p.add_argument("--background-mix", default=defaults.background_mix,
                    help='backgrounds of every crop: "plain" (a random colour each) or kind weights, e.g. '
                         f'"plain=1,texture=1"; default {defaults.background_mix!r}')

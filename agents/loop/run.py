@@ -42,9 +42,13 @@ class RoundConfig:
     # The uncapped error: anchoring already keeps learned policies near natural bodies, and a cap
     # ties most draws, which leaves a ranking learner such as the CEM nothing to rank (see RESULTS.md).
     reward: dict = field(default_factory=lambda: {"mode": "raw"})
-    estimator: str | None = None
-    avatar: str | None = None
-    background_mix: str = "plain"  # backgrounds of every rendered crop (render.backgrounds.parse_backgrounds)
+    # The shipped cast (8 training people, 2 held out for the suites) and the baseline pre-trained on
+    # it; None is the one shipped person and its baseline.
+    estimator: str | None = "cast-baseline"
+    avatar: str | None = "cast"
+    # Backgrounds of every rendered crop (render.backgrounds.parse_backgrounds): plain colours and
+    # textures, chosen on the validation split (benchmarks/RESULTS.md).
+    background_mix: str = "plain=1,texture=1"
     backgrounds: str | None = None  # a folder of background photos in the mix
     choose: list[str] = field(default_factory=list)  # what actions choose (envs.action_space.CHOICES)
     reach: float = REACH  # how far a learned policy may step from its anchors (agents/policies/anchored.py)
@@ -73,6 +77,8 @@ class RoundConfig:
         doc.setdefault("reach", 0.25)  # the fixed reach of runs written before it was a setting
         doc.setdefault("uniform_share", 0.0)  # those runs drew every anchor from the base distribution
         doc.setdefault("background_mix", "plain")  # runs before backgrounds: a random plain colour per crop
+        doc.setdefault("avatar", None)  # and before the cast: the one shipped person and its baseline
+        doc.setdefault("estimator", None)
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in doc.items() if k in known})
 

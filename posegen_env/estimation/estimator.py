@@ -23,6 +23,9 @@ from posegen_env.files import atomic_write, read_checkpoint
 
 ESTIMATOR_FORMAT = "posegen-estimator-v1"
 DEFAULT_ESTIMATOR_PATH = Path(__file__).resolve().parents[1] / "assets" / "default_estimator.pt"
+# The shipped estimators by name: the one-person baseline, and the baseline pre-trained on the cast.
+SHIPPED_ESTIMATORS = {"baseline": DEFAULT_ESTIMATOR_PATH,
+                      "cast-baseline": DEFAULT_ESTIMATOR_PATH.with_name("default_cast_estimator.pt")}
 INPUT_SIZE = 64
 
 
@@ -194,9 +197,12 @@ def read_estimator_file(path: str | os.PathLike) -> dict:
 
 
 def load_estimator(spec=None, device=None) -> PoseEstimator | torch.nn.Module:
-    """An estimator from: None (the shipped baseline), a checkpoint path, ``"module:callable"``,
-    an estimator object, or any callable (wrapped and checked). A checkpoint loads onto ``device``
-    (default: CUDA when present); a given torch module moves only when ``device`` is given."""
+    """An estimator from: None (the shipped baseline), a shipped name (``SHIPPED_ESTIMATORS``), a
+    checkpoint path, ``"module:callable"``, an estimator object, or any callable (wrapped and checked).
+    A checkpoint loads onto ``device`` (default: CUDA when present); a given torch module moves only
+    when ``device`` is given."""
+    if isinstance(spec, str) and spec in SHIPPED_ESTIMATORS:
+        spec = SHIPPED_ESTIMATORS[spec]
     if spec is None or isinstance(spec, (str, os.PathLike)) and (Path(spec).suffix in (".pt", ".pth")
                                                                   or ":" not in str(spec)):
         state = read_estimator_file(DEFAULT_ESTIMATOR_PATH if spec is None else spec)

@@ -23,6 +23,7 @@ from posegen_env.body.body_model import load_body_model
 from posegen_env.files import atomic_write, listing, read_checkpoint
 from posegen_env.render.avatar.checkpoint import (
     AVATAR_FORMAT,
+    DEFAULT_AVATAR_PATH,
     AvatarError,
     avatar_from_state,
     avatar_state,
@@ -328,9 +329,12 @@ def load_geometry(path: str | os.PathLike, body_model=None, device=None) -> Avat
 
 
 def load_renderer(path: str | os.PathLike | None = None, body_model=None, device=None) -> AvatarRenderer:
-    """An avatar file or a cast file, whichever ``path`` holds (None: the shipped avatar), read once."""
+    """An avatar file or a cast file, whichever ``path`` holds (None or "avatar": the shipped avatar;
+    "cast": the shipped cast), read once."""
     if path is None:
         return load_avatar(None, body_model, device)
+    if isinstance(path, str) and path in ("cast", "avatar"):
+        path = DEFAULT_CAST_PATH if path == "cast" else DEFAULT_AVATAR_PATH
     path = Path(path)
     state = read_checkpoint(path, (AVATAR_FORMAT, CAST_FORMAT), AvatarError,
                             "Fit an avatar with train/fit_avatar.py or build a cast with train/make_cast.py")
