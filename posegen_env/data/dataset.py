@@ -17,7 +17,7 @@ import re
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -44,6 +44,7 @@ DATASET_JSON = "dataset.json"
 ANNOTATIONS_NPZ = "annotations.npz"
 IMAGES_DIR = "images"
 EXTRA_PREFIX = "extra_"
+BACKGROUND = "background"  # optional (N,) str key: each crop's background record as JSON (render.backgrounds)
 NUM_BETAS = 10
 POSE_DIM = NUM_JOINTS * 3
 SCALE_UNIT = 200.0  # SPIN: scale = bounding-box side in pixels / 200
@@ -91,6 +92,19 @@ def _rows(bad: np.ndarray, unit: str | None) -> str:
 def _shape_text(trailing: tuple[int, ...], lead: str | None) -> str:
     dims = ((lead,) if lead is not None else ()) + tuple(str(d) for d in trailing)
     return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def _is_record(text) -> bool:
+    """Whether ``text`` is "" (unknown) or a background record as JSON: an object with a "kind"."""
+    if not isinstance(text, str):
+        return False
+    if not text:
+        return True
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and "kind" in record
 
 
 # --------------------------------------------------------------------------------------------------
@@ -243,6 +257,7 @@ class PoseDataset:
     extras: dict[str, np.ndarray] = field(default_factory=dict)  # name without "extra_" -> (N,) or (N, D)
     meta: dict = field(default_factory=dict)
     created_by: str = ""
+    background: np.ndarray | None = None  # (N,) str: background records as JSON, "" if unknown; None if not stored
 
     def __len__(self) -> int:
         return len(self.arrays["imgname"])
@@ -268,6 +283,14 @@ class PoseDataset:
         if not 0 <= i < len(self):
             raise IndexError(f"sample {i} out of range; this dataset has samples 0..{len(self) - 1}")
         return int(i)
+
+    def background_record(self, i: int) -> dict | None:
+        """The background record of sample ``i``, from which render.backgrounds makes its image again;
+        None where it is unknown or the dataset stores none."""
+        i = self._index(i)
+        if self.background is None or not self.background[i]:
+            return None
+        return json.loads(str(self.background[i]))
 
     def camera(self, i: int) -> Camera:
         """The crop camera of sample ``i``."""
@@ -330,13 +353,14 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
                            f"({type(e).__name__}: {e}); rewrite the dataset") from None
 
 
-def _check_arrays(raw: dict[str, np.ndarray], num_samples: int, path: Path,
-                  json_path: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Keys, shapes, dtypes and sample counts of the annotation arrays; returns (required, extras)."""
+def _check_arrays(raw: dict[str, np.ndarray], num_samples: int, path: Path, json_path: Path
+                  ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray | None]:
+    """Keys, shapes, dtypes and sample counts of the annotation arrays; returns (required, extras,
+    background or None)."""
     missing = [k for k in REQUIRED_KEYS if k not in raw]
     if missing:
         raise DatasetError(f"{path}: missing array(s) {', '.join(missing)}; found {listing(sorted(raw)) or 'none'}")
-    unknown = [k for k in raw if k not in ARRAY_SPECS and not k.startswith(EXTRA_PREFIX)]
+    unknown = [k for k in raw if k not in ARRAY_SPECS and k != BACKGROUND and not k.startswith(EXTRA_PREFIX)]
     if unknown:
         raise DatasetError(f"{path}: unknown array(s) {listing(sorted(unknown))}; name extra per-sample arrays "
                            f"'{EXTRA_PREFIX}<name>'")
@@ -361,7 +385,13 @@ def _check_arrays(raw: dict[str, np.ndarray], num_samples: int, path: Path,
             raise DatasetError(f"{path}: {key} has shape {arr.shape} and dtype {arr.dtype}; extras must be numeric "
                                "(N,) or (N, D) arrays, one row per sample")
         extras[name] = arr.astype(np.float32)
-    counts = {k: len(raw[k]) for k in (*REQUIRED_KEYS, *(EXTRA_PREFIX + n for n in extras))}
+    background = raw.get(BACKGROUND)
+    if background is not None and (background.ndim != 1 or background.dtype.kind != "U"):
+        raise DatasetError(f"{path}: {BACKGROUND} has shape {background.shape} and dtype {background.dtype} but must "
+                           "be an (N,) str array, each sample's background record as JSON ('' where unknown): "
+                           "store np.array(records, dtype=str)")
+    optional = (BACKGROUND,) if background is not None else ()
+    counts = {k: len(raw[k]) for k in (*REQUIRED_KEYS, *(EXTRA_PREFIX + n for n in extras), *optional)}
     if len(set(counts.values())) > 1:
         shown = ", ".join(f"{k} {v}" for k, v in counts.items())
         raise DatasetError(f"{path}: arrays disagree on the number of samples ({shown}); every array needs one "
@@ -382,7 +412,7 @@ def _check_arrays(raw: dict[str, np.ndarray], num_samples: int, path: Path,
     if len(set(names)) != len(names):
         dupes = sorted(name for name, count in Counter(names).items() if count > 1)
         raise DatasetError(f"{path}: imgname lists {listing(dupes)} more than once; each sample needs its own image")
-    return out, extras
+    return out, extras, background
 
 
 def _check_images(ds: PoseDataset) -> None:
@@ -403,9 +433,9 @@ def load_dataset(path: str | os.PathLike, check_images: bool = True) -> PoseData
     json_path = root / DATASET_JSON
     doc = _read_json(json_path)
     npz_path = root / ANNOTATIONS_NPZ
-    arrays, extras = _check_arrays(_read_npz(npz_path), doc["num_samples"], npz_path, json_path)
+    arrays, extras, background = _check_arrays(_read_npz(npz_path), doc["num_samples"], npz_path, json_path)
     ds = PoseDataset(root=root, arrays=arrays, image_size=doc["image_size"], extras=extras,
-                     meta=doc.get("meta", {}), created_by=doc.get("created_by", ""))
+                     meta=doc.get("meta", {}), created_by=doc.get("created_by", ""), background=background)
     if check_images:
         _check_images(ds)
     return ds
@@ -480,21 +510,22 @@ class DatasetWriter(StagedDirectoryWriter):
         (tmp / IMAGES_DIR).mkdir()
 
     def add(self, image, joints2d, joints3d_cam, pose, betas, K, R, t, visible=None,
-            extras: Mapping | None = None) -> int:
+            extras: Mapping | None = None, background: str | None = None) -> int:
         """Add one sample; returns its index. Everything is checked before anything is written.
 
         image: RGB uint8 (S, S, 3); joints2d: (24, 2) crop pixels; joints3d_cam: (24, 3) camera
         coordinates in metres, pelvis at 0; pose: (72,) or (24, 3) SMPL axis-angle, global_orient
         in the world frame; betas: (10,); K, R, t: the crop camera, x_cam = R X + t; visible: (24,)
         bool, False for occluded joints (joints outside the crop are never visible); extras:
-        name -> float or (D,) array, stored as ``extra_<name>``.
+        name -> float or (D,) array, stored as ``extra_<name>``; background: the crop's background
+        record as JSON (``PoseBatch.background``), so its image can be made again; "" if unknown.
         """
-        return self._add(image, joints2d, joints3d_cam, pose, betas, K, R, t, visible, extras, None)
+        return self._add(image, joints2d, joints3d_cam, pose, betas, K, R, t, visible, extras, background, None)
 
     def add_batch(self, images, joints2d, joints3d_cam, pose, betas, K, R, t, visible=None,
-                  extras: Mapping | None = None) -> range:
+                  extras: Mapping | None = None, background: str | Sequence[str] | None = None) -> range:
         """Add B samples at once (the arguments of :meth:`add` with a leading B axis); returns their
-        indices. A single camera (K (3, 3), R (3, 3), t (3,)) is shared by all B samples."""
+        indices. A single camera (K (3, 3), R (3, 3), t (3,)) or background record is shared by all B."""
         where = "DatasetWriter.add_batch"
         try:
             b = len(images)
@@ -503,10 +534,10 @@ class DatasetWriter(StagedDirectoryWriter):
         K, R, t = (np.broadcast_to(np.asarray(a), (b, *single)) if np.shape(a) == single else a
                    for a, single in ((K, (3, 3)), (R, (3, 3)), (t, (3,))))
         start = self._count
-        self._add(images, joints2d, joints3d_cam, pose, betas, K, R, t, visible, extras, b)
+        self._add(images, joints2d, joints3d_cam, pose, betas, K, R, t, visible, extras, background, b)
         return range(start, self._count)
 
-    def _add(self, images, joints2d, joints3d_cam, pose, betas, K, R, t, visible, extras,
+    def _add(self, images, joints2d, joints3d_cam, pose, betas, K, R, t, visible, extras, background,
              batch: int | None) -> int:
         where = "DatasetWriter.add" if batch is None else "DatasetWriter.add_batch"
         if self._tmp is None:
@@ -541,6 +572,7 @@ class DatasetWriter(StagedDirectoryWriter):
                 raise DatasetError(f"{where}: visible must be bool or 0/1 per joint")
             vis = vis.astype(bool)
         extra = self._check_extras(extras, batch, where)
+        records = self._check_background(background, n, batch, where)
         chunk = {
             "part": np.concatenate([j2d, (vis & _in_frame(j2d, size))[..., None]], axis=-1),
             "S": np.concatenate([j3d, np.ones((n, NUM_JOINTS, 1))], axis=-1),
@@ -556,6 +588,8 @@ class DatasetWriter(StagedDirectoryWriter):
         for i in range(n):
             Image.fromarray(imgs[i]).save(self._tmp / chunk["imgname"][i], compress_level=PNG_COMPRESS_LEVEL)
         chunk.update({EXTRA_PREFIX + k: v for k, v in extra.items()})
+        if records is not None:
+            chunk[BACKGROUND] = records
         if self._extra_shapes is None:
             self._extra_shapes = {k: v.shape[1:] for k, v in extra.items()}
         self._chunks.append(chunk)
@@ -597,11 +631,36 @@ class DatasetWriter(StagedDirectoryWriter):
                                    "every sample needs the same extras with the same per-sample shape")
         return out
 
+    def _check_background(self, background, n: int, batch: int | None, where: str) -> np.ndarray | None:
+        """The (n,) str array of background records, or None if none were given."""
+        if background is None:
+            return None
+        if isinstance(background, str):
+            records = [background] * n
+        elif batch is not None and isinstance(background, Sequence | np.ndarray):
+            records = list(background)
+        else:
+            raise DatasetError(f"{where}: background must be a str" + ("" if batch is None else " or B str")
+                               + f", a background record as JSON (json.dumps(record)); got {type(background).__name__}")
+        if len(records) != n:
+            raise DatasetError(f"{where}: background has {len(records)} records but must have B = {n}, one per image")
+        bad = [i for i, r in enumerate(records) if not _is_record(r)]
+        if bad:
+            rows = "" if batch is None else f" of batch item(s) {listing(bad)}"
+            samples = listing([self._count + i for i in bad])
+            raise DatasetError(f'{where}: background{rows} (sample(s) {samples}) is not a JSON object with a "kind": '
+                               f"got {str(records[bad[0]])!r:.80}; pass json.dumps of a render.backgrounds record, "
+                               'e.g. {"kind": "plain", "colour": [12.0, 200.0, 3.0]}, or "" where it is unknown')
+        return np.array(records, dtype=str)
+
     def _commit(self) -> None:
         where = f"DatasetWriter({self.out_dir})"
         if not self._chunks:
             raise DatasetError(f"{where}: no samples were added; call add or add_batch at least once")
         assert self._tmp is not None
+        if any(BACKGROUND in c for c in self._chunks):  # samples added without a record: "" (unknown)
+            for c in self._chunks:
+                c.setdefault(BACKGROUND, np.full(len(c["imgname"]), "", dtype=str))
         arrays = {k: np.concatenate([c[k] for c in self._chunks]) for k in self._chunks[0]}
         arrays = {**{k: arrays[k] for k in REQUIRED_KEYS}, **{k: v for k, v in arrays.items() if k not in ARRAY_SPECS}}
         np.savez(self._tmp / ANNOTATIONS_NPZ, **arrays)  # type: ignore[arg-type]  # numpy's stub misreads **arrays
@@ -618,8 +677,8 @@ class DatasetWriter(StagedDirectoryWriter):
 def write_dataset(out_dir: str | os.PathLike, batch: PoseBatch, *, extras: Mapping | None = None,
                   meta: dict | None = None, overwrite: bool = False) -> Path:
     """Write a whole dataset in one call from rendered crops and their labels; ``batch.images``
-    (N, S, S, 3) uint8 fixes the image size. ``extras`` as for :meth:`DatasetWriter.add_batch`.
-    Returns ``out_dir``."""
+    (N, S, S, 3) uint8 fixes the image size. ``extras`` as for :meth:`DatasetWriter.add_batch`;
+    ``batch.background``, when present, is stored as ``background``. Returns ``out_dir``."""
     if not isinstance(batch, PoseBatch):
         raise DatasetError(f"write_dataset: batch must be a PoseBatch (posegen_env.render.crops), got "
                            f"{type(batch).__name__}; for separate arrays use DatasetWriter.add_batch")
@@ -630,5 +689,5 @@ def write_dataset(out_dir: str | os.PathLike, batch: PoseBatch, *, extras: Mappi
         extras = {"subject": batch.subject, **(extras or {})}
     with DatasetWriter(out_dir, shape[1], meta=meta, overwrite=overwrite) as w:
         w.add_batch(batch.images, batch.joints2d, batch.joints3d, batch.pose, batch.betas, batch.K, batch.R, batch.t,
-                    visible=batch.visible, extras=extras)
+                    visible=batch.visible, extras=extras, background=batch.background)
     return Path(out_dir)

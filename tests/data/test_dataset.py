@@ -11,8 +11,11 @@ from PIL import Image
 
 from posegen_env.body.joints import SMPL_JOINT_NAMES
 from posegen_env.data.dataset import DatasetError, DatasetWriter, crop_box, load_dataset, write_dataset
+from posegen_env.distributions import UniformCameraSampler, UniformPoseSampler
+from posegen_env.render.avatar import load_avatar
+from posegen_env.render.backgrounds import Backgrounds
 from posegen_env.render.camera import orbit_camera
-from posegen_env.render.crops import PoseBatch
+from posegen_env.render.crops import PoseBatch, render_crops
 
 SIZE = 32
 N = 6
@@ -171,6 +174,77 @@ def test_extras_round_trip(tmp_path: Path, data: dict):
     np.testing.assert_array_equal(ds.extras["error"], error.astype(np.float32))
     np.testing.assert_array_equal(ds.extras["policy"], policy.astype(np.float32))
     assert {"extra_error", "extra_policy"} <= set(annotations(tmp_path / "ds"))
+
+
+@pytest.fixture(scope="module")
+def rendered() -> PoseBatch:
+    """Three 16 px crops of the default avatar, on a plain colour, a noise texture and a gradient."""
+    poses = UniformPoseSampler().sample(3, np.random.default_rng(0))
+    cameras = UniformCameraSampler().sample(3, np.random.default_rng(1))
+    return render_crops(load_avatar(), poses, cameras, crop_size=16, background=Backgrounds(),
+                        rng=[np.random.default_rng(i) for i in range(3)], styles=["plain", "noise", "linear"])
+
+
+def test_background_round_trip(tmp_path: Path, rendered: PoseBatch):
+    ds = load_dataset(write_dataset(tmp_path / "ds", rendered))
+    assert ds.background is not None and ds.background.dtype.kind == "U"
+    assert list(ds.background) == list(rendered.background)
+    assert [ds.background_record(i)["kind"] for i in range(3)] == ["plain", "noise", "linear"]
+    assert ds.background_record(0) == json.loads(rendered.background[0])
+
+
+def test_background_of_mixed_chunks(tmp_path: Path, data: dict):
+    record = json.dumps({"kind": "plain", "colour": [12.0, 200.0, 3.0]})
+    with DatasetWriter(tmp_path / "ds", SIZE) as w:
+        w.add(**sample(data, 0))
+        w.add_batch(data["images"][1:3], data["joints2d"][1:3], data["joints3d_cam"][1:3], data["pose"][1:3],
+                    data["betas"][1:3], data["K"][1:3], data["R"][1:3], data["t"][1:3], background=[record, ""])
+        w.add(**sample(data, 3), background=record)
+    ds = load_dataset(tmp_path / "ds")
+    assert list(ds.background) == ["", record, "", record]
+    assert [ds.background_record(i) for i in range(4)] == [None, json.loads(record), None, json.loads(record)]
+
+
+def test_dataset_without_background(ds_dir: Path, tmp_path: Path, data: dict):
+    assert "background" not in annotations(ds_dir)  # never given: the key is not written
+    ds = load_dataset(ds_dir)
+    assert ds.background is None and ds.background_record(0) is None
+    with DatasetWriter(tmp_path / "one", SIZE) as w:
+        w.add(**sample(data, 0), background=None)
+    assert "background" not in annotations(tmp_path / "one")
+
+
+@pytest.mark.parametrize("background, words", [
+    (np.array(["", "not json", "", "", "", ""]), ["background of batch item(s) 1 (sample(s) 1)", "got 'not json'",
+                                                   "json.dumps"]),
+    ([""] * 5 + ['{"colour": [1, 2, 3]}'], ["batch item(s) 5", '"kind"']),
+    (['["kind"]'] * 6, ["batch item(s) 0, 1, 2, 3, 4, ..."]),
+    ([""] * 5, ["background has 5 records", "B = 6"]),
+    ([{"kind": "plain"}] * 6, ["batch item(s) 0", "JSON object"]),
+], ids=["not-json", "no-kind", "not-an-object", "too-few", "dict-not-json"])
+def test_add_batch_rejects_bad_background(tmp_path: Path, data: dict, background, words):
+    with pytest.raises(DatasetError) as info, DatasetWriter(tmp_path / "ds", SIZE) as w:
+        w.add_batch(data["images"], data["joints2d"], data["joints3d_cam"], data["pose"], data["betas"], data["K"],
+                    data["R"], data["t"], background=background)
+    assert_message(info, "DatasetWriter.add_batch", *words)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_add_rejects_bad_background(tmp_path: Path, data: dict):
+    with pytest.raises(DatasetError) as info, DatasetWriter(tmp_path / "ds", SIZE) as w:
+        w.add(**sample(data, 0))
+        w.add(**sample(data, 1), background="plain")
+    assert_message(info, "DatasetWriter.add: background (sample(s) 1)", "'plain'", '"kind"')
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda n: np.zeros(n), ["background has shape (6,) and dtype float64", "(N,) str"]),
+    (lambda n: np.full((n, 2), ""), ["background has shape (6, 2)", "(N,) str"]),
+    (lambda n: np.full(n - 1, ""), ["disagree", "background 5", "imgname 6"]),
+], ids=["numeric", "2d", "N-mismatch"])
+def test_bad_background_array(ds_dir: Path, make, words):
+    rewrite_npz(ds_dir, background=make(N))
+    rejects(ds_dir, "annotations.npz", *words)
 
 
 def test_add_batch_shares_one_camera(tmp_path: Path, data: dict):
