@@ -55,3 +55,18 @@ def test_heldout_subjects_and_subjects_without_a_cast_are_refused(cast_file):
         PoseGenTask(subjects="heldout")
     with pytest.raises(Exception, match="no subject named"):
         PoseGenTask(avatar=cast_file, subjects=["nobody"])
+
+
+def test_the_shipped_cast_and_its_baseline_load_by_name():
+    import gymnasium as gym
+
+    import posegen_env  # noqa: F401  (registers PoseGen-v0)
+    from posegen_env.render.backgrounds import Backgrounds
+
+    env = gym.make("PoseGen-v0", avatar="cast", estimator="cast-baseline", background=Backgrounds())
+    task = env.unwrapped.task
+    assert len(task.avatar.group("train")) == 8 and len(task.avatar.group("heldout")) == 2
+    assert task.estimator.meta["avatar"] == task.avatar.identifier  # pre-trained on this very cast
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(env.action_space.sample())
+    assert info["subject"] in task.avatar.group("train").tolist()
