@@ -1,6 +1,7 @@
 """PoseGen-v0 throughput: single environment stepped one by one vs the batched vector environment.
 
     python benchmarks/env.py [--steps 256] [--num-envs 16 64 128] [--device auto|cpu|cuda] [--cast CAST]
+        [--background-mix plain=1,texture=1]
 
 Each step is one NeRF rendering of a 64 px person crop plus one estimator forward pass (and the
 reward). The single-env figure steps one ``PoseGenEnv`` (reset + step) per sample; the vector
@@ -22,6 +23,7 @@ from posegen_env.envs.action_space import uniform_actions
 from posegen_env.envs.env import PoseGenEnv
 from posegen_env.envs.task import PoseGenTask
 from posegen_env.envs.vector_env import PoseGenVectorEnv
+from posegen_env.render.backgrounds import parse_backgrounds
 
 
 def single_rate(task: PoseGenTask, steps: int) -> float:
@@ -56,6 +58,8 @@ def main() -> None:
     p.add_argument("--num-envs", type=int, nargs="+", default=[16, 64, 128])
     p.add_argument("--device", type=device_argument, default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--cast", default=None, help="a cast file (train/make_cast.py) to measure beside the avatar")
+    p.add_argument("--background-mix", default=None,
+                   help='with --cast, also measure the cast on this mix, e.g. "plain=1,texture=1"')
     args = p.parse_args()
     task = PoseGenTask(device=args.device)
     single = single_rate(task, args.steps)
@@ -63,6 +67,8 @@ def main() -> None:
     print("| environment | steps/s | vs single |\n|---|---:|---:|")
     print(f"| single PoseGenEnv, stepped one by one | {single:.1f} | 1.0x |")
     cast = PoseGenTask(avatar=args.cast, device=args.device) if args.cast else None
+    mix = PoseGenTask(avatar=cast.avatar, device=args.device,
+                      background=parse_backgrounds(args.background_mix)) if cast and args.background_mix else None
     for n in args.num_envs:
         rate = vector_rate(task, args.steps, n)
         print(f"| PoseGenVectorEnv, num_envs={n} | {rate:.1f} | {rate / single:.1f}x |")
@@ -70,6 +76,10 @@ def main() -> None:
             mixed = vector_rate(cast, args.steps, n)
             print(f"| PoseGenVectorEnv with the cast ({len(cast.subject_pool)} subjects), num_envs={n} | "
                   f"{mixed:.1f} | {mixed / single:.1f}x |")
+        if mix is not None:
+            textured = vector_rate(mix, args.steps, n)
+            print(f"| PoseGenVectorEnv with the cast on {args.background_mix}, num_envs={n} | "
+                  f"{textured:.1f} | {textured / single:.1f}x |")
 
 
 if __name__ == "__main__":
