@@ -213,3 +213,23 @@ def test_pose_batches_with_and_without_backgrounds(avatar, tmp_path):
     assert PoseBatch.concat([bare, batch]).background is None
     write_dataset(tmp_path / "ds", batch, meta={"source": "test"})
     assert len(load_dataset(tmp_path / "ds")) == n
+
+
+def test_command_line_mixes_styles_and_cache_tags(photos):
+    from posegen_env.render.backgrounds import background_tag, parse_backgrounds
+
+    assert parse_backgrounds("plain") == "random" and background_tag("random") == ""
+    mix = parse_backgrounds("plain=1,texture=3")
+    assert isinstance(mix, Backgrounds) and mix.mix == {"plain": 1.0, "texture": 3.0}
+    assert mix.styles == ("plain", *TEXTURES)
+    with_photos = parse_backgrounds("texture", photos)
+    assert with_photos.mix == {"texture": 1.0, "images": 1.0} and with_photos.styles[-1] == "images"
+    tags = {background_tag(b) for b in (mix, with_photos, parse_backgrounds("plain=1,texture=2"), (0, 0, 0))}
+    assert len(tags) == 4 and background_tag(parse_backgrounds("texture=1,plain=1")) == background_tag(
+        parse_backgrounds("plain=1,texture=1"))  # the order of the kinds does not matter
+    with pytest.raises(BackgroundError, match="KIND=WEIGHT"):
+        parse_backgrounds("plain=lots")
+    rng = np.random.default_rng(0)
+    assert mix.draw(rng, "stripes")["kind"] == "stripes" and mix.draw(rng, "plain")["kind"] == "plain"
+    with pytest.raises(BackgroundError, match="not in this mix"):
+        mix.draw(rng, "images")
