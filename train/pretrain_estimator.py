@@ -51,6 +51,8 @@ def main(argv=None) -> None:
     parser.add_argument("--background-mix", default="plain",
                         help='"plain" (a random colour per crop) or kind weights, e.g. "plain=1,texture=1"')
     parser.add_argument("--backgrounds", default=None, metavar="DIR", help="a folder of background photos to mix in")
+    parser.add_argument("--recolour", action="store_true",
+                        help="also swap colour channels and grey some crops (against learning the people's colours)")
     parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
     args = parser.parse_args(argv)
     if args.quick:
@@ -85,11 +87,12 @@ def main(argv=None) -> None:
 
     history = train_estimator(model, [(train, 1.0)], lambda m: validation_mpjpe(m, val), args.steps, args.batch,
                               args.lr, eval_every=args.eval_every, seed=args.seed, start_step=step,
-                              optimizer_state=optimizer_state, on_eval=checkpoint, desc="pre-training estimator")
+                              optimizer_state=optimizer_state, on_eval=checkpoint, desc="pre-training estimator",
+                              recolour=args.recolour)
     meta = {"init": args.init, "lr": args.lr, "train_samples": len(train), "val_samples": len(val),
             "steps": args.steps, "width": model.width,
             "input_size": INPUT_SIZE, "val_mpjpe_mm": validation_mpjpe(model, val), "avatar": avatar.identifier,
-            "background_mix": args.background_mix, "backgrounds": args.backgrounds,
+            "background_mix": args.background_mix, "recolour": args.recolour, "backgrounds": args.backgrounds,
             "seconds": round(time.time() - start, 1), "history": {k: history[k] for k in ("step", "loss", "score")}}
     save_estimator(args.out, model, meta=meta)
     ckpt.unlink(missing_ok=True)

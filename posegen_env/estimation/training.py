@@ -36,9 +36,17 @@ def cosine_factor(step: int, steps: int) -> float:
     return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / max(steps, 1)))
 
 
-def _augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Photometric jitter (brightness, contrast, colour balance): geometry-free, so labels stay exact."""
+def _augment(images: torch.Tensor, generator: torch.Generator, recolour: bool = False) -> torch.Tensor:
+    """Photometric jitter (brightness, contrast, colour balance): geometry-free, so labels stay exact.
+
+    ``recolour`` also swaps each crop's colour channels at random and greys a fifth of the crops,
+    so clothes and skin colours stop identifying the people an estimator was trained on."""
     b = images.shape[0]
+    if recolour:
+        order = torch.argsort(torch.rand(b, 3, generator=generator), dim=1)
+        images = torch.gather(images, 1, order[:, :, None, None].expand_as(images))
+        grey = torch.rand(b, generator=generator) < 0.2
+        images[grey] = images[grey].mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
     gain = 1 + 0.2 * (torch.rand(b, 1, 1, 1, generator=generator) - 0.5)
     colour = 1 + 0.1 * (torch.rand(b, 3, 1, 1, generator=generator) - 0.5)
     mean = images.mean(dim=(1, 2, 3), keepdim=True)
@@ -51,7 +59,8 @@ def train_estimator(model: torch.nn.Module, sources: list[tuple[PoseData, float]
                     lr: float = 1e-3, weight_decay: float = 1e-4, eval_every: int = 500, patience: int | None = None,
                     seed: int = 0, start_step: int = 0, optimizer_state: dict | None = None,
                     on_eval: Callable[[int, float, torch.optim.Optimizer], None] | None = None,
-                    desc: str = "training estimator", flip_augment: bool = False, freeze_norm: bool = False) -> dict:
+                    desc: str = "training estimator", flip_augment: bool = False, freeze_norm: bool = False,
+                    recolour: bool = False) -> dict:
     """Train ``model`` for ``steps`` steps on batches drawn from ``sources`` in proportion to their weights.
 
     Every ``eval_every`` steps ``score(model)`` (lower is better, e.g. validation MPJPE) is
@@ -60,6 +69,7 @@ def train_estimator(model: torch.nn.Module, sources: list[tuple[PoseData, float]
     half of each batch; it is off by default because an asymmetric subject (a different colour on
     each sleeve, say) makes mirrored crops contradict its real left/right cues. ``freeze_norm``
     keeps batch-norm statistics fixed, so unusual new images do not shift how every image is seen.
+    ``recolour`` swaps colour channels and greys some crops (``_augment``).
     """
     weights = np.array([w for _, w in sources], dtype=float)
     if (weights < 0).any() or weights.sum() <= 0 or any(len(d) == 0 for d, w in sources if w > 0):
@@ -94,7 +104,7 @@ def train_estimator(model: torch.nn.Module, sources: list[tuple[PoseData, float]
             idx = [rng.integers(len(d), size=c) for (d, _), c in zip(sources, counts, strict=True)]
             images = np.concatenate([d.images[i] for (d, _), i in zip(sources, idx, strict=True)])
             target = np.concatenate([d.joints3d[i] for (d, _), i in zip(sources, idx, strict=True)])
-            x = _augment(as_batch(images, int(getattr(model, "input_size", INPUT_SIZE))), generator)
+            x = _augment(as_batch(images, int(getattr(model, "input_size", INPUT_SIZE))), generator, recolour)
             y = torch.as_tensor(target, dtype=torch.float32)
             if flip_augment:  # mirrored crops get mirrored labels
                 flip = torch.rand(len(x), generator=generator) < 0.5
