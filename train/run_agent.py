@@ -71,8 +71,8 @@ def parse(argv=None) -> argparse.Namespace:
                    help="default %(default)s: the anchoring keeps samples natural, and a cap would tie most draws")
     p.add_argument("--cap-mm", type=float, default=reward.cap_mm, help="error cap (capped) or band peak (band)")
     p.add_argument("--estimator", default=defaults.estimator,
-                   help=f"checkpoint, 'module:callable' or a shipped name (default {defaults.estimator!r}: the "
-                        "baseline pre-trained on the shipped cast; 'baseline': the one-person one)")
+                   help=f"checkpoint of the trainable baseline CNN or a shipped name (default {defaults.estimator!r}: "
+                        "the baseline pre-trained on the shipped cast; 'baseline': the one-person one)")
     p.add_argument("--avatar", default=defaults.avatar,
                    help=f"avatar or cast file (default {defaults.avatar!r}: the shipped cast; 'avatar': the one "
                         "shipped person)")

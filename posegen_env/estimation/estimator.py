@@ -8,6 +8,8 @@ in [0, 1]; the baseline's input size S is 64 px.
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import inspect
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -196,6 +198,36 @@ def read_estimator_file(path: str | os.PathLike) -> dict:
                            "Train one with train/pretrain_estimator.py, or omit it for the shipped baseline")
 
 
+def _is_factory(obj) -> bool:
+    """The ``module:callable`` rule: a callable that takes no arguments builds the estimator; one that
+    takes an argument (the images) is the estimator."""
+    if not callable(obj) or isinstance(obj, torch.nn.Module):
+        return False
+    try:
+        params = inspect.signature(obj).parameters.values()
+    except (TypeError, ValueError):  # builtins without a signature: treat as the estimator
+        return False
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return not any(p.kind in positional and p.default is inspect.Parameter.empty for p in params) and not any(
+        p.kind == inspect.Parameter.VAR_POSITIONAL for p in params)
+
+
+def _check_not_a_module(spec: str) -> None:
+    """A spec without a colon is a checkpoint; if it names a Python file or module instead, say how to
+    name the callable in it."""
+    if Path(spec).is_file() and Path(spec).suffix != ".py":
+        return
+    module = spec[:-3].replace("/", ".").replace(os.sep, ".") if spec.endswith(".py") else spec
+    try:
+        found = spec.endswith(".py") or (bool(module) and importlib.util.find_spec(module) is not None)
+    except (ImportError, ValueError):
+        found = False
+    if found:
+        raise EstimatorError(f"estimator {spec!r} names Python code, not a checkpoint; name the callable in it as "
+                             f"'module:callable', e.g. '{module.strip('.')}:make_estimator' (the module importable, "
+                             "on PYTHONPATH)")
+
+
 def load_estimator(spec=None, device=None) -> PoseEstimator | torch.nn.Module:
     """An estimator from: None (the shipped baseline), a shipped name (``SHIPPED_ESTIMATORS``), a
     checkpoint path, ``"module:callable"``, an estimator object, or any callable (wrapped and checked).
@@ -203,6 +235,8 @@ def load_estimator(spec=None, device=None) -> PoseEstimator | torch.nn.Module:
     when ``device`` is given."""
     if isinstance(spec, str) and spec in SHIPPED_ESTIMATORS:
         spec = SHIPPED_ESTIMATORS[spec]
+    if isinstance(spec, (str, os.PathLike)) and ":" not in str(spec):
+        _check_not_a_module(str(spec))
     if spec is None or isinstance(spec, (str, os.PathLike)) and (Path(spec).suffix in (".pt", ".pth")
                                                                   or ":" not in str(spec)):
         state = read_estimator_file(DEFAULT_ESTIMATOR_PATH if spec is None else spec)
@@ -217,8 +251,13 @@ def load_estimator(spec=None, device=None) -> PoseEstimator | torch.nn.Module:
         except (ImportError, AttributeError) as err:
             raise EstimatorError(f"cannot load estimator {spec!r}: {err}. Use 'package.module:callable' with "
                                  "the module importable (on PYTHONPATH)") from err
-        if isinstance(obj, type) or (callable(obj) and getattr(obj, "__name__", "").startswith("make_")):
-            obj = obj()  # a class or factory: build the estimator
+        if isinstance(obj, type) or _is_factory(obj):
+            try:
+                obj = obj()  # a class or factory: build the estimator
+            except TypeError as err:
+                raise EstimatorError(f"cannot build estimator {spec!r}: {err}. A class or a callable that takes no "
+                                     "arguments is called to build the estimator; give its arguments defaults, "
+                                     "or export a function of no arguments that returns the model") from err
         spec = obj
     if isinstance(spec, torch.nn.Module) and hasattr(spec, "input_size"):
         return spec.to(device) if device else spec

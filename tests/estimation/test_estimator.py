@@ -68,6 +68,16 @@ def user_module(tmp_path, monkeypatch):
             out = torch.zeros(images.shape[0], 24, 3)
             out[1] = float("nan")
             return out
+
+        def build():  # no arguments: a factory, whatever its name
+            return good
+
+        def build_sized(scale=0.1):
+            return lambda images: torch.ones(images.shape[0], 24, 3) * scale
+
+        class NeedsWeights:
+            def __init__(self, weights):
+                self.weights = weights
     """))
     monkeypatch.syspath_prepend(str(tmp_path))
     yield "my_estimators"
@@ -174,3 +184,20 @@ def test_finetune_keeps_in_distribution_within_tolerance():
     assert result["blend"]["in_distribution"][-1] <= start * 1.02 + 1e-6
     with pytest.raises(ValueError, match="replay_ratio"):
         finetune(model, hard, base, base, replay_ratio=1.0)
+
+
+def test_a_callable_of_no_arguments_builds_the_estimator(user_module):
+    for name in ("build", "build_sized"):
+        pred = predict(load_estimator(f"{user_module}:{name}"), np.zeros((2, 64, 64, 3), np.uint8))
+        assert pred.shape == (2, 24, 3)
+    with pytest.raises(EstimatorError, match="give its arguments defaults"):
+        load_estimator(f"{user_module}:NeedsWeights")
+
+
+def test_python_code_named_without_a_callable_says_how(user_module, tmp_path):
+    with pytest.raises(EstimatorError, match=f"'{user_module}:make_estimator'"):
+        load_estimator(user_module)
+    with pytest.raises(EstimatorError, match="names Python code"):
+        load_estimator(f"{user_module}.py")
+    with pytest.raises(EstimatorError, match="not found"):  # neither code nor a file: still a missing checkpoint
+        load_estimator("no_such_thing_here")
