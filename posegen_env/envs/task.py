@@ -176,8 +176,11 @@ class PoseGenTask:
     def set_estimator(self, estimator) -> None:
         """Point the task at another estimator (e.g. the freshly fine-tuned one); checked on a dummy crop.
 
-        A torch estimator is moved to the task's device, where the crops are rendered."""
-        estimator = load_estimator(estimator, device=self.device)
+        A torch estimator is moved to the task's device, where the crops are rendered; any other
+        callable gets crops on the device it declares (``CallableEstimator``: the CPU by default)."""
+        estimator = load_estimator(estimator)
+        if isinstance(estimator, torch.nn.Module):
+            estimator = estimator.to(self.device)
         probe = np.zeros((1, self.image_size, self.image_size, 3), np.uint8)
         out = predict(estimator, probe)
         if out.shape != (1, NUM_JOINTS, 3):

@@ -107,10 +107,13 @@ class BaselineEstimator(torch.nn.Module):
 class CallableEstimator:
     """Wraps a user's function or model so it meets the interface; checks what it returns."""
 
-    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], input_size: int = INPUT_SIZE, name: str = ""):
+    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], input_size: int = INPUT_SIZE, name: str = "",
+                 device=None):
         self.fn = fn
         self.input_size = int(getattr(fn, "input_size", input_size))
         self.name = name or getattr(fn, "__name__", type(fn).__name__)
+        # the crops' device: as given, else as the callable declares (a ``device`` attribute), else the CPU
+        self.device = torch.device(device if device is not None else getattr(fn, "device", "cpu"))
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         return self.fn(images)
@@ -171,6 +174,8 @@ def predict(estimator, images, batch_size: int = 256, device=None) -> np.ndarray
     if module is not None:
         module.eval()
         device = device or next(module.parameters()).device
+    else:
+        device = device or getattr(estimator, "device", None)
     out = []
     try:
         for start in range(0, len(images), batch_size):
@@ -232,7 +237,8 @@ def load_estimator(spec=None, device=None) -> PoseEstimator | torch.nn.Module:
     """An estimator from: None (the shipped baseline), a shipped name (``SHIPPED_ESTIMATORS``), a
     checkpoint path, ``"module:callable"``, an estimator object, or any callable (wrapped and checked).
     A checkpoint loads onto ``device`` (default: CUDA when present); a given torch module moves only
-    when ``device`` is given."""
+    when ``device`` is given; a callable is handed crops on ``device``, else on the device it
+    declares (its ``device`` attribute), else on the CPU."""
     if isinstance(spec, str) and spec in SHIPPED_ESTIMATORS:
         spec = SHIPPED_ESTIMATORS[spec]
     if isinstance(spec, (str, os.PathLike)) and ":" not in str(spec):
@@ -262,5 +268,5 @@ def load_estimator(spec=None, device=None) -> PoseEstimator | torch.nn.Module:
     if isinstance(spec, torch.nn.Module) and hasattr(spec, "input_size"):
         return spec.to(device) if device else spec
     if callable(spec):
-        return CallableEstimator(spec)
+        return CallableEstimator(spec, device=device)
     raise EstimatorError(f"not an estimator: {spec!r}; pass a checkpoint path, 'module:callable' or a callable")

@@ -201,3 +201,18 @@ def test_python_code_named_without_a_callable_says_how(user_module, tmp_path):
         load_estimator(f"{user_module}.py")
     with pytest.raises(EstimatorError, match="not found"):  # neither code nor a file: still a missing checkpoint
         load_estimator("no_such_thing_here")
+
+
+def test_callables_get_crops_on_the_device_they_declare():
+    seen = []
+
+    def fn(images):
+        seen.append(images.device)
+        return torch.zeros(images.shape[0], 24, 3)
+
+    assert load_estimator(fn).device == torch.device("cpu")  # not CUDA just because torch sees one
+    predict(load_estimator(fn), np.zeros((2, 64, 64, 3), np.uint8))
+    fn.device = "cpu"
+    assert load_estimator(fn).device == torch.device("cpu")
+    assert load_estimator(fn, device="meta").device == torch.device("meta")  # an explicit device is kept
+    assert seen == [torch.device("cpu")]
