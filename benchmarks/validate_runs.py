@@ -41,13 +41,13 @@ def main(argv=None) -> None:
         p.error("the runs start from different avatars, estimators, suite sizes or backgrounds; validate them "
                 "separately")
     config = configs[0]
-    avatar = load_renderer(config.avatar)
+    avatar, background = load_renderer(config.avatar), config.background  # parsed once: it may list a folder
     rounds = {run: finished_rounds(run) for run in args.runs}
     counts = Counter(name for run in args.runs for name in dict.fromkeys(r["policy"] for r in rounds[run]))
 
     def scores(estimator) -> dict:
         return evaluate_suites(estimator, avatar, num_samples=config.suite_samples, split="validation",
-                               background=config.background)
+                               background=background)
 
     rows = [{"policy": BASELINE, "round": 0, "suites": scores(load_estimator(config.estimator))}]
     for run in args.runs:

@@ -77,11 +77,11 @@ def rescore(config: RoundConfig, baseline: dict, finals: list[FinalRound], split
             device=None) -> tuple[dict, list[FinalRound]]:
     """The pre-trained and the final estimators scored on another split of the suites (``validation``
     to choose settings without looking at the test suites); the runs' rows hold the test split."""
-    avatar = load_renderer(config.avatar)
+    avatar, background = load_renderer(config.avatar), config.background  # parsed once: it may list a folder
 
     def scores(path) -> dict:
         return evaluate_suites(load_estimator(path, device), avatar, num_samples=config.suite_samples, split=split,
-                               background=config.background)
+                               background=background)
 
     baseline = baseline | {"suites": scores(config.estimator)}
     finals = [replace(f, row=f.row | {"suites": scores(round_dir(f.run, f.policy, f.round) / "estimator.pt")})

@@ -88,7 +88,7 @@ class AnchoredVecEnv(SB3VecEnv):
 
     def __init__(self, env: PoseGenVectorEnv, rng: np.random.Generator, anchoring: Anchoring = DEFAULT_ANCHORING):
         super().__init__(env)
-        self.action_dim = int(np.prod(env.single_action_space.shape or (0,)))
+        self.action_dim = env.task.action_dim
         self.observation_space = observation_space(env.single_observation_space, self.action_dim)
         self._rng, self.anchoring = rng, anchoring
         self._anchors = self._observed = np.zeros((0, 0))  # set by every reset

@@ -30,8 +30,7 @@ def base_split(avatar, split: str, num_samples: int, data_dir: str | Path | None
     if split not in SPLIT_SEEDS:
         raise ValueError(f"split must be one of {sorted(SPLIT_SEEDS)}, got {split!r}")
     data_dir = Path(data_dir) if data_dir is not None else cache_root() / "base" / avatar.identifier
-    tag = background_tag(background)
-    path = data_dir / f"{split}-n{num_samples}-s{crop_size}{'-' + tag if tag else ''}"
+    path = data_dir / f"{split}-n{num_samples}-s{crop_size}{background_tag(background)}"
     if not (path / "dataset.json").is_file():
         rng = np.random.default_rng(SPLIT_SEEDS[split])
         poses, cams = BasePoseSampler().sample(num_samples, rng), BaseCameraSampler().sample(num_samples, rng)

@@ -196,7 +196,7 @@ class PoseGenTask:
         if self.subject_pool is not None:
             if "subject" in sample.choices:
                 subjects = self.subject_pool[choice_index(sample.choices["subject"], len(self.subject_pool))]
-                betas = self.avatar.betas[torch.as_tensor(subjects)].cpu().numpy().astype(np.float64)
+                betas = self.avatar.betas_of(subjects)
             else:
                 subjects, betas = self.avatar.draw(self.subject_pool, rngs)
             sample = replace(sample, betas=betas)

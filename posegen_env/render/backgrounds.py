@@ -18,6 +18,7 @@ Sizes are fractions of the crop side, so a record gives the same picture at any 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -304,19 +305,17 @@ class Backgrounds:
 
 
 def background_tag(background) -> str:
-    """A short, stable name for a background choice, for cache folder names ("" for random plain colours,
-    so caches made before backgrounds existed stay valid)."""
+    """A short, stable suffix naming a background choice in cache folder names, with its leading "-"
+    ("" for random plain colours, so caches made before backgrounds existed stay valid)."""
     if isinstance(background, str) and background == "random":
         return ""
     if isinstance(background, Backgrounds):
-        import hashlib
-
         images = background.images
         described = {"mix": dict(sorted(background.mix.items())), "textures": list(background.textures),
                      "images": None if not isinstance(images, ImageFolderBackgrounds) else
                      [str(images.folder.resolve()), images.files, images.min_fraction]}
-        return "bg-" + hashlib.sha1(json.dumps(described, sort_keys=True).encode()).hexdigest()[:8]
-    return "bg-" + "-".join(str(int(round(float(c)))) for c in background)
+        return "-bg-" + hashlib.sha1(json.dumps(described, sort_keys=True).encode()).hexdigest()[:8]
+    return "-bg-" + "-".join(str(int(round(float(c)))) for c in background)
 
 
 def parse_backgrounds(mix: str, images: str | os.PathLike | None = None) -> str | Backgrounds:

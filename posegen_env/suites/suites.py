@@ -114,9 +114,8 @@ def suite_path(name: str, avatar, num_samples: int = 500, crop_size: int = 64, s
     tag = getattr(avatar, "identifier", "avatar")
     split_tag = "" if split == "test" else f"-{split}"
     group_tag = "" if subjects == "heldout" or not isinstance(avatar, CastRenderer) else f"-{subjects}"
-    bg_tag = background_tag(background)
     return cache_root() / "suites" / tag / (f"{name}{split_tag}{group_tag}-n{num_samples}-s{crop_size}"
-                                            f"{'-' + bg_tag if bg_tag else ''}")
+                                            f"{background_tag(background)}")
 
 
 def load_suite(name: str, avatar, num_samples: int = 500, crop_size: int = 64, regenerate: bool = False,

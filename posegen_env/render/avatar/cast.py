@@ -119,7 +119,11 @@ class CastRenderer(AvatarRenderer):
             subjects = group[rng.integers(len(group), size=count)]
         else:
             subjects = group[[int(r.integers(len(group))) for r in rng]]
-        return subjects, self.betas[torch.as_tensor(subjects)].cpu().numpy().astype(np.float64)
+        return subjects, self.betas_of(subjects)
+
+    def betas_of(self, subjects: np.ndarray) -> np.ndarray:
+        """The betas (N, K) as float64 of subject indices ``subjects`` (N,)."""
+        return self.betas[torch.as_tensor(subjects)].cpu().numpy().astype(np.float64)
 
     def _index_of(self, subject) -> int:
         if isinstance(subject, str):
