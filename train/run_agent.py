@@ -33,7 +33,8 @@ from posegen_env.data.dataset import DatasetError
 from posegen_env.device import device_argument
 from posegen_env.envs.action_space import check_choose
 from posegen_env.envs.reward import METRICS, MODES, RewardConfig
-from posegen_env.estimation.estimator import EstimatorError
+from posegen_env.estimation.estimator import EstimatorError, absolute_callable
+from posegen_env.estimation.training import OPTIMIZERS
 from posegen_env.render.avatar import AvatarError
 from posegen_env.render.backgrounds import parse_backgrounds
 
@@ -71,8 +72,19 @@ def parse(argv=None) -> argparse.Namespace:
                    help="default %(default)s: the anchoring keeps samples natural, and a cap would tie most draws")
     p.add_argument("--cap-mm", type=float, default=reward.cap_mm, help="error cap (capped) or band peak (band)")
     p.add_argument("--estimator", default=defaults.estimator,
-                   help=f"checkpoint of the trainable baseline CNN or a shipped name (default {defaults.estimator!r}: "
-                        "the baseline pre-trained on the shipped cast; 'baseline': the one-person one)")
+                   help=f"a shipped name (default {defaults.estimator!r}: the baseline pre-trained on the shipped "
+                        "cast; 'baseline': the one-person one), an estimator checkpoint, or 'package.module:callable' "
+                        "building your torch module (a class or a callable of no arguments; docs/estimators.md)")
+    p.add_argument("--estimator-checkpoint", default=None, metavar="PATH",
+                   help="weights for the module --estimator builds (a state_dict file)")
+    p.add_argument("--image-size", type=int, default=None,
+                   help="crop side in pixels (default: the input size the estimator declares)")
+    p.add_argument("--loss", default=None, metavar="MODULE:CALLABLE",
+                   help="fine-tuning loss(model, batch) -> scalar tensor (default: L1 on the estimator's joints)")
+    p.add_argument("--finetune-lr", type=float, default=defaults.finetune_lr)
+    p.add_argument("--finetune-optimizer", choices=sorted(OPTIMIZERS), default=defaults.finetune_optimizer)
+    p.add_argument("--freeze", default="", metavar="NAMES",
+                   help="comma-separated module names whose parameters fine-tuning keeps fixed, e.g. 'backbone'")
     p.add_argument("--avatar", default=defaults.avatar,
                    help=f"avatar or cast file (default {defaults.avatar!r}: the shipped cast; 'avatar': the one "
                         "shipped person)")
@@ -101,6 +113,11 @@ def parse(argv=None) -> argparse.Namespace:
                 "or 'all'")
     if not 0 <= args.replay_ratio < 1:
         p.error("--replay-ratio must be in [0, 1)")
+    if args.image_size is not None and not 16 <= args.image_size <= 2048:
+        p.error("--image-size must be a crop side in pixels, 16 to 2048")
+    if not args.finetune_lr > 0:
+        p.error("--finetune-lr must be positive")
+    args.freeze = [name for name in args.freeze.split(",") if name]
     try:
         Anchoring(args.reach, args.uniform_share)
     except ValueError as err:
@@ -129,7 +146,10 @@ def main(argv=None) -> int:
             policies=args.policies, rounds=args.rounds, samples=args.samples,
             learn_steps=args.learn_steps, finetune_steps=args.finetune_steps, replay_ratio=args.replay_ratio,
             replay_samples=args.replay_samples, reach=args.reach, uniform_share=args.uniform_share,
-            num_envs=args.num_envs, estimator=args.estimator, avatar=args.avatar, seed=args.seed,
+            num_envs=args.num_envs, estimator=absolute_callable(args.estimator), avatar=args.avatar, seed=args.seed,
+            estimator_checkpoint=args.estimator_checkpoint and str(Path(args.estimator_checkpoint).resolve()),
+            image_size=args.image_size, loss=absolute_callable(args.loss),
+            finetune_lr=args.finetune_lr, finetune_optimizer=args.finetune_optimizer, freeze=args.freeze,
             background_mix=args.background_mix, backgrounds=args.backgrounds, choose=list(check_choose(args.choose)),
             reward={"metric": args.reward_metric, "mode": args.reward_mode, "cap_mm": args.cap_mm})
         if args.quick:  # the sizes without a command-line option

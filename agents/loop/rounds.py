@@ -34,10 +34,18 @@ from posegen_env.data.image_grid import save_image_grid
 from posegen_env.envs.action_space import ROOT_SLICE, ROOT_TILT_DEG, decode
 from posegen_env.envs.task import PoseGenTask
 from posegen_env.envs.vector_env import PoseGenVectorEnv
-from posegen_env.estimation.estimator import BaselineEstimator, EstimatorError, load_estimator, save_estimator
+from posegen_env.estimation.estimator import (
+    BaselineEstimator,
+    EstimatorError,
+    build_from,
+    load_estimator,
+    save_estimator,
+)
+from posegen_env.estimation.targets import training_data
 from posegen_env.estimation.training import finetune as finetune_estimator
-from posegen_env.estimation.training import validation_mpjpe
+from posegen_env.estimation.training import make_optimizer, validation_mpjpe
 from posegen_env.files import atomic_write
+from posegen_env.render.crops import PoseBatch
 from posegen_env.suites.suites import evaluate_suites
 
 Say = Callable[[str], None]  # where a run reports what it does, e.g. print
@@ -45,10 +53,23 @@ Say = Callable[[str], None]  # where a run reports what it does, e.g. print
 
 def _trainable(estimator) -> torch.nn.Module:
     if not isinstance(estimator, torch.nn.Module) or not any(p.requires_grad for p in estimator.parameters()):
-        raise EstimatorError("the alternating rounds fine-tune the estimator, so it must be a trainable torch "
-                             "module (e.g. a BaselineEstimator checkpoint); a plain callable can be evaluated "
-                             "with train/evaluate.py and used in the environment, but not fine-tuned here")
+        kind = type(getattr(estimator, "fn", estimator)).__name__
+        raise EstimatorError(f"the alternating rounds fine-tune the estimator, so it must be a trainable torch "
+                             f"module; this one is a {kind}. Examine it instead -- which poses, views and people it "
+                             "fails on, without fine-tuning: python train/run_agent.py --examine (or "
+                             "train/examine.py) with the same --estimator")
     return estimator
+
+
+def _user_loss(spec: str | None):
+    """The run's custom loss (``RoundConfig.loss``), or None for the default."""
+    if spec is None:
+        return None
+    loss = build_from(spec, "loss") if ":" in spec else None
+    if not callable(loss):
+        raise EstimatorError(f"loss {spec!r} must name a callable loss(model, batch) -> scalar tensor as "
+                             "'package.module:function'")
+    return loss
 
 
 def _good_rounds(run_dir: Path, rows: list[dict], say) -> list[dict]:
@@ -132,16 +153,24 @@ class RoundRunner:
     def __init__(self, run_dir: Path, config: RoundConfig, say: Say = print, device=None) -> None:
         self.run_dir, self.config, self.say = run_dir, config, say
         torch.manual_seed(config.seed)  # whatever building the task draws from torch repeats with the seed
-        self.task = PoseGenTask(avatar=config.avatar, estimator=config.estimator, reward=config.reward, device=device,
-                                background=config.background, choose=config.choose)
-        self.pretrained = _trainable(self.task.estimator)  # never trained itself: fine-tuning works on copies
-        size = self.task.image_size
-        self.replay = base_split(self.task.avatar, "train", config.replay_samples, crop_size=size,
-                                 background=self.task.background)
-        self.val = base_split(self.task.avatar, "val", config.val_samples, crop_size=size,
-                              background=self.task.background)
+        self.loss = _user_loss(config.loss)
+        estimator = load_estimator(config.estimator, device, checkpoint=config.estimator_checkpoint)
+        self.task = PoseGenTask(avatar=config.avatar, estimator=_trainable(estimator), reward=config.reward,
+                                device=device, background=config.background, choose=config.choose,
+                                image_size=config.image_size)
+        self.pretrained = self.task.estimator  # never trained itself: fine-tuning works on copies
+        make_optimizer(self.pretrained, config.finetune_optimizer, config.finetune_lr, 0.0, config.freeze)  # checks
+        self.replay = self._base("train", config.replay_samples)
+        self.val = self._base("val", config.val_samples)
         self.reference = validation_mpjpe(self.pretrained, self.val)  # what the in-distribution guard keeps to
         self.tb = SummaryWriter(str(run_dir / "tensorboard"))
+
+    def _base(self, split: str, num_samples: int) -> PoseData:
+        """A base split at the estimator's crop size and margin, with targets in its joint set."""
+        task = self.task
+        batch = base_split(task.avatar, split, num_samples, crop_size=task.image_size, background=task.background,
+                           crop_scale=task.spec.crop_scale)
+        return training_data(task.spec.joint_set, batch, task.avatar.body)
 
     def estimator_after(self, name: str, k: int) -> torch.nn.Module:
         """The estimator round ``k`` of ``name`` ended with; after round 0, the pre-trained one."""
@@ -201,19 +230,21 @@ class RoundRunner:
         (the policy's ``curve`` and the fine-tuning history); returns it and that history."""
         c = self.config
         estimator = copy.deepcopy(self.task.estimator)
-        new = _collected_so_far(self.run_dir, name, k, PoseData(got.data.images, got.data.joints3d))
+        batch = _collected_so_far(self.run_dir, name, k, got.data)
+        new = training_data(self.task.spec.joint_set, batch, self.task.avatar.body)
         history = finetune_estimator(estimator, new, self.replay, self.val, replay_ratio=c.replay_ratio,
                                      steps=c.finetune_steps, lr=c.finetune_lr,
                                      eval_every=max(1, c.finetune_steps // 8), patience=None, seed=c.seed + k,
                                      tolerance=c.in_distribution_tolerance, reference_mpjpe=self.reference,
-                                     anchor=self.pretrained.state_dict())
+                                     anchor=self.pretrained.state_dict(), loss=self.loss,
+                                     optimizer=c.finetune_optimizer, freeze=c.freeze)
         self._save_finetuned(name, k, estimator, curve, history)
         return estimator, history
 
     def evaluate(self, estimator: torch.nn.Module) -> dict[str, dict]:
         """Step (5): ``estimator``'s metrics on every test suite."""
         return evaluate_suites(estimator, self.task.avatar, num_samples=self.config.suite_samples,
-                               background=self.task.background)
+                               background=self.task.background, image_size=self.task.image_size)
 
     def record(self, rows: list[dict], row: dict) -> None:
         """Put ``row`` into ``rows`` (replacing the same round's) and rewrite the run's tables and plots.
@@ -248,11 +279,13 @@ class RoundRunner:
         save_image_grid(out / "hardest.png", got.data.images[hardest], columns=8,
                         labels=[f"{got.mpjpe_mm[i]:.0f}mm" for i in hardest])
 
-    def _save_finetuned(self, name: str, k: int, estimator: BaselineEstimator, curve: list[tuple[int, float]],
+    def _save_finetuned(self, name: str, k: int, estimator: torch.nn.Module, curve: list[tuple[int, float]],
                         history: dict) -> None:
-        """The fine-tuned estimator and the round's learning log: the policy's curve and the fine-tuning."""
+        """The fine-tuned estimator (rebuilt from the run's factory on resume) and the round's learning
+        log: the policy's curve and the fine-tuning."""
         out = round_dir(self.run_dir, name, k)
-        save_estimator(out / "estimator.pt", estimator, meta={"policy": name, "round": k})
+        factory = None if isinstance(estimator, BaselineEstimator) else self.config.estimator
+        save_estimator(out / "estimator.pt", estimator, meta={"policy": name, "round": k}, factory=factory)
         finetuning = {key: value for key, value in history.items() if key != "in_distribution_limit"}
         atomic_write(out / "learning.json",
                      lambda t: t.write_text(json.dumps({"curve": curve, "finetune": finetuning}, default=float)))
@@ -264,12 +297,13 @@ def _runtime(task) -> dict:
     return {"torch": torch.__version__, "device": str(task.device), "torch_threads": torch.get_num_threads()}
 
 
-def _collected_so_far(run_dir: Path, name: str, k: int, current: PoseData) -> PoseData:
+def _collected_so_far(run_dir: Path, name: str, k: int, current: PoseBatch) -> PoseBatch:
     """This round's samples plus those of the policy's earlier rounds: the generated dataset grows
     round by round, so a round's fine-tuning does not forget the failure modes found before."""
-    earlier = [load_dataset(round_dir(run_dir, name, j) / "dataset") for j in range(1, k)]
-    return PoseData(np.concatenate([d.load_images(range(len(d))) for d in earlier] + [current.images]),
-                    np.concatenate([d.joints3d for d in earlier] + [current.joints3d]))
+    earlier = [load_dataset(round_dir(run_dir, name, j) / "dataset").to_batch() for j in range(1, k)]
+    parts = [PoseBatch(**{f: getattr(b, f) for f in ("images", "joints3d", "joints2d", "visible", "pose", "betas",
+                                                     "K", "R", "t")}) for b in earlier + [current]]
+    return PoseBatch.concat(parts)
 
 
 def final_plots(run_dir: Path, config: RoundConfig) -> None:

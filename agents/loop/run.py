@@ -46,6 +46,13 @@ class RoundConfig:
     # it; None is the one shipped person and its baseline.
     estimator: str | None = "cast-baseline"
     avatar: str | None = "cast"
+    # A user's estimator: weights for the torch module ``estimator`` ("module:callable") builds, the
+    # crop size when not the one it declares, and how its rounds fine-tune it.
+    estimator_checkpoint: str | None = None
+    image_size: int | None = None
+    loss: str | None = None  # "module:callable" of loss(model, batch) -> scalar; None: L1 on its joints
+    finetune_optimizer: str = "adamw"
+    freeze: list[str] = field(default_factory=list)  # module names whose parameters stay fixed
     # Backgrounds of every rendered crop (render.backgrounds.parse_backgrounds): plain colours and
     # textures, chosen on the validation split (benchmarks/RESULTS.md).
     background_mix: str = "plain=1,texture=1"

@@ -13,24 +13,24 @@ import numpy as np
 from tqdm import tqdm
 
 from posegen_env.data.cache import cache_root
-from posegen_env.data.dataset import PoseData, load_dataset, write_dataset
+from posegen_env.data.dataset import load_dataset, write_dataset
 from posegen_env.distributions import BaseCameraSampler, BasePoseSampler
 from posegen_env.render.avatar.cast import CastRenderer
 from posegen_env.render.backgrounds import background_tag
-from posegen_env.render.crops import render_crops
+from posegen_env.render.crops import DEFAULT_CROP_SCALE, PoseBatch, crop_tag, render_crops
 
 SPLIT_SEEDS = {"train": 1, "val": 2}
 
 
 def base_split(avatar, split: str, num_samples: int, data_dir: str | Path | None = None,
-               crop_size: int = 64, background="random") -> PoseData:
-    """``num_samples`` base crops of ``split`` ("train" or "val"), ``crop_size`` pixels square, on
-    ``background`` (as ``render_crops`` takes it), cached in the dataset format under ``data_dir``
-    (default: the avatar's folder in the PoseGen cache)."""
+               crop_size: int = 64, background="random", crop_scale: float = DEFAULT_CROP_SCALE) -> PoseBatch:
+    """``num_samples`` base crops of ``split`` ("train" or "val"), ``crop_size`` pixels square with the
+    ``crop_scale`` margin, on ``background`` (as ``render_crops`` takes it), with every label; cached
+    in the dataset format under ``data_dir`` (default: the avatar's folder in the PoseGen cache)."""
     if split not in SPLIT_SEEDS:
         raise ValueError(f"split must be one of {sorted(SPLIT_SEEDS)}, got {split!r}")
     data_dir = Path(data_dir) if data_dir is not None else cache_root() / "base" / avatar.identifier
-    path = data_dir / f"{split}-n{num_samples}-s{crop_size}{background_tag(background)}"
+    path = data_dir / f"{split}-n{num_samples}{crop_tag(crop_size, crop_scale)}{background_tag(background)}"
     if not (path / "dataset.json").is_file():
         rng = np.random.default_rng(SPLIT_SEEDS[split])
         poses, cams = BasePoseSampler().sample(num_samples, rng), BaseCameraSampler().sample(num_samples, rng)
@@ -38,9 +38,8 @@ def base_split(avatar, split: str, num_samples: int, data_dir: str | Path | None
         if isinstance(avatar, CastRenderer):  # the training people only: held-out ones are for the suites
             who, poses["betas"] = avatar.draw(avatar.group("train"), rng, num_samples)
         with tqdm(total=num_samples, desc=f"rendering base {split} split", unit="img") as bar:
-            b = render_crops(avatar, poses, cams, crop_size=crop_size, rng=rng, progress=bar, subjects=who,
-                             background=background)
+            b = render_crops(avatar, poses, cams, crop_size=crop_size, crop_scale=crop_scale, rng=rng, progress=bar,
+                             subjects=who, background=background)
         write_dataset(path, b, meta={"split": split, "seed": SPLIT_SEEDS[split], "distribution": "base"},
                       overwrite=True)
-    data = load_dataset(path)
-    return PoseData(data.load_images(range(len(data))), data.joints3d)
+    return load_dataset(path).to_batch()

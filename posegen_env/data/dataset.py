@@ -234,17 +234,25 @@ def _read_png(path: Path, image_size: int) -> np.ndarray:
 
 @dataclass
 class PoseData:
-    """Labelled crops: uint8 images (N, S, S, 3) and root-relative camera-frame joints (N, 24, 3) in metres."""
+    """Training crops: uint8 images (N, S, S, 3) and the targets, root-relative camera-frame joints
+    (N, J, 3) in metres in the estimator's joint set (SMPL's 24 unless converted); ``labels`` keeps
+    every label the crops were rendered with (for a custom loss)."""
 
     images: np.ndarray
     joints3d: np.ndarray
+    labels: PoseBatch | None = None
 
     def __post_init__(self):
-        if len(self.images) != len(self.joints3d):
-            raise ValueError(f"{len(self.images)} images but {len(self.joints3d)} joint sets")
+        if len(self.images) != len(self.joints3d) or (self.labels is not None and len(self.labels) != len(self.images)):
+            raise ValueError(f"{len(self.images)} images but {len(self.joints3d)} joint sets"
+                             + ("" if self.labels is None else f" and {len(self.labels)} labels"))
 
     def __len__(self) -> int:
         return len(self.images)
+
+    def select(self, index) -> PoseData:
+        return PoseData(self.images[index], self.joints3d[index],
+                        None if self.labels is None else self.labels.select(index))
 
 
 @dataclass
@@ -311,6 +319,17 @@ class PoseDataset:
         if not out:
             return np.zeros((0, self.image_size, self.image_size, 3), np.uint8)
         return np.stack(out)
+
+    def to_batch(self) -> PoseBatch:
+        """Every sample with its images, as the renderer returns them."""
+        a = self.arrays
+        subject = self.extras.get("subject")
+        return PoseBatch(images=self.load_images(range(len(self))), joints3d=self.joints3d.astype(np.float32),
+                         joints2d=self.joints2d.astype(np.float32), visible=self.visibility > 0,
+                         pose=a["pose"].astype(np.float32), betas=a["shape"].astype(np.float32),
+                         K=a["cam_K"].astype(np.float32), R=a["cam_R"].astype(np.float32),
+                         t=a["cam_t"].astype(np.float32), background=self.background,
+                         subject=None if subject is None else subject.astype(np.int64))
 
 
 def _read_json(path: Path) -> dict:

@@ -12,14 +12,14 @@ import numpy as np
 import torch
 
 from posegen_env.body.body_model import load_body_model
-from posegen_env.body.joints import EVAL_JOINTS, NUM_JOINTS
 from posegen_env.body.plausibility import penetration_depth
 from posegen_env.device import resolve_device
 from posegen_env.envs.action_space import Sample, action_dim, check_choose, choice_action, choice_index, decode
 from posegen_env.envs.checks import check_int
 from posegen_env.envs.reward import RewardConfig
-from posegen_env.estimation.estimator import EstimatorError, load_estimator, predict
+from posegen_env.estimation.estimator import load_estimator, predict, spec_of
 from posegen_env.estimation.metrics import mpjpe, pa_mpjpe
+from posegen_env.estimation.targets import targets
 from posegen_env.render.avatar.cast import CastRenderer, load_renderer
 from posegen_env.render.backgrounds import Backgrounds
 from posegen_env.render.crops import PoseBatch, render_crops
@@ -31,12 +31,13 @@ class StepResult:
 
     sample: Sample
     data: PoseBatch  # images and exact labels (see render_data.PoseBatch)
-    predicted: np.ndarray  # (N, 24, 3) root-relative camera-frame metres
-    mpjpe_mm: np.ndarray  # (N,) on the 14 evaluation joints
+    predicted: np.ndarray  # (N, J, 3) root-relative camera-frame metres, the estimator's joint set (NaN: none found)
+    mpjpe_mm: np.ndarray  # (N,) on its set's evaluation joints; ``no_detection_mm`` where it found no person
     pa_mpjpe_mm: np.ndarray
     penetration_m: np.ndarray
     plausible: np.ndarray  # (N,) bool: limbs interpenetrate no deeper than the reward tolerates
     reward: np.ndarray
+    detected: np.ndarray  # (N,) bool: the estimator returned a pose (False only in examine mode)
 
     def __len__(self) -> int:
         return len(self.reward)
@@ -51,7 +52,7 @@ class StepResult:
             "camera": cameras.as_dict() | {"fov_deg": cameras.fov_deg},
             "K": self.data.K, "R": self.data.R, "t": self.data.t,
             "joints3d": self.data.joints3d, "joints2d": self.data.joints2d,
-            "predicted_joints3d": self.predicted,
+            "predicted_joints3d": self.predicted, "detected": self.detected,
             "mpjpe_mm": self.mpjpe_mm.astype(np.float64), "pa_mpjpe_mm": self.pa_mpjpe_mm.astype(np.float64),
             "limit_violation": self.sample.limit_violation.astype(np.float64),
             "penetration_m": self.penetration_m.astype(np.float64),
@@ -80,13 +81,15 @@ def _row(columns: dict, i: int) -> dict:
     return {key: _cell(column, i) for key, column in columns.items()}
 
 
-def _cell(column: dict | np.ndarray, i: int) -> dict | np.ndarray | float | int | str:
+def _cell(column: dict | np.ndarray, i: int) -> dict | np.ndarray | float | int | bool | str:
     if isinstance(column, dict):
         return _row(column, i)
     if column.ndim > 1:
         return column[i]
     if column.dtype.kind in "US":
         return str(column[i])
+    if column.dtype.kind == "b":
+        return bool(column[i])
     return int(column[i]) if column.dtype.kind in "iu" else float(column[i])
 
 
@@ -103,12 +106,19 @@ class PoseGenTask:
     what ``render_crops`` takes: "random" plain colours, an RGB triple or a ``Backgrounds`` spec.
     ``choose`` ("subject", "background" or both) lets the action pick them instead
     (``envs.action_space``: trailing components; ``action_dim`` is the action's length).
+    Crops are rendered as the estimator declares (``estimation.spec``: its input size and crop
+    margin) unless ``image_size`` overrides the size. ``no_detection_mm``: for examining detectors,
+    a sample the estimator returns NaN for ("no person found") scores this error instead of failing.
     """
 
-    def __init__(self, avatar=None, body_model=None, estimator=None, image_size: int = 64, reward=None,
+    def __init__(self, avatar=None, body_model=None, estimator=None, image_size: int | None = None, reward=None,
                  device=None, render_batch: int = 64, subjects="train", background="random",
-                 allow_heldout: bool = False, choose=()):
-        image_size = check_int("image_size", image_size, minimum=16, meaning="crop side in pixels")
+                 allow_heldout: bool = False, choose=(), no_detection_mm: float | None = None):
+        if image_size is not None:
+            image_size = check_int("image_size", image_size, minimum=16, meaning="crop side in pixels")
+        if no_detection_mm is not None and not (np.isfinite(no_detection_mm) and no_detection_mm > 0):
+            raise ValueError(f"no_detection_mm must be a positive number of mm, got {no_detection_mm!r}")
+        self.no_detection_mm = no_detection_mm
         self.device = resolve_device(device)
         if avatar is None or isinstance(avatar, str) or hasattr(avatar, "__fspath__"):
             body = body_model if hasattr(body_model, "identifier") else load_body_model(body_model)
@@ -117,7 +127,7 @@ class PoseGenTask:
             raise ValueError("body_model differs from the body the avatar was fitted on; pass the avatar's body "
                              "or leave body_model out")
         self.avatar = avatar
-        self.image_size = image_size
+        self.requested_size = image_size
         self.reward_config = RewardConfig.from_any(reward)
         self.render_batch = render_batch
         self.background = background
@@ -174,19 +184,21 @@ class PoseGenTask:
         return float(choice_action(styles.index(style), len(styles)))
 
     def set_estimator(self, estimator) -> None:
-        """Point the task at another estimator (e.g. the freshly fine-tuned one); checked on a dummy crop.
+        """Point the task at another estimator (e.g. the freshly fine-tuned one); the crops follow its spec.
 
-        A torch estimator is moved to the task's device, where the crops are rendered; any other
-        callable gets crops on the device it declares (``CallableEstimator``: the CPU by default)."""
+        A torch estimator is moved to the task's device, where the crops are rendered, and checked on
+        a black crop at once (no side effects: it runs in evaluation mode without gradients); any
+        other callable gets crops on the device it declares (``CallableEstimator``: the CPU by
+        default) and is checked on its first real batch, since a black crop would count as a
+        failure in a detector's own statistics."""
         estimator = load_estimator(estimator)
+        spec = spec_of(estimator)
+        size = self.requested_size or spec.input_size
         if isinstance(estimator, torch.nn.Module):
             estimator = estimator.to(self.device)
-        probe = np.zeros((1, self.image_size, self.image_size, 3), np.uint8)
-        out = predict(estimator, probe)
-        if out.shape != (1, NUM_JOINTS, 3):
-            raise EstimatorError(f"estimator returned shape {out.shape} for one crop; it must return (B, {NUM_JOINTS}, "
-                                 "3) root-relative camera-frame joints in metres")
-        self.estimator = estimator
+            predict(estimator, np.zeros((1, size, size, 3), np.uint8), missing=self.no_detection_mm is not None,
+                    units_check=False)
+        self.estimator, self.spec, self.image_size = estimator, spec, size
 
     def evaluate(self, actions, rngs) -> StepResult:
         """Render and score N actions. ``rngs``: one Generator per action (crop jitter, background)."""
@@ -203,13 +215,20 @@ class PoseGenTask:
         if "background" in sample.choices:
             options = self.background.styles
             styles = [options[k] for k in choice_index(sample.choices["background"], len(options))]
-        data = render_crops(self.avatar, sample.poses(), sample.cameras, crop_size=self.image_size, rng=rngs,
-                            batch=self.render_batch, background=self.background, subjects=subjects, styles=styles)
-        predicted = predict(self.estimator, data.images)
-        err = mpjpe(predicted, data.joints3d, joints=EVAL_JOINTS)
-        pa = pa_mpjpe(predicted, data.joints3d, joints=EVAL_JOINTS)
+        data = render_crops(self.avatar, sample.poses(), sample.cameras, crop_size=self.image_size,
+                            crop_scale=self.spec.crop_scale, rng=rngs, batch=self.render_batch,
+                            background=self.background, subjects=subjects, styles=styles)
+        predicted = predict(self.estimator, data.images, missing=self.no_detection_mm is not None)
+        detected = np.isfinite(predicted).all(axis=(1, 2))
+        err = np.full(len(detected), float(self.no_detection_mm or 0.0))
+        pa = err.copy()
+        if detected.any():
+            joint_set = self.spec.joint_set
+            truth = targets(joint_set, data.select(detected), self.avatar.body)
+            err[detected] = mpjpe(predicted[detected], truth, joints=joint_set.eval_index, root=None)
+            pa[detected] = pa_mpjpe(predicted[detected], truth, joints=joint_set.eval_index)
         depth = penetration_depth(data.joints3d)  # a rigid motion away from the world pose: same depth
         error = err if self.reward_config.metric == "mpjpe" else pa
         reward = self.reward_config(error, sample.limit_violation, depth)
         plausible = depth <= self.reward_config.penetration_tolerance_m
-        return StepResult(sample, data, predicted, err, pa, depth, plausible, reward)
+        return StepResult(sample, data, predicted, err, pa, depth, plausible, reward, detected)

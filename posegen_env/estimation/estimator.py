@@ -1,16 +1,21 @@
-"""3D pose estimators: one small interface, PoseGen's baseline CNN, and an adapter for your own.
+"""3D pose estimators: one small interface, PoseGen's baseline CNN, and adapters for your own.
 
-The interface: a batch of square person crops in, root-relative 3D joints in camera
-coordinates out (metres, SMPL's 24 joints, pelvis = 0). Images are float tensors (B, 3, S, S)
-in [0, 1]; the baseline's input size S is 64 px.
+The interface: a batch of square person crops in, 3D joints in camera axes out. What crops an
+estimator takes and which joints it returns (size, normalisation, joint set, unit) it declares
+in its spec (``estimation.spec``); PoseGen prepares its input and reads its output accordingly,
+so ``predict`` always returns root-relative metres in the estimator's joint set. The baseline
+takes 64 px RGB crops in [0, 1] and returns SMPL's 24 joints in metres.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import inspect
 import os
+import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -21,6 +26,7 @@ import torch.nn.functional as F
 
 from posegen_env.body.joints import MIRROR_JOINTS, NUM_JOINTS
 from posegen_env.device import resolve_device
+from posegen_env.estimation.spec import EstimatorSpec, SpecError, check_units
 from posegen_env.files import atomic_write, read_checkpoint
 
 ESTIMATOR_FORMAT = "posegen-estimator-v1"
@@ -37,18 +43,26 @@ class EstimatorError(ValueError):
 
 @runtime_checkable
 class PoseEstimator(Protocol):
-    """Anything PoseGen can evaluate and (if it is a torch module) fine-tune."""
-
-    input_size: int
+    """Anything PoseGen can evaluate and (if it is a torch module) fine-tune; its spec attributes
+    (``EstimatorSpec`` fields, or one ``spec``) are optional."""
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 3, S, S) float in [0, 1] -> (B, 24, 3) root-relative camera-frame joints, metres."""
+        """(B, 3, S, S) prepared crops -> (B, J, 3) joints in camera axes, in the declared set and unit."""
         ...
 
 
-def mirror_joints(joints: torch.Tensor) -> torch.Tensor:
-    """Camera-frame joints of the horizontally flipped image: swap left/right, negate x."""
-    mirrored = joints[:, list(MIRROR_JOINTS)].clone()
+def spec_of(estimator) -> EstimatorSpec:
+    """The estimator's declared spec, or a clear error naming the estimator."""
+    try:
+        return EstimatorSpec.of(estimator)
+    except SpecError as err:
+        raise EstimatorError(f"{getattr(estimator, 'name', type(estimator).__name__)}: {err}") from None
+
+
+def mirror_joints(joints: torch.Tensor, mirror=MIRROR_JOINTS) -> torch.Tensor:
+    """Camera-frame joints of the horizontally flipped image: swap left/right (``mirror``: each
+    joint's partner in the set), negate x."""
+    mirrored = joints[:, list(mirror)].clone()
     mirrored[..., 0] = -mirrored[..., 0]
     return mirrored
 
@@ -74,6 +88,7 @@ class BaselineEstimator(torch.nn.Module):
     def __init__(self, input_size: int = INPUT_SIZE, width: int = 32, flip_test: bool = False):
         super().__init__()
         self.input_size = int(input_size)
+        self.spec = EstimatorSpec(input_size=self.input_size)  # [0, 1] RGB in (it normalises itself), SMPL-24 m out
         self.width = int(width)
         self.flip_test = bool(flip_test)
         w = self.width
@@ -105,13 +120,13 @@ class BaselineEstimator(torch.nn.Module):
 
 
 class CallableEstimator:
-    """Wraps a user's function or model so it meets the interface; checks what it returns."""
+    """Wraps a user's function or model so it meets the interface, keeping the spec it declares."""
 
-    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], input_size: int = INPUT_SIZE, name: str = "",
-                 device=None):
+    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], name: str = "", device=None):
         self.fn = fn
-        self.input_size = int(getattr(fn, "input_size", input_size))
         self.name = name or getattr(fn, "__name__", type(fn).__name__)
+        self.spec = spec_of(fn)
+        self.input_size = self.spec.input_size
         # the crops' device: as given, else as the callable declares (a ``device`` attribute), else the CPU
         self.device = torch.device(device if device is not None else getattr(fn, "device", "cpu"))
 
@@ -122,8 +137,8 @@ class CallableEstimator:
 def as_batch(images, input_size: int) -> torch.Tensor:
     """Crops as float (B, 3, S, S) in [0, 1]: accepts uint8 or float, NHWC or NCHW, numpy or torch.
 
-    Crops of another square size are resized (area-averaged), since the crop size is a property
-    of the estimator, not of the data.
+    Crops of another square size are resampled, with a warning: a resampled crop is blurrier (or
+    coarser) than the estimator's own input, which costs accuracy that is not the estimator's.
     """
     x = torch.as_tensor(np.asarray(images) if not torch.is_tensor(images) else images)
     if x.ndim == 3:
@@ -145,30 +160,51 @@ def as_batch(images, input_size: int) -> torch.Tensor:
     else:
         raise EstimatorError(f"images must be uint8 or float, got {x.dtype}")
     if x.shape[2] != input_size:
+        warnings.warn(f"{x.shape[2]} px crops resampled to the estimator's {input_size} px input; render them at "
+                      f"its size (image_size / --image-size {input_size}) to score it fairly", stacklevel=3)
         x = F.interpolate(x, size=(input_size, input_size), mode="area" if x.shape[2] > input_size else "bilinear")
     return x.contiguous()
 
 
-def check_prediction(pred, batch: int, name: str = "estimator") -> torch.Tensor:
-    """The estimator's output as float (B, 24, 3), or a clear error saying what is wrong with it."""
+def check_prediction(pred, batch: int, spec: EstimatorSpec, name: str = "estimator",
+                     missing: bool = False) -> torch.Tensor:
+    """The estimator's output as float (B, J, 3) in its declared set, or a clear error saying what is
+    wrong with it. With ``missing``, a sample with NaN joints is a detector that found no person: its
+    row is returned as NaN instead of failing."""
+    joints = spec.joint_set
+    expected = f"({batch}, {len(joints)}, 3): {joints.name} joints in camera axes, in {spec.units}"
     if not torch.is_tensor(pred):
         try:
             pred = torch.as_tensor(np.asarray(pred), dtype=torch.float32)
         except (TypeError, ValueError) as err:
-            raise EstimatorError(f"{name} returned {type(pred).__name__}, expected a (B, 24, 3) array") from err
-    if tuple(pred.shape) != (batch, NUM_JOINTS, 3):
-        raise EstimatorError(f"{name} returned shape {tuple(pred.shape)} for {batch} images; expected "
-                             f"({batch}, {NUM_JOINTS}, 3): SMPL's 24 joints, root-relative, camera frame, metres")
+            raise EstimatorError(f"{name} returned {type(pred).__name__}, expected a {expected} array") from err
+    if pred.ndim == 3 and pred.shape[0] == batch and pred.shape[2] == 3 and pred.shape[1] != len(joints):
+        raise EstimatorError(f"{name} returned {pred.shape[1]} joints, but declares the {joints.name} set of "
+                             f"{len(joints)}; declare its joint_set (a built-in name or its list of joint names, "
+                             "docs/estimators.md)")
+    if tuple(pred.shape) != (batch, len(joints), 3):
+        raise EstimatorError(f"{name} returned shape {tuple(pred.shape)} for {batch} images; expected {expected}")
+    pred = pred.float()
     bad = ~torch.isfinite(pred).reshape(batch, -1).all(dim=1)
     if bad.any():
-        raise EstimatorError(f"{name} predicted NaN or inf for samples {torch.nonzero(bad)[:5, 0].tolist()}")
-    return pred.float()
+        if not missing:
+            raise EstimatorError(f"{name} predicted NaN or inf for samples {torch.nonzero(bad)[:5, 0].tolist()}; a "
+                                 "detector that finds no person may return NaN only in examine mode "
+                                 "(train/examine.py), which counts it as 'no detection'")
+        pred = pred.clone()
+        pred[bad] = float("nan")
+    return pred
 
 
 @torch.no_grad()
-def predict(estimator, images, batch_size: int = 256, device=None) -> np.ndarray:
-    """Root-relative 3D joints (N, 24, 3) in metres for N crops, checked, in evaluation mode."""
-    size = estimator.input_size
+def predict(estimator, images, batch_size: int = 256, device=None, missing: bool = False,
+            units_check: bool = True) -> np.ndarray:
+    """Root-relative joints (N, J, 3) in metres, in the estimator's joint set, for N crops: checked, in
+    evaluation mode. ``missing``: NaN rows for samples it finds no person in (``check_prediction``);
+    ``units_check``: refuse outputs whose size contradicts the declared unit (off while training,
+    when an untrained model's output means nothing)."""
+    spec = spec_of(estimator)
+    name = getattr(estimator, "name", type(estimator).__name__)
     module = estimator if isinstance(estimator, torch.nn.Module) else None
     was_training = module.training if module is not None else False
     if module is not None:
@@ -179,21 +215,35 @@ def predict(estimator, images, batch_size: int = 256, device=None) -> np.ndarray
     out = []
     try:
         for start in range(0, len(images), batch_size):
-            batch = as_batch(images[start:start + batch_size], size)
+            batch = as_batch(images[start:start + batch_size], spec.input_size)
             if device is not None:
                 batch = batch.to(device)
-            pred = check_prediction(estimator(batch), batch.shape[0], getattr(estimator, "name", "estimator"))
-            out.append((pred - pred[:, :1]).cpu().numpy())
+            pred = check_prediction(estimator(spec.prepare(batch)), batch.shape[0], spec, name, missing)
+            out.append(spec.to_metres(pred).cpu().numpy())
     finally:
         if module is not None:
             module.train(was_training)
-    return np.concatenate(out) if out else np.zeros((0, NUM_JOINTS, 3), np.float32)
+    joints = np.concatenate(out) if out else np.zeros((0, len(spec.joint_set), 3), np.float32)
+    if units_check:
+        try:
+            check_units(joints, spec, name)
+        except SpecError as err:
+            raise EstimatorError(str(err)) from None
+    return joints
 
 
-def save_estimator(path: str | os.PathLike, model: BaselineEstimator, meta: dict | None = None,
-                   extra: dict | None = None) -> None:
-    """Write a baseline checkpoint atomically."""
-    state = {"format": ESTIMATOR_FORMAT, "config": model.config(),
+def save_estimator(path: str | os.PathLike, model: torch.nn.Module, meta: dict | None = None,
+                   extra: dict | None = None, factory: str | None = None) -> None:
+    """Write an estimator checkpoint atomically: a baseline with its config, any other module with the
+    ``module:callable`` ``factory`` that rebuilds it and its ``state_dict``."""
+    recipe: dict[str, object]
+    if isinstance(model, BaselineEstimator):
+        recipe = {"config": model.config()}
+    elif factory:
+        recipe = {"factory": factory}
+    else:
+        raise EstimatorError(f"saving a {type(model).__name__} needs the 'module:callable' factory that rebuilds it")
+    state = {"format": ESTIMATOR_FORMAT, **recipe,
              "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "meta": meta or {}}
     atomic_write(path, lambda tmp: torch.save(state | (extra or {}), tmp))
 
@@ -201,6 +251,40 @@ def save_estimator(path: str | os.PathLike, model: BaselineEstimator, meta: dict
 def read_estimator_file(path: str | os.PathLike) -> dict:
     return read_checkpoint(path, ESTIMATOR_FORMAT, EstimatorError,
                            "Train one with train/pretrain_estimator.py, or omit it for the shipped baseline")
+
+
+def read_state_dict(path: str | os.PathLike) -> dict:
+    """Weights from a PoseGen estimator checkpoint, or from a plain ``torch.save(model.state_dict())``
+    file (or one dict holding it under ``state_dict``/``model``), as researchers' checkpoints come."""
+    path = Path(path)
+    if not path.is_file():
+        raise EstimatorError(f"checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated or foreign files raise many exception types
+        raise EstimatorError(f"{path}: corrupt or not a torch checkpoint ({type(err).__name__}: {err})") from err
+    if isinstance(state, dict) and state.get("format") == ESTIMATOR_FORMAT:
+        state = state["state_dict"]
+    elif isinstance(state, dict):
+        state = next((state[k] for k in ("state_dict", "model") if isinstance(state.get(k), dict)), state)
+    if not isinstance(state, dict) or not state or not all(torch.is_tensor(v) for v in state.values()):
+        raise EstimatorError(f"{path}: no state_dict of tensors in it; save one with "
+                             "torch.save(model.state_dict(), path)")
+    return state
+
+
+def load_weights(model: torch.nn.Module, state: dict, source: str) -> None:
+    """``state`` into ``model``, or an error saying that it belongs to another architecture."""
+    mine = model.state_dict()
+    missing, unexpected = sorted(set(mine) - set(state)), sorted(set(state) - set(mine))
+    wrong = sorted(k for k in set(mine) & set(state) if tuple(mine[k].shape) != tuple(state[k].shape))
+    if missing or unexpected or wrong:
+        parts = [f"{label}: {', '.join(keys[:4])}{', ...' if len(keys) > 4 else ''}" for label, keys in
+                 (("missing", missing), ("unexpected", unexpected), ("other shapes", wrong)) if keys]
+        raise EstimatorError(f"{source} holds weights of another architecture than {type(model).__name__} "
+                             f"({'; '.join(parts)}); pass the checkpoint saved from this model, or the factory "
+                             "that built it")
+    model.load_state_dict(state)
 
 
 def _is_factory(obj) -> bool:
@@ -228,14 +312,78 @@ def _check_not_a_module(spec: str) -> None:
     except (ImportError, ValueError):
         found = False
     if found:
+        example = f"{spec}:make_estimator" if spec.endswith(".py") else f"{module.strip('.')}:make_estimator"
         raise EstimatorError(f"estimator {spec!r} names Python code, not a checkpoint; name the callable in it as "
-                             f"'module:callable', e.g. '{module.strip('.')}:make_estimator' (the module importable, "
-                             "on PYTHONPATH)")
+                             f"'module:callable' or 'file.py:callable', e.g. '{example}'")
 
 
-def load_estimator(spec=None, device=None) -> PoseEstimator | torch.nn.Module:
+def _import(spec: str, what: str = "estimator"):
+    """The object a ``module:callable`` string names; the module may also be a ``.py`` file's path."""
+    module_name, _, attr = spec.rpartition(":")
+    try:
+        if module_name.endswith(".py"):
+            path = Path(module_name).resolve()
+            if not path.is_file():
+                raise ImportError(f"no file {module_name}")
+            name = f"posegen_user.{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
+            if name not in sys.modules:  # loaded once, so its classes stay the same objects
+                found = importlib.util.spec_from_file_location(name, path)
+                assert found is not None and found.loader is not None
+                module = importlib.util.module_from_spec(found)
+                sys.modules[name] = module
+                try:
+                    found.loader.exec_module(module)
+                except BaseException:
+                    del sys.modules[name]
+                    raise
+            return getattr(sys.modules[name], attr)
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, SyntaxError) as err:
+        raise EstimatorError(f"cannot load {what} {spec!r}: {type(err).__name__}: {err}. Use 'package.module:callable' "
+                             "with the module importable (on PYTHONPATH), or 'path/to/file.py:callable'") from err
+
+
+def absolute_callable(spec: str | None) -> str | None:
+    """``spec`` with a relative ``.py`` file path made absolute, so a run resumes from any directory."""
+    if spec is None or ":" not in spec:
+        return spec
+    module_name, _, attr = spec.rpartition(":")
+    if module_name.endswith(".py") and Path(module_name).is_file():
+        return f"{Path(module_name).resolve()}:{attr}"
+    return spec
+
+
+def build_from(spec: str, what: str = "estimator") -> Callable:
+    """The estimator a ``module:callable`` names: the callable itself, or what it builds when it is a
+    class or takes no arguments (the one rule, whatever its name)."""
+    obj = _import(spec, what)
+    if isinstance(obj, type) or _is_factory(obj):
+        try:
+            obj = obj()
+        except TypeError as err:
+            raise EstimatorError(f"cannot build {what} {spec!r}: {err}. A class or a callable that takes no "
+                                 "arguments is called to build the estimator; give its arguments defaults, "
+                                 "or export a function of no arguments that returns the model") from err
+    return obj
+
+
+def _from_checkpoint(path) -> torch.nn.Module:
+    state = read_estimator_file(path)
+    if "factory" in state:
+        model = build_from(state["factory"])
+        if not isinstance(model, torch.nn.Module):
+            raise EstimatorError(f"{path}: its factory {state['factory']!r} no longer builds a torch module")
+    else:
+        model = BaselineEstimator(**state["config"])
+    load_weights(model, state["state_dict"], str(path))
+    model.meta = state.get("meta", {})
+    return model
+
+
+def load_estimator(spec=None, device=None, checkpoint=None) -> PoseEstimator | torch.nn.Module:
     """An estimator from: None (the shipped baseline), a shipped name (``SHIPPED_ESTIMATORS``), a
     checkpoint path, ``"module:callable"``, an estimator object, or any callable (wrapped and checked).
+    ``checkpoint``: weights (PoseGen's or a plain state_dict file) for the torch module ``spec`` builds.
     A checkpoint loads onto ``device`` (default: CUDA when present); a given torch module moves only
     when ``device`` is given; a callable is handed crops on ``device``, else on the device it
     declares (its ``device`` attribute), else on the CPU."""
@@ -245,27 +393,19 @@ def load_estimator(spec=None, device=None) -> PoseEstimator | torch.nn.Module:
         _check_not_a_module(str(spec))
     if spec is None or isinstance(spec, (str, os.PathLike)) and (Path(spec).suffix in (".pt", ".pth")
                                                                   or ":" not in str(spec)):
-        state = read_estimator_file(DEFAULT_ESTIMATOR_PATH if spec is None else spec)
-        model = BaselineEstimator(**state["config"])
-        model.load_state_dict(state["state_dict"])
-        model.meta = state.get("meta", {})
-        return model.to(resolve_device(device)).eval()
+        if checkpoint is not None:
+            raise EstimatorError("--estimator-checkpoint is for a 'module:callable' estimator; a checkpoint file "
+                                 "is itself the estimator (pass it as --estimator)")
+        return _from_checkpoint(DEFAULT_ESTIMATOR_PATH if spec is None else spec).to(resolve_device(device)).eval()
     if isinstance(spec, str):
-        module_name, _, attr = spec.partition(":")
-        try:
-            obj = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as err:
-            raise EstimatorError(f"cannot load estimator {spec!r}: {err}. Use 'package.module:callable' with "
-                                 "the module importable (on PYTHONPATH)") from err
-        if isinstance(obj, type) or _is_factory(obj):
-            try:
-                obj = obj()  # a class or factory: build the estimator
-            except TypeError as err:
-                raise EstimatorError(f"cannot build estimator {spec!r}: {err}. A class or a callable that takes no "
-                                     "arguments is called to build the estimator; give its arguments defaults, "
-                                     "or export a function of no arguments that returns the model") from err
-        spec = obj
-    if isinstance(spec, torch.nn.Module) and hasattr(spec, "input_size"):
+        spec = build_from(spec)
+    if checkpoint is not None:
+        if not isinstance(spec, torch.nn.Module):
+            raise EstimatorError(f"a checkpoint was given, but the estimator is a {type(spec).__name__}, not a torch "
+                                 "module to load weights into")
+        load_weights(spec, read_state_dict(checkpoint), str(checkpoint))
+    if isinstance(spec, torch.nn.Module):
+        spec_of(spec)  # its declared spec is usable
         return spec.to(device) if device else spec
     if callable(spec):
         return CallableEstimator(spec, device=device)

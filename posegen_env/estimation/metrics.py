@@ -1,11 +1,11 @@
 """Standard 3D pose metrics: MPJPE, PA-MPJPE, PCK3D and per-joint errors, vectorised over a batch.
 
-Inputs are joint positions in **metres**, shaped (N, J, 3) -- normally SMPL's 24 joints (see
-``joints.py``) -- as numpy arrays or torch tensors. Every error is reported in **millimetres**,
+Inputs are joint positions in **metres**, shaped (N, J, 3) -- SMPL's 24 joints or another joint
+set (``body/joint_sets.py``) -- as numpy arrays or torch tensors. Every error is reported in **millimetres**,
 the unit the pose-estimation literature quotes, so numbers can be compared with published ones.
 
-MPJPE and PCK3D first subtract each skeleton's root (pelvis, joint 0), so a global offset of the
-prediction costs nothing; PA-MPJPE additionally removes rotation and scale (Procrustes), so it
+MPJPE and PCK3D first subtract each skeleton's root (pelvis, joint 0, or the set's root), so a
+global offset of the prediction costs nothing; PA-MPJPE additionally removes rotation and scale (Procrustes), so it
 measures only the articulated pose.
 """
 
@@ -16,16 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from posegen_env.body.joints import EVAL_JOINT_NAMES, EVAL_JOINTS, NUM_JOINTS, ROOT_JOINT, SMPL_JOINT_NAMES
+from posegen_env.body.joint_sets import get_joint_set
+from posegen_env.body.joints import NUM_JOINTS, ROOT_JOINT
 
 M_TO_MM = 1000.0
 PCK_THRESHOLD_MM = 150.0
-
-# Subsets reported by evaluate_poses: name -> (joint indices, joint names).
-EVAL_SUBSETS: dict[str, tuple[tuple[int, ...], tuple[str, ...]]] = {
-    "eval14": (EVAL_JOINTS, EVAL_JOINT_NAMES),
-    "all24": (tuple(range(NUM_JOINTS)), SMPL_JOINT_NAMES),
-}
 
 _MAX_LISTED = 5  # how many offending sample indices an error message lists
 
@@ -71,12 +66,14 @@ def _joint_index(joints: Sequence[int] | np.ndarray | None, num_joints: int) -> 
     return idx
 
 
-def _root_relative(x: np.ndarray, root: int | None) -> np.ndarray:
+def _root_relative(x: np.ndarray, root: int | Sequence[int] | None) -> np.ndarray:
+    """``x`` less its root joint, or the mean of several (a skeleton rooted between the hips)."""
     if root is None:
         return x
-    if not -x.shape[1] <= root < x.shape[1]:
-        raise ValueError(f"root joint {root} out of range for {x.shape[1]} joints")
-    return x - x[:, root : root + 1]
+    idx = [root] if isinstance(root, int | np.integer) else list(root)
+    if not idx or not all(-x.shape[1] <= r < x.shape[1] for r in idx):
+        raise ValueError(f"root joint(s) {root} out of range for {x.shape[1]} joints")
+    return x - x[:, idx].mean(axis=1, keepdims=True)
 
 
 def procrustes_align(pred: Any, gt: Any) -> np.ndarray:
@@ -109,12 +106,13 @@ def per_joint_errors(
     joints: Sequence[int] | None = None,
     aligned: bool = False,
     *,
-    root: int | None = ROOT_JOINT,
+    root: int | Sequence[int] | None = ROOT_JOINT,
 ) -> np.ndarray:
     """Euclidean error of each joint in mm, (N, J), for inputs in metres.
 
-    ``aligned=False``: root-aligned (joint ``root`` subtracted before selecting ``joints``, so the root
-    need not be in the subset; ``root=None`` when inputs are already root-relative or have no root).
+    ``aligned=False``: root-aligned (joint ``root``, or the mean of several, subtracted before selecting
+    ``joints``, so the root need not be in the subset; ``root=None`` when inputs are already
+    root-relative or have no root).
     ``aligned=True``: Procrustes-aligned, with the transform fitted on the selected joints only.
     """
     pred, gt = _check_pair(pred, gt)
@@ -126,7 +124,8 @@ def per_joint_errors(
     return np.linalg.norm(p - g, axis=-1) * M_TO_MM
 
 
-def mpjpe(pred: Any, gt: Any, joints: Sequence[int] | None = None, *, root: int | None = ROOT_JOINT) -> np.ndarray:
+def mpjpe(pred: Any, gt: Any, joints: Sequence[int] | None = None, *,
+          root: int | Sequence[int] | None = ROOT_JOINT) -> np.ndarray:
     """Mean per-joint position error after root alignment, (N,) mm; inputs (N, J, 3) in metres."""
     return per_joint_errors(pred, gt, joints, root=root).mean(axis=1)
 
@@ -142,7 +141,7 @@ def pck3d(
     threshold_mm: float = PCK_THRESHOLD_MM,
     joints: Sequence[int] | None = None,
     *,
-    root: int | None = ROOT_JOINT,
+    root: int | Sequence[int] | None = ROOT_JOINT,
 ) -> np.ndarray:
     """Fraction (0..1) of joints within ``threshold_mm`` (inclusive) after root alignment, (N,).
 
@@ -151,21 +150,26 @@ def pck3d(
     return (per_joint_errors(pred, gt, joints, root=root) <= threshold_mm).mean(axis=1)
 
 
-def evaluate_poses(pred: Any, gt: Any) -> dict[str, Any]:
-    """All standard metrics for a batch of 24-joint poses (metres), as a JSON-serialisable dict.
+def evaluate_poses(pred: Any, gt: Any, joint_set: Any = "smpl24") -> dict[str, Any]:
+    """All standard metrics for a batch of poses (metres) in ``joint_set`` (a name or ``JointSet``), as a
+    JSON-serialisable dict.
 
-    For each subset in ``EVAL_SUBSETS`` ("eval14" = ``EVAL_JOINTS``, "all24"): batch-mean
-    ``mpjpe_mm``, ``pa_mpjpe_mm``, ``pck3d_150_pct`` (percent) and ``per_joint_mpjpe_mm`` keyed by
-    joint name; plus ``num_samples``.
+    Both are root-aligned on the set's root. For "eval14" (the set's standard evaluation subset, 14
+    joints where the set has them) and "all" (every joint of the set): batch-mean ``mpjpe_mm``,
+    ``pa_mpjpe_mm``, ``pck3d_150_pct`` (percent) and ``per_joint_mpjpe_mm`` keyed by joint name; plus
+    ``num_samples`` and ``joint_set``.
     """
     pred, gt = _check_pair(pred, gt)
-    if pred.shape[1] != NUM_JOINTS:
-        raise ValueError(f"evaluate_poses needs SMPL's {NUM_JOINTS} joints, got {pred.shape[1]}")
+    joint_set = get_joint_set(joint_set)
+    if pred.shape[1] != len(joint_set):
+        raise ValueError(f"the {joint_set.name} joint set has {len(joint_set)} joints; got {pred.shape[1]}")
     if len(pred) == 0:
         raise ValueError("evaluate_poses needs at least one sample; the batch is empty")
-    results: dict[str, Any] = {"num_samples": len(pred)}
-    for subset, (idx, names) in EVAL_SUBSETS.items():
-        errors = per_joint_errors(pred, gt, idx)
+    results: dict[str, Any] = {"num_samples": len(pred), "joint_set": joint_set.name}
+    root = joint_set.root_index
+    for subset, names in (("eval14", joint_set.eval_joints), ("all", joint_set.joints)):
+        idx = joint_set.index(names)
+        errors = per_joint_errors(pred, gt, idx, root=root)
         results[subset] = {
             "mpjpe_mm": float(errors.mean()),
             "pa_mpjpe_mm": float(pa_mpjpe(pred, gt, idx).mean()),
@@ -178,19 +182,19 @@ def evaluate_poses(pred: Any, gt: Any) -> dict[str, Any]:
 def format_table(results: Mapping[str, Mapping[str, Any]]) -> str:
     """Markdown table of ``evaluate_poses`` outputs, one row per name (e.g. test suite).
 
-    The first three metric columns use the 14-joint evaluation subset, the last is all-24 MPJPE.
+    The first three metric columns use the set's evaluation subset, the last all its joints.
     """
-    header = "| name | samples | MPJPE-14 (mm) | PA-MPJPE-14 (mm) | PCK3D@150-14 (%) | MPJPE-24 (mm) |"
+    header = "| name | samples | MPJPE-14 (mm) | PA-MPJPE-14 (mm) | PCK3D@150-14 (%) | MPJPE-all (mm) |"
     lines = [header, "|---|---:|---:|---:|---:|---:|"]
     for name, r in results.items():
-        e14, a24 = r["eval14"], r["all24"]
+        e14, every = r["eval14"], r.get("all", r.get("all24"))  # "all24": result files before joint sets
         cells = [
             str(name).replace("|", "\\|"),
             str(r["num_samples"]),
             f"{e14['mpjpe_mm']:.1f}",
             f"{e14['pa_mpjpe_mm']:.1f}",
             f"{e14['pck3d_150_pct']:.1f}",
-            f"{a24['mpjpe_mm']:.1f}",
+            f"{every['mpjpe_mm']:.1f}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

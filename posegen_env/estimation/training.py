@@ -10,25 +10,96 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from posegen_env.body.joints import EVAL_JOINTS
 from posegen_env.data.dataset import PoseData
-from posegen_env.estimation.estimator import INPUT_SIZE, as_batch, mirror_joints, predict
+from posegen_env.estimation.estimator import EstimatorError, as_batch, mirror_joints, predict, spec_of
 from posegen_env.estimation.metrics import mpjpe
 
 # Every public torch module with batch-norm running statistics (their common base class is private).
 BATCH_NORMS = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d, torch.nn.SyncBatchNorm,
                torch.nn.LazyBatchNorm1d, torch.nn.LazyBatchNorm2d, torch.nn.LazyBatchNorm3d)
+OPTIMIZERS = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+# A custom loss: (model, batch) -> scalar tensor; the batch's keys are listed in ``training_batch``.
+Loss = Callable[[torch.nn.Module, dict], torch.Tensor]
 
 
 def validation_mpjpe(model, data: PoseData) -> float:
-    """Mean 14-joint MPJPE in mm of ``model`` on ``data``."""
-    return float(mpjpe(predict(model, data.images), data.joints3d, joints=EVAL_JOINTS).mean())
+    """Mean MPJPE in mm of ``model`` on ``data`` over its joint set's evaluation subset (``data.joints3d``
+    holds the targets in that set, root-relative)."""
+    pred = predict(model, data.images, units_check=False)
+    return float(mpjpe(pred, data.joints3d, joints=spec_of(model).joint_set.eval_index, root=None).mean())
+
+
+def default_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
+    """L1 in metres on the estimator's joints, root-relative in camera axes: robust to the occasional
+    hard sample."""
+    return (spec_of(model).to_metres(model(batch["images"])) - batch["joints3d"]).abs().mean()
+
+
+def training_batch(model, sources: Sequence[PoseData], picks: Sequence[np.ndarray], generator: torch.Generator,
+                   device, recolour: bool = False, flip: bool = False, labels: bool = False) -> dict:
+    """One batch as a loss reads it, on ``device``: ``images`` (prepared as the model takes them),
+    ``joints3d`` (its joint set, root-relative metres); with ``labels`` also everything the dataset
+    format stores: ``smpl_joints3d`` (N, 24, 3) m, ``joints2d`` (N, 24, 2) crop pixels, ``visible``
+    (N, 24), ``global_orient``, ``body_pose``, ``betas`` and the crop camera ``K``, ``R``, ``t``."""
+    spec = spec_of(model)
+    images = np.concatenate([d.images[i] for d, i in zip(sources, picks, strict=True)])
+    x = _augment(as_batch(images, spec.input_size), generator, recolour)
+    y = torch.as_tensor(np.concatenate([d.joints3d[i] for d, i in zip(sources, picks, strict=True)]),
+                        dtype=torch.float32)
+    batch: dict[str, torch.Tensor] = {}
+    if flip:  # mirrored crops get mirrored labels (the richer labels are not mirrored: no flip with them)
+        flipped = torch.rand(len(x), generator=generator) < 0.5
+        x[flipped], y[flipped] = x[flipped].flip(-1), mirror_joints(y[flipped], spec.joint_set.mirror)
+    if labels:
+        if any(d.labels is None for d in sources):
+            raise EstimatorError("a custom loss needs the full labels of every training source")
+        parts = [d.labels.select(i) for d, i in zip(sources, picks, strict=True)]  # type: ignore[union-attr]
+        cat = {f: np.concatenate([getattr(p, f) for p in parts]) for f in
+               ("joints3d", "joints2d", "visible", "pose", "betas", "K", "R", "t")}
+        arrays = {"smpl_joints3d": cat["joints3d"], "joints2d": cat["joints2d"], "visible": cat["visible"],
+                  "global_orient": cat["pose"][:, :3], "body_pose": cat["pose"][:, 3:], "betas": cat["betas"],
+                  "K": cat["K"], "R": cat["R"], "t": cat["t"]}
+        batch = {k: torch.as_tensor(v).to(device) for k, v in arrays.items()}
+    return batch | {"images": spec.prepare(x.to(device)), "joints3d": y.to(device)}
+
+
+def _checked_loss(value, step: int) -> torch.Tensor:
+    if not torch.is_tensor(value) or value.numel() != 1:
+        shape = tuple(value.shape) if torch.is_tensor(value) else type(value).__name__
+        raise EstimatorError(f"the loss returned {shape} at step {step}; it must return one scalar tensor "
+                             "(reduce it, e.g. .mean())")
+    if not torch.isfinite(value):
+        raise EstimatorError(f"the loss returned {value.item()} at step {step}; check it for division by zero or "
+                             "log of zero, or lower the learning rate. Rounds already written are kept")
+    if not value.requires_grad:
+        raise EstimatorError(f"the loss at step {step} does not depend on the model's parameters; compute it from "
+                             "model(batch['images'])")
+    return value.reshape(())
+
+
+def make_optimizer(model: torch.nn.Module, name: str, lr: float, weight_decay: float,
+                   freeze: Sequence[str] = ()) -> torch.optim.Optimizer:
+    """``name``'s optimiser over the parameters whose names start with none of ``freeze``."""
+    if name not in OPTIMIZERS:
+        raise EstimatorError(f"unknown optimiser {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+    names = [n for n, _ in model.named_parameters()]
+    unknown = [f for f in freeze if not any(n == f or n.startswith(f + ".") for n in names)]
+    if unknown:
+        tops = sorted({n.split(".")[0] for n in names})
+        raise EstimatorError(f"no parameters named {', '.join(unknown)} to freeze; the model's modules are "
+                             f"{', '.join(tops)} (name a module, e.g. 'features' or 'features.0')")
+    params = [p for n, p in model.named_parameters()
+              if p.requires_grad and not any(n == f or n.startswith(f + ".") for f in freeze)]
+    if not params:
+        raise EstimatorError("nothing left to train: every parameter is frozen or has requires_grad=False")
+    extra = {"momentum": 0.9} if name == "sgd" else {}
+    return OPTIMIZERS[name](params, lr=lr, weight_decay=weight_decay, **extra)
 
 
 def cosine_factor(step: int, steps: int) -> float:
@@ -60,7 +131,8 @@ def train_estimator(model: torch.nn.Module, sources: list[tuple[PoseData, float]
                     seed: int = 0, start_step: int = 0, optimizer_state: dict | None = None,
                     on_eval: Callable[[int, float, torch.optim.Optimizer], None] | None = None,
                     desc: str = "training estimator", flip_augment: bool = False, freeze_norm: bool = False,
-                    recolour: bool = False) -> dict:
+                    recolour: bool = False, loss: Loss | None = None, optimizer: str = "adamw",
+                    freeze: Sequence[str] = ()) -> dict:
     """Train ``model`` for ``steps`` steps on batches drawn from ``sources`` in proportion to their weights.
 
     Every ``eval_every`` steps ``score(model)`` (lower is better, e.g. validation MPJPE) is
@@ -69,19 +141,21 @@ def train_estimator(model: torch.nn.Module, sources: list[tuple[PoseData, float]
     half of each batch; it is off by default because an asymmetric subject (a different colour on
     each sleeve, say) makes mirrored crops contradict its real left/right cues. ``freeze_norm``
     keeps batch-norm statistics fixed, so unusual new images do not shift how every image is seen.
-    ``recolour`` swaps colour channels and greys some crops (``_augment``).
+    ``recolour`` swaps colour channels and greys some crops (``_augment``). ``loss`` replaces the
+    default L1 on the joints (``default_loss``) and then sees every label (``training_batch``);
+    ``optimizer`` names one of ``OPTIMIZERS``; parameters under the ``freeze`` module names stay fixed.
     """
     weights = np.array([w for _, w in sources], dtype=float)
     if (weights < 0).any() or weights.sum() <= 0 or any(len(d) == 0 for d, w in sources if w > 0):
         raise ValueError("training sources need positive weights and at least one sample each")
     weights /= weights.sum()
     device = next(model.parameters()).device
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    opt = make_optimizer(model, optimizer, lr, weight_decay, freeze)
     if optimizer_state is not None:
-        optimizer.load_state_dict(optimizer_state)
-    for group in optimizer.param_groups:  # the schedule follows this call's ``lr``, also when resuming
+        opt.load_state_dict(optimizer_state)
+    for group in opt.param_groups:  # the schedule follows this call's ``lr``, also when resuming
         group["initial_lr"] = lr
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: cosine_factor(step, steps),
+    scheduler = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: cosine_factor(step, steps),
                                                   last_epoch=start_step - 1)
     generator = torch.Generator().manual_seed(seed + start_step)
     rng = np.random.default_rng(seed + start_step)
@@ -102,36 +176,30 @@ def train_estimator(model: torch.nn.Module, sources: list[tuple[PoseData, float]
         for step in range(start_step, steps):
             counts = rng.multinomial(batch_size, weights)
             idx = [rng.integers(len(d), size=c) for (d, _), c in zip(sources, counts, strict=True)]
-            images = np.concatenate([d.images[i] for (d, _), i in zip(sources, idx, strict=True)])
-            target = np.concatenate([d.joints3d[i] for (d, _), i in zip(sources, idx, strict=True)])
-            x = _augment(as_batch(images, int(getattr(model, "input_size", INPUT_SIZE))), generator, recolour)
-            y = torch.as_tensor(target, dtype=torch.float32)
-            if flip_augment:  # mirrored crops get mirrored labels
-                flip = torch.rand(len(x), generator=generator) < 0.5
-                x[flip], y[flip] = x[flip].flip(-1), mirror_joints(y[flip])
-            x, y = x.to(device), y.to(device)
-            loss = (model(x) - y).abs().mean()  # L1 in metres: robust to the occasional hard sample
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            batch = training_batch(model, [d for d, _ in sources], idx, generator, device, recolour,
+                                   flip=flip_augment and loss is None, labels=loss is not None)
+            value = _checked_loss((loss or default_loss)(model, batch), step)
+            opt.zero_grad(set_to_none=True)
+            value.backward()
+            opt.step()
             scheduler.step()
-            running.append(loss.item())
+            running.append(value.item())
             bar.update(1)
             done = step + 1
             if done % eval_every == 0 or done == steps:
                 history["step"].append(done)
                 history["loss"].append(float(np.mean(running)))
                 running = []
-                value = score(model) if score is not None else -float(done)
+                scored = score(model) if score is not None else -float(done)
                 train_mode()
-                history["score"].append(value)
-                bar.set_postfix(loss=f"{history['loss'][-1] * 1000:.1f}mm", score=f"{value:.1f}")
-                if value < best[0]:
-                    best, stale = (value, copy.deepcopy(model.state_dict()), done), 0
+                history["score"].append(scored)
+                bar.set_postfix(loss=f"{history['loss'][-1] * 1000:.1f}mm", score=f"{scored:.1f}")
+                if scored < best[0]:
+                    best, stale = (scored, copy.deepcopy(model.state_dict()), done), 0
                 else:
                     stale += 1
                 if on_eval is not None:
-                    on_eval(done, value, optimizer)
+                    on_eval(done, scored, opt)
                 if patience is not None and stale >= patience:
                     bar.write(f"early stop at step {done}: no validation gain in {patience} evaluations")
                     break
@@ -143,7 +211,8 @@ def train_estimator(model: torch.nn.Module, sources: list[tuple[PoseData, float]
 def finetune(model: torch.nn.Module, new: PoseData, replay: PoseData, val: PoseData, replay_ratio: float = 0.85,
              steps: int = 2400, batch_size: int = 64, lr: float = 3e-4, eval_every: int = 300,
              patience: int | None = None, tolerance: float = 0.015, holdout: float = 0.1, seed: int = 0,
-             reference_mpjpe: float | None = None, anchor: dict | None = None) -> dict:
+             reference_mpjpe: float | None = None, anchor: dict | None = None, loss: Loss | None = None,
+             optimizer: str = "adamw", freeze: Sequence[str] = ()) -> dict:
     """Fine-tune on ``new`` samples mixed with ``replay`` of base data (``replay_ratio`` of every batch).
 
     A ``holdout`` fraction of the new samples measures progress on the hard data; training keeps
@@ -154,8 +223,10 @@ def finetune(model: torch.nn.Module, new: PoseData, replay: PoseData, val: PoseD
     within ``tolerance`` (relative) of ``reference_mpjpe`` -- by default the starting model's; over
     several rounds pass the original model's, so that small losses cannot add up -- possibly the
     starting weights themselves. Blending keeps far more of the hard-data gain at a given in-distribution cost
-    than stopping early does. Batch-norm statistics stay frozen, so the hard samples do not
-    change how base images are normalised and the blend is exact for them.
+    than stopping early does. Batch-norm statistics stay frozen (every batch-norm layer of any module
+    is kept in evaluation mode), so the hard samples do not change how base images are normalised and
+    the blend is exact for them; other buffers blend like weights. ``loss``, ``optimizer`` and
+    ``freeze`` as in ``train_estimator``.
     """
     if not 0.0 <= replay_ratio < 1.0:
         raise ValueError(f"replay_ratio must be in [0, 1), got {replay_ratio}")
@@ -163,8 +234,7 @@ def finetune(model: torch.nn.Module, new: PoseData, replay: PoseData, val: PoseD
         raise ValueError(f"fine-tuning needs at least 2 new samples, got {len(new)}")
     order = np.random.default_rng(seed).permutation(len(new))
     n_hold = max(1, int(round(holdout * len(new))))
-    hard_val = PoseData(new.images[order[:n_hold]], new.joints3d[order[:n_hold]])
-    train_new = PoseData(new.images[order[n_hold:]], new.joints3d[order[n_hold:]])
+    hard_val, train_new = new.select(order[:n_hold]), new.select(order[n_hold:])
     start = copy.deepcopy(model.state_dict())
     anchor = start if anchor is None else {k: v.to(start[k].device) for k, v in anchor.items()}
     reference = validation_mpjpe(model, val) if reference_mpjpe is None else reference_mpjpe
@@ -172,7 +242,7 @@ def finetune(model: torch.nn.Module, new: PoseData, replay: PoseData, val: PoseD
     sources = [(train_new, 1.0 - replay_ratio)] + ([(replay, replay_ratio)] if replay_ratio > 0 else [])
     history = train_estimator(model, sources, lambda m: validation_mpjpe(m, hard_val), steps, batch_size, lr,
                               eval_every=eval_every, patience=patience, seed=seed, desc="fine-tuning estimator",
-                              freeze_norm=True)
+                              freeze_norm=True, loss=loss, optimizer=optimizer, freeze=freeze)
     tuned = copy.deepcopy(model.state_dict())
     blends: dict[str, list[float]] = {"alpha": [], "in_distribution": [], "hard": []}
     chosen = None

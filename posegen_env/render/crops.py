@@ -12,6 +12,13 @@ import numpy as np
 from posegen_env.render.backgrounds import Backgrounds
 from posegen_env.render.camera import REFERENCE_WIDTH, CameraParams, person_crop_box
 
+DEFAULT_CROP_SCALE = 1.25  # crop side over the projected joints' extent
+
+
+def crop_tag(crop_size: int, crop_scale: float = DEFAULT_CROP_SCALE) -> str:
+    """How cached renders name their crop geometry: "-s64", or "-s128-c1.5" for another margin."""
+    return f"-s{crop_size}" + ("" if crop_scale == DEFAULT_CROP_SCALE else f"-c{crop_scale:g}")
+
 
 @dataclass
 class PoseBatch:
@@ -45,7 +52,8 @@ class PoseBatch:
         return PoseBatch(*values)
 
 
-def render_crops(avatar, poses: dict, cameras: CameraParams, crop_size: int = 64, crop_scale: float = 1.25,
+def render_crops(avatar, poses: dict, cameras: CameraParams, crop_size: int = 64,
+                 crop_scale: float = DEFAULT_CROP_SCALE,
                  jitter: float = 0.05, background="random",
                  rng: np.random.Generator | Sequence[np.random.Generator] | None = None,
                  batch: int = 64, progress=None, subjects: np.ndarray | None = None,

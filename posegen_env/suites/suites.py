@@ -28,11 +28,12 @@ from posegen_env.body.pose_library import mirror_pose
 from posegen_env.data.cache import cache_root
 from posegen_env.data.dataset import PoseDataset, load_dataset, write_dataset
 from posegen_env.distributions import BaseCameraSampler, BasePoseSampler, RangeCameraSampler
+from posegen_env.estimation.estimator import spec_of
 from posegen_env.estimation.evaluate import evaluate_dataset
 from posegen_env.render.avatar.cast import CastRenderer
 from posegen_env.render.backgrounds import background_tag
 from posegen_env.render.camera import CameraParams
-from posegen_env.render.crops import PoseBatch, render_crops
+from posegen_env.render.crops import DEFAULT_CROP_SCALE, PoseBatch, crop_tag, render_crops
 from posegen_env.suites.heldout_poses import heldout_array
 
 SUITES = ("in-distribution", "novel-views", "novel-poses", "hard")
@@ -84,8 +85,9 @@ def suite_seed(name: str, split: str = "test") -> int:
 
 
 def build_suite(name: str, avatar, num_samples: int = 500, crop_size: int = 64, split: str = "test",
-                subjects: str = "heldout", background="random") -> PoseBatch:
-    """Render a suite's samples (deterministic for a given avatar and background).
+                subjects: str = "heldout", background="random", crop_scale: float = DEFAULT_CROP_SCALE) -> PoseBatch:
+    """Render a suite's samples (deterministic for a given avatar and background), as ``crop_size`` px
+    crops with the ``crop_scale`` margin: the estimator's own input, not a resampled one.
 
     With a cast, each sample shows a subject of the ``subjects`` group in that subject's build:
     the held-out people for reported figures, "train" for diagnosing what is person-specific.
@@ -103,28 +105,29 @@ def build_suite(name: str, avatar, num_samples: int = 500, crop_size: int = 64, 
                              "held-out subjects (train/make_cast.py --heldout N)")
         who, poses["betas"] = avatar.draw(group, rng, num_samples)
     with tqdm(total=num_samples, desc=f"rendering {split} suite {name}", unit="img") as bar:
-        return render_crops(avatar, poses, cameras, crop_size=crop_size, rng=rng, progress=bar, subjects=who,
-                            background=background)
+        return render_crops(avatar, poses, cameras, crop_size=crop_size, crop_scale=crop_scale, rng=rng, progress=bar,
+                            subjects=who, background=background)
 
 
 def suite_path(name: str, avatar, num_samples: int = 500, crop_size: int = 64, split: str = "test",
-               subjects: str = "heldout", background="random") -> Path:
-    """Where a suite is cached: one folder per avatar, suite, split, subject group, size, resolution
+               subjects: str = "heldout", background="random", crop_scale: float = DEFAULT_CROP_SCALE) -> Path:
+    """Where a suite is cached: one folder per avatar, suite, split, subject group, size, crop geometry
     and background."""
     tag = getattr(avatar, "identifier", "avatar")
     split_tag = "" if split == "test" else f"-{split}"
     group_tag = "" if subjects == "heldout" or not isinstance(avatar, CastRenderer) else f"-{subjects}"
-    return cache_root() / "suites" / tag / (f"{name}{split_tag}{group_tag}-n{num_samples}-s{crop_size}"
-                                            f"{background_tag(background)}")
+    return cache_root() / "suites" / tag / (f"{name}{split_tag}{group_tag}-n{num_samples}"
+                                            f"{crop_tag(crop_size, crop_scale)}{background_tag(background)}")
 
 
 def load_suite(name: str, avatar, num_samples: int = 500, crop_size: int = 64, regenerate: bool = False,
-               split: str = "test", subjects: str = "heldout", background="random") -> PoseDataset:
+               split: str = "test", subjects: str = "heldout", background="random",
+               crop_scale: float = DEFAULT_CROP_SCALE) -> PoseDataset:
     """The suite from the cache, rendering and caching it first if needed."""
-    path = suite_path(name, avatar, num_samples, crop_size, split, subjects, background)
+    path = suite_path(name, avatar, num_samples, crop_size, split, subjects, background, crop_scale)
     if not regenerate and (path / "dataset.json").is_file():
         return load_dataset(path)
-    b = build_suite(name, avatar, num_samples, crop_size, split, subjects, background)
+    b = build_suite(name, avatar, num_samples, crop_size, split, subjects, background, crop_scale)
     write_dataset(path, b, meta={"suite": name, "split": split, "seed": suite_seed(name, split), "subjects": subjects,
                                  "avatar": getattr(avatar, "identifier", "")},
                   overwrite=True)
@@ -132,9 +135,16 @@ def load_suite(name: str, avatar, num_samples: int = 500, crop_size: int = 64, r
 
 
 def evaluate_suites(estimator, avatar, names=SUITES, num_samples: int = 500, split: str = "test",
-                    subjects: str = "heldout", background="random") -> dict[str, dict]:
+                    subjects: str = "heldout", background="random", image_size: int | None = None,
+                    missing: bool = False) -> dict[str, dict]:
     """Metrics on each named suite of ``split`` (rendered and cached on first use); with a cast, on
-    the ``subjects`` group (the held-out people unless diagnosing), on ``background``."""
-    return {name: evaluate_dataset(estimator, load_suite(name, avatar, num_samples, split=split, subjects=subjects,
-                                                         background=background))
+    the ``subjects`` group (the held-out people unless diagnosing), on ``background``. The suites are
+    rendered at the estimator's input size and crop margin (its spec), or at ``image_size``;
+    ``missing`` as in ``evaluate_dataset``."""
+    spec = spec_of(estimator)
+    size = image_size or spec.input_size
+    return {name: evaluate_dataset(estimator, load_suite(name, avatar, num_samples, size, split=split,
+                                                         subjects=subjects, background=background,
+                                                         crop_scale=spec.crop_scale),
+                                   body=avatar.body, missing=missing)
             for name in names}

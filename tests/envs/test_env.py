@@ -221,8 +221,9 @@ def test_mismatched_estimator_and_missing_files_get_clear_errors(task, tmp_path)
     def wrong_shape(images):
         return torch.zeros(images.shape[0], 17, 3)
 
-    with pytest.raises(EstimatorError, match="shape"):
-        PoseGenTask(avatar=task.avatar, estimator=wrong_shape)
+    unprobed = PoseGenTask(avatar=task.avatar, estimator=wrong_shape)  # a callable is checked on its first batch
+    with pytest.raises(EstimatorError, match="returned 17 joints, but declares the smpl24 set of 24"):
+        unprobed.evaluate(np.zeros((2, unprobed.action_dim)), [np.random.default_rng(k) for k in range(2)])
     with pytest.raises(EstimatorError, match="file not found"):
         PoseGenTask(avatar=task.avatar, estimator=str(tmp_path / "missing.pt"))
     with pytest.raises(AvatarError, match="not found"):

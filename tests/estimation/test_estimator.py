@@ -90,7 +90,7 @@ def test_adapter_loads_user_callable(user_module):
     assert pred.shape == (4, 24, 3) and np.allclose(pred, 0.0)  # made root-relative
 
 
-@pytest.mark.parametrize("name, message", [("wrong_shape", r"shape \(4, 17, 3\)"),
+@pytest.mark.parametrize("name, message", [("wrong_shape", r"returned 17 joints, but declares the smpl24 set of 24"),
                                            ("nan", r"NaN or inf for samples \[1\]")])
 def test_adapter_rejects_bad_outputs(user_module, name, message):
     with pytest.raises(EstimatorError, match=message):
