@@ -1,7 +1,7 @@
 """PoseGen-v0 throughput: single environment stepped one by one vs the batched vector environment.
 
     python benchmarks/env.py [--steps 256] [--num-envs 16 64 128] [--device auto|cpu|cuda] [--cast CAST]
-        [--background-mix plain=1,texture=1]
+        [--background-mix plain=1,texture=1] [--estimator SPEC [--estimator-checkpoint PATH]]
 
 Each step is one NeRF rendering of a 64 px person crop plus one estimator forward pass (and the
 reward). The single-env figure steps one ``PoseGenEnv`` (reset + step) per sample; the vector
@@ -9,6 +9,8 @@ figures step a ``PoseGenVectorEnv`` with each of the ``--num-envs`` sizes, rende
 estimating each batch in one call. Both use the shipped avatar and estimator and uniform actions.
 With ``--cast``, the vector figures are also measured with that cast (each sample a training
 subject drawn by the environment), interleaved with the one-avatar figures in the same run.
+With ``--estimator``, the vector figures are also measured with that estimator (on the cast and
+mix when given), rendering crops at its declared size and margin.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from posegen_env.envs.action_space import uniform_actions
 from posegen_env.envs.env import PoseGenEnv
 from posegen_env.envs.task import PoseGenTask
 from posegen_env.envs.vector_env import PoseGenVectorEnv
+from posegen_env.estimation.estimator import load_estimator
 from posegen_env.render.backgrounds import parse_backgrounds
 
 
@@ -60,6 +63,8 @@ def main() -> None:
     p.add_argument("--cast", default=None, help="a cast file (train/make_cast.py) to measure beside the avatar")
     p.add_argument("--background-mix", default=None,
                    help='with --cast, also measure the cast on this mix, e.g. "plain=1,texture=1"')
+    p.add_argument("--estimator", default=None, help="an estimator to measure beside the shipped one")
+    p.add_argument("--estimator-checkpoint", default=None, help="weights for the module --estimator builds")
     args = p.parse_args()
     task = PoseGenTask(device=args.device)
     single = single_rate(task, args.steps)
@@ -69,6 +74,11 @@ def main() -> None:
     cast = PoseGenTask(avatar=args.cast, device=args.device) if args.cast else None
     mix = PoseGenTask(avatar=cast.avatar, device=args.device,
                       background=parse_backgrounds(args.background_mix)) if cast and args.background_mix else None
+    own = None
+    if args.estimator:
+        base = cast or task
+        own = PoseGenTask(avatar=base.avatar, device=args.device, background=mix.background if mix else "random",
+                          estimator=load_estimator(args.estimator, args.device, checkpoint=args.estimator_checkpoint))
     for n in args.num_envs:
         rate = vector_rate(task, args.steps, n)
         print(f"| PoseGenVectorEnv, num_envs={n} | {rate:.1f} | {rate / single:.1f}x |")
@@ -80,6 +90,10 @@ def main() -> None:
             textured = vector_rate(mix, args.steps, n)
             print(f"| PoseGenVectorEnv with the cast on {args.background_mix}, num_envs={n} | "
                   f"{textured:.1f} | {textured / single:.1f}x |")
+        if own is not None:
+            rate = vector_rate(own, args.steps, n)
+            print(f"| PoseGenVectorEnv with {args.estimator} ({own.image_size} px), num_envs={n} | {rate:.1f} | "
+                  f"{rate / single:.1f}x |")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from the same pre-trained estimator with the same budget and writes a comparison
     python train/run_agent.py --policy all         # compare every policy (ppo, sac, search, random, prior, anchor)
     python train/run_agent.py --quick              # smoke test of the whole loop (under a minute)
     python train/run_agent.py --resume runs/agent-YYYYmmdd-HHMMSS
+    python train/run_agent.py --examine --estimator my_pkg.onnx_wrapper:predict   # learn and collect only
 
 The run directory holds results.{md,json,csv}, plots/, each round's dataset, hardest-sample grid,
 policy and estimator checkpoints, and TensorBoard logs (``tensorboard --logdir RUN/tensorboard``).
@@ -100,6 +101,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=None, help="run directory (default: runs/agent-<time>)")
     p.add_argument("--resume", type=Path, default=None, help="finish an interrupted run in this directory")
     p.add_argument("--quick", action="store_true", help="a tiny run for smoke tests")
+    p.add_argument("--examine", action="store_true",
+                   help="examine mode (train/examine.py, which takes the other options): learn and collect against "
+                        "any callable estimator, fine-tune nothing, report where it fails")
     args = p.parse_args(argv)
     for name in ("rounds", "samples", "learn_steps", "finetune_steps", "replay_samples", "num_envs"):
         if getattr(args, name) is None:  # --quick shrinks only what was not given explicitly
@@ -133,6 +137,11 @@ def parse(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--examine" in argv:
+        import examine  # train/examine.py, beside this script
+
+        return examine.main([a for a in argv if a != "--examine"])
     args = parse(argv)
     if args.resume is not None:
         run_dir, resume = args.resume, True

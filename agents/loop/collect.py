@@ -28,6 +28,8 @@ class Collected:
     drawn: int  # samples drawn, including the rejected ones
     implausible: int
     duplicates: int
+    predicted: np.ndarray  # (N, J, 3) the estimator's joints (its set, root-relative metres; NaN: not detected)
+    detected: np.ndarray  # (N,) bool: it returned a pose
 
     def __len__(self) -> int:
         return len(self.actions)
@@ -42,6 +44,8 @@ def collect(policy: SamplingPolicy, env: PoseGenVectorEnv, num_samples: int, see
     parts: list[PoseBatch] = []
     errors: list[np.ndarray] = []
     rewards: list[np.ndarray] = []
+    predicted: list[np.ndarray] = []
+    detected: list[np.ndarray] = []
     drawn = implausible = duplicates = 0
     contexts, _ = env.reset(seed=seed)
     with tqdm(total=num_samples, desc=desc, unit="sample") as bar:
@@ -65,6 +69,9 @@ def collect(policy: SamplingPolicy, env: PoseGenVectorEnv, num_samples: int, see
             parts.append(d.select(keep))
             errors.append(result.mpjpe_mm[keep])
             rewards.append(reward[keep])
+            predicted.append(result.predicted[keep])
+            detected.append(result.detected[keep])
             bar.update(len(keep))
     return Collected(PoseBatch.concat(parts), np.array(kept_actions).reshape(-1, env.task.action_dim),
-                     np.concatenate(errors), np.concatenate(rewards), drawn, implausible, duplicates)
+                     np.concatenate(errors), np.concatenate(rewards), drawn, implausible, duplicates,
+                     np.concatenate(predicted), np.concatenate(detected))

@@ -1,0 +1,143 @@
+"""Examine mode: where a model that cannot be fine-tuned fails, learned at equal budgets.
+
+Exported and closed models (ONNX, TFLite, a remote service) can be *examined*: each policy learns
+against the estimator as in the rounds, then collects the same number of plausible,
+de-duplicated samples; nothing is fine-tuned. A learned policy also collects from its untrained
+start, so what learning adds is measured against what its starting distribution already finds,
+and every policy against ``random`` (mostly contorted bodies) and ``anchor`` (natural bodies from
+every view). A sample the estimator returns no pose for (NaN: a detector that found no person)
+is a failure: it scores ``no_detection_mm`` and is counted. Each collection is written as a
+dataset in the project format; the report (``agents/loop/examine_report.py``) shows where the
+estimator fails.
+
+    RUN/<policy>/seed-<s>/dataset      the collected samples (extras: mpjpe_mm, action, detected)
+    RUN/<policy>/seed-<s>/hardest.png  its hardest 32 samples
+    RUN/comparison.{md,json}, error_maps.png, per_joint.png
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from agents.loop.collect import Collected, collect
+from agents.loop.examine_report import write_report
+from agents.policies import POLICIES, make_policy
+from agents.policies.anchored import REACH, UNIFORM_SHARE, Anchoring
+from posegen_env.data.dataset import write_dataset
+from posegen_env.data.image_grid import save_image_grid
+from posegen_env.envs.action_space import check_choose
+from posegen_env.envs.task import PoseGenTask
+from posegen_env.envs.vector_env import PoseGenVectorEnv
+from posegen_env.estimation.targets import targets
+from posegen_env.files import atomic_write
+from posegen_env.render.backgrounds import parse_backgrounds
+
+UNTRAINED = " (untrained)"  # the suffix of a learned policy's row before it learns
+
+
+@dataclass
+class ExamineConfig:
+    policies: list[str] = field(default_factory=lambda: ["search", "random", "anchor"])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])  # run-to-run spread needs three or more
+    learn_steps: int = 2048  # the rounds' budget
+    samples: int = 512  # collected per policy and seed
+    num_envs: int = 64
+    avatar: str | None = "cast"
+    background_mix: str = "plain=1,texture=1"
+    backgrounds: str | None = None
+    choose: list[str] = field(default_factory=list)
+    image_size: int | None = None
+    no_detection_mm: float = 500.0  # the error a sample with no detection scores
+    reward: dict = field(default_factory=lambda: {"mode": "raw"})
+    reach: float = REACH
+    uniform_share: float = UNIFORM_SHARE
+    search: dict = field(default_factory=dict)  # settings of the search policy (e.g. num_agents)
+
+    def __post_init__(self):
+        unknown = [p for p in self.policies if p not in POLICIES]
+        if unknown or not self.policies or len(set(self.policies)) != len(self.policies):
+            raise ValueError(f"policies {self.policies}: name distinct ones of {', '.join(POLICIES)}")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds {self.seeds}: give one or more distinct seeds (three or more to see the spread)")
+        for name in ("learn_steps", "samples", "num_envs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if not self.no_detection_mm > 0:
+            raise ValueError(f"no_detection_mm must be positive, got {self.no_detection_mm}")
+        check_choose(self.choose)
+        Anchoring(self.reach, self.uniform_share)
+
+
+def examine(out_dir: Path, estimator, config: ExamineConfig, device=None,
+            say: Callable[[str], None] = print) -> dict:
+    """Learn and collect against ``estimator`` (anything ``load_estimator`` takes) for every policy and
+    seed of ``config``; write the datasets and the report to ``out_dir`` and return the comparison."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(out_dir / "config.json", lambda t: t.write_text(json.dumps(asdict(config), indent=1)))
+    task = PoseGenTask(avatar=config.avatar, estimator=estimator, reward=config.reward, device=device,
+                       background=parse_backgrounds(config.background_mix, config.backgrounds), choose=config.choose,
+                       image_size=config.image_size, no_detection_mm=config.no_detection_mm)
+    say(f"examining {getattr(task.estimator, 'name', type(task.estimator).__name__)}: {task.spec.describe()}")
+    records: list[dict] = []
+    for seed in config.seeds:
+        for name in config.policies:
+            torch.manual_seed(seed)
+            env = PoseGenVectorEnv(config.num_envs, task=task)
+            kwargs = config.search if name == "search" else {}
+            policy = make_policy(name, seed=seed, anchoring=Anchoring(config.reach, config.uniform_share),
+                                 action_dim=task.action_dim, **kwargs)
+            rounds = [(name + UNTRAINED, False), (name, True)] if policy.learns else [(name, False)]
+            for label, learn in rounds:
+                curve: list[tuple[int, float]] = []
+                if learn:
+                    curve = _learn(policy, env, config.learn_steps, seed, label)
+                # the same collection seed for every policy: the same contexts and anchors, a paired comparison
+                got = collect(policy, env, config.samples, seed=seed * 7919 + 1,
+                              desc=f"{label} seed {seed}: collecting")
+                records.append(_record(task, label, seed, got, curve, out_dir))
+                say(f"{label} seed {seed}: mean error {records[-1]['mean_error_mm']:.1f} mm, "
+                    f"{records[-1]['no_detection_pct']:.1f} % no detection")
+    return write_report(out_dir, records, config.policies, task.spec.joint_set.joints)
+
+
+def _learn(policy, env: PoseGenVectorEnv, steps: int, seed: int, label: str) -> list[tuple[int, float]]:
+    curve: list[tuple[int, float]] = []
+    env.reset(seed=seed + 7919)
+    with tqdm(total=steps, desc=f"{label} seed {seed}: learning", unit="step") as bar:
+        def progress(done: int, rewards: np.ndarray) -> None:
+            curve.append((done, float(np.mean(rewards))))
+            bar.update(done - bar.n)
+        policy.learn(env, steps, progress)
+    return curve
+
+
+def _record(task: PoseGenTask, label: str, seed: int, got: Collected, curve: list, out_dir: Path) -> dict:
+    """One collection, written as a dataset with its hardest samples, summarised for the report."""
+    where = out_dir / label.replace(UNTRAINED, "-untrained") / f"seed-{seed}"
+    write_dataset(where / "dataset", got.data, extras={"mpjpe_mm": got.mpjpe_mm, "action": got.actions,
+                                                      "detected": got.detected.astype(np.uint8)},
+                  meta={"policy": label, "seed": seed, "drawn": got.drawn, "implausible": got.implausible},
+                  overwrite=True)
+    hardest = np.argsort(got.mpjpe_mm)[::-1][:32]
+    save_image_grid(where / "hardest.png", got.data.images[hardest], columns=8,
+                    labels=[f"{got.mpjpe_mm[i]:.0f}mm" if got.detected[i] else "no det" for i in hardest])
+    found = got.detected
+    per_joint = np.full(len(task.spec.joint_set), np.nan)
+    if found.any():
+        truth = targets(task.spec.joint_set, got.data.select(found), task.avatar.body)
+        per_joint = np.linalg.norm(got.predicted[found] - truth, axis=-1).mean(axis=0) * 1000.0
+    return {"policy": label, "seed": seed, "samples": len(got), "drawn": got.drawn,
+            "mean_error_mm": float(got.mpjpe_mm.mean()),
+            "no_detection_pct": float(100 * (~found).mean()) if len(got) else 0.0,
+            "implausible_pct": float(100 * got.implausible / max(got.drawn, 1)),
+            "per_joint_mm": per_joint.tolist(), "curve": curve,
+            "actions": got.actions, "errors": got.mpjpe_mm,
+            "subjects": None if got.data.subject is None else [task.avatar.names[s] for s in got.data.subject],
+            "backgrounds": got.data.background, "choose": list(task.choose)}
