@@ -110,17 +110,22 @@ class StagedDirectoryWriter:
         self._tmp = None
 
 
-def read_checkpoint(path: str | os.PathLike, fmt: str | tuple[str, ...], error: type[Exception],
-                    missing_hint: str) -> dict:
-    """A torch checkpoint dict of format ``fmt`` (or of one of several), or ``error`` saying what is
-    wrong with the file."""
+def read_torch_file(path: str | os.PathLike, error: type[Exception], missing_hint: str) -> object:
+    """What a torch file holds (tensors and plain containers only), or ``error`` saying why not."""
     path = Path(path)
     if not path.is_file():
         raise error(f"file not found: {path}. {missing_hint}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated or foreign files raise many exception types
-        raise error(f"{path}: corrupt or not a PoseGen file ({type(err).__name__}: {err})") from err
+        raise error(f"{path}: corrupt or not a torch checkpoint file ({type(err).__name__}: {err})") from err
+
+
+def read_checkpoint(path: str | os.PathLike, fmt: str | tuple[str, ...], error: type[Exception],
+                    missing_hint: str) -> dict:
+    """A torch checkpoint dict of format ``fmt`` (or of one of several), or ``error`` saying what is
+    wrong with the file."""
+    state = read_torch_file(path, error, missing_hint)
     formats = (fmt,) if isinstance(fmt, str) else fmt
     if not isinstance(state, dict) or state.get("format") not in formats:
         found = state.get("format") if isinstance(state, dict) else type(state).__name__

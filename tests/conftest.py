@@ -7,6 +7,14 @@ from posegen_env.render.avatar import CastSubject, load_avatar, save_cast
 from posegen_env.render.avatar.checkpoint import avatar_state, build_avatar
 
 
+@pytest.fixture(scope="module")
+def private_cache(tmp_path_factory):
+    """A module's renders in a cache of their own (``pytestmark = pytest.mark.usefixtures("private_cache")``)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("POSEGEN_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def cast_file(tmp_path_factory):
     """The default avatar in three colourings, each with its own build; person_2 is held out."""

@@ -27,6 +27,7 @@ from agents.policies import POLICIES
 from posegen_env.body.joint_sets import JointSetError
 from posegen_env.data.dataset import DatasetError
 from posegen_env.device import device_argument
+from posegen_env.envs.reward import RewardConfig
 from posegen_env.estimation.estimator import EstimatorError, load_estimator
 from posegen_env.render.avatar import AvatarError
 from posegen_env.render.backgrounds import BackgroundError
@@ -49,6 +50,8 @@ def parse(argv=None) -> tuple[argparse.Namespace, ExamineConfig]:
     p.add_argument("--search-agents", type=int, default=None, help="agents of the search policy (default 16)")
     p.add_argument("--search-draws", type=int, default=None,
                    help="draws per search agent and iteration (default 16)")
+    p.add_argument("--search-shared-anchors", action="store_true",
+                   help="search agents step from shared anchors and rank steps by their error beyond the anchor's")
     p.add_argument("--avatar", default=d.avatar)
     p.add_argument("--background-mix", default=d.background_mix)
     p.add_argument("--backgrounds", default=None, metavar="DIR")
@@ -56,6 +59,9 @@ def parse(argv=None) -> tuple[argparse.Namespace, ExamineConfig]:
     p.add_argument("--image-size", type=int, default=None, help="default: the estimator's declared input size")
     p.add_argument("--no-detection-mm", type=float, default=d.no_detection_mm,
                    help="error a sample scores when the estimator returns no pose (NaN); default %(default)s")
+    p.add_argument("--reward", default="", metavar="KEY=VALUE,...",
+                   help="reward settings (posegen_env/envs/reward.py RewardConfig), e.g. 'penetration_weight=10'; "
+                        "default: the rounds' (mode=raw)")
     p.add_argument("--device", type=device_argument, default="auto")
     p.add_argument("--out", type=Path, default=None, help="output folder (default runs/examine-<time>)")
     p.add_argument("--quick", action="store_true", help="a tiny run for smoke tests")
@@ -71,12 +77,21 @@ def parse(argv=None) -> tuple[argparse.Namespace, ExamineConfig]:
     for name in ("learn_steps", "samples", "num_envs"):
         if getattr(args, name) is not None:
             values[name] = getattr(args, name)
-    search = {k: v for k, v in (("num_agents", args.search_agents), ("population_per_agent", args.search_draws))
-              if v is not None}
+    search = {k: v for k, v in (("num_agents", args.search_agents), ("population_per_agent", args.search_draws),
+                                ("shared_anchors", args.search_shared_anchors or None)) if v is not None}
+    reward = dict(d.reward)
+    for item in filter(None, args.reward.split(",")):
+        key, _, value = item.partition("=")
+        try:
+            reward[key.strip()] = value.strip() if key.strip() in ("mode", "metric") else float(value)
+        except ValueError:
+            p.error(f"--reward {item!r}: give KEY=NUMBER (or mode=/metric= a name)")
     try:
-        config = ExamineConfig(avatar=args.avatar, background_mix=args.background_mix, backgrounds=args.backgrounds,
-                               choose=[c for c in args.choose.split(",") if c], image_size=args.image_size,
-                               no_detection_mm=args.no_detection_mm, search=search, **values)
+        RewardConfig.from_any(reward)
+        config = ExamineConfig(reward=reward, avatar=args.avatar, background_mix=args.background_mix,
+                               backgrounds=args.backgrounds, choose=[c for c in args.choose.split(",") if c],
+                               image_size=args.image_size, no_detection_mm=args.no_detection_mm, search=search,
+                               **values)
     except ValueError as err:
         p.error(str(err))
     if args.out is not None and args.out.exists() and any(args.out.iterdir()):

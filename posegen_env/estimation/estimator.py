@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from posegen_env.body.joints import MIRROR_JOINTS, NUM_JOINTS
 from posegen_env.device import resolve_device
 from posegen_env.estimation.spec import EstimatorSpec, SpecError, check_units
-from posegen_env.files import atomic_write, read_checkpoint
+from posegen_env.files import atomic_write, read_checkpoint, read_torch_file
 
 ESTIMATOR_FORMAT = "posegen-estimator-v1"
 DEFAULT_ESTIMATOR_PATH = Path(__file__).resolve().parents[1] / "assets" / "default_estimator.pt"
@@ -256,13 +256,7 @@ def read_estimator_file(path: str | os.PathLike) -> dict:
 def read_state_dict(path: str | os.PathLike) -> dict:
     """Weights from a PoseGen estimator checkpoint, or from a plain ``torch.save(model.state_dict())``
     file (or one dict holding it under ``state_dict``/``model``), as researchers' checkpoints come."""
-    path = Path(path)
-    if not path.is_file():
-        raise EstimatorError(f"checkpoint not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated or foreign files raise many exception types
-        raise EstimatorError(f"{path}: corrupt or not a torch checkpoint ({type(err).__name__}: {err})") from err
+    state = read_torch_file(path, EstimatorError, "Pass the state_dict file of the module the estimator builds")
     if isinstance(state, dict) and state.get("format") == ESTIMATOR_FORMAT:
         state = state["state_dict"]
     elif isinstance(state, dict):

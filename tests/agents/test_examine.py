@@ -29,11 +29,7 @@ THRESHOLD = 0.0
 '''
 
 
-@pytest.fixture(scope="module", autouse=True)
-def private_cache(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("POSEGEN_CACHE", str(tmp_path_factory.mktemp("cache")))
-        yield
+pytestmark = pytest.mark.usefixtures("private_cache")  # renders go to a cache of their own
 
 
 def test_examine_a_detector_that_sometimes_finds_no_one(tmp_path):

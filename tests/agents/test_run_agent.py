@@ -21,12 +21,7 @@ from agents.policies.anchored import Anchoring
 from posegen_env.data.dataset import load_dataset
 from posegen_env.device import resolve_device
 
-
-@pytest.fixture(scope="module", autouse=True)
-def private_cache(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("POSEGEN_CACHE", str(tmp_path_factory.mktemp("cache")))
-        yield
+pytestmark = pytest.mark.usefixtures("private_cache")  # renders go to a cache of their own
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,7 @@ from posegen_env.data.dataset import load_dataset
 from posegen_env.render.avatar.cast import load_renderer
 from posegen_env.suites.suites import build_suite, load_suite, suite_path
 
-
-@pytest.fixture(scope="module", autouse=True)
-def private_cache(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("POSEGEN_CACHE", str(tmp_path_factory.mktemp("cache")))
-        yield
+pytestmark = pytest.mark.usefixtures("private_cache")  # renders go to a cache of their own
 
 
 def test_suites_render_the_heldout_subjects_and_a_training_variant_on_request(cast_file):
