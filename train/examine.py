@@ -47,11 +47,10 @@ def parse(argv=None) -> tuple[argparse.Namespace, ExamineConfig]:
     p.add_argument("--learn-steps", type=int, default=None, help=f"default {d.learn_steps}")
     p.add_argument("--samples", type=int, default=None, help=f"collected per policy and seed; default {d.samples}")
     p.add_argument("--num-envs", type=int, default=None, help=f"default {d.num_envs}")
-    p.add_argument("--search-agents", type=int, default=None, help="agents of the search policy (default 16)")
+    p.add_argument("--search-agents", type=int, default=None,
+                   help=f"agents of the search policy (default {d.search['num_agents']}; the rounds use 16)")
     p.add_argument("--search-draws", type=int, default=None,
                    help="draws per search agent and iteration (default 16)")
-    p.add_argument("--search-shared-anchors", action="store_true",
-                   help="search agents step from shared anchors and rank steps by their error beyond the anchor's")
     p.add_argument("--avatar", default=d.avatar)
     p.add_argument("--background-mix", default=d.background_mix)
     p.add_argument("--backgrounds", default=None, metavar="DIR")
@@ -77,8 +76,8 @@ def parse(argv=None) -> tuple[argparse.Namespace, ExamineConfig]:
     for name in ("learn_steps", "samples", "num_envs"):
         if getattr(args, name) is not None:
             values[name] = getattr(args, name)
-    search = {k: v for k, v in (("num_agents", args.search_agents), ("population_per_agent", args.search_draws),
-                                ("shared_anchors", args.search_shared_anchors or None)) if v is not None}
+    search = dict(d.search) | {k: v for k, v in (("num_agents", args.search_agents),
+                                                 ("population_per_agent", args.search_draws)) if v is not None}
     reward = dict(d.reward)
     for item in filter(None, args.reward.split(",")):
         key, _, value = item.partition("=")

@@ -29,8 +29,7 @@ class SearchPolicy(SamplingPolicy):
     anchored = True
 
     def __init__(self, num_agents: int = 16, init_std: float = 0.5, min_std: float = 0.3, elite_frac: float = 0.25,
-                 smoothing: float = 0.6, population_per_agent: int = 16, shared_anchors: bool = False, *,
-                 seed: int = 0,
+                 smoothing: float = 0.6, population_per_agent: int = 16, *, seed: int = 0,
                  anchoring: Anchoring = DEFAULT_ANCHORING, tensorboard_log: str | None = None,
                  action_dim: int = ACTION_DIM) -> None:
         if num_agents < 1 or not 0 < elite_frac <= 1 or not 0 < smoothing <= 1 or not 0 < min_std <= init_std:
@@ -39,7 +38,6 @@ class SearchPolicy(SamplingPolicy):
         super().__init__(seed=seed, anchoring=anchoring, tensorboard_log=tensorboard_log, action_dim=action_dim)
         self.num_agents, self.min_std, self.elite_frac, self.smoothing = num_agents, min_std, elite_frac, smoothing
         self.population_per_agent = population_per_agent
-        self.shared_anchors = shared_anchors
         rng = np.random.default_rng(seed)  # the agents' starting means
         self.mean = rng.uniform(-init_std, init_std, (num_agents, action_dim))
         self.std = np.full((num_agents, action_dim), float(init_std))
@@ -66,21 +64,14 @@ class SearchPolicy(SamplingPolicy):
         for _ in range(max(1, steps // population)):
             agent = np.arange(population) % self.num_agents
             moves = self._steps(agent, rng)
-            if self.shared_anchors:  # every agent steps from the same anchors, so each anchor's own difficulty
-                anchor = np.arange(population) // self.num_agents  # can be subtracted before ranking
-                anchors = self.anchoring.draw(int(anchor[-1]) + 1, rng, self.action_dim)[anchor]
-            else:
-                anchors = self.anchoring.draw(population, rng, self.action_dim)
-            actions = self.anchoring.move(anchors, moves)
+            actions = self.anchoring.move(self.anchoring.draw(population, rng, self.action_dim), moves)
             batches = np.split(actions, population // env.num_envs)
             rewards = np.concatenate([env.step_batch(chunk)[2] for chunk in batches])
-            ranked = rewards - (np.bincount(anchor, rewards) / np.bincount(anchor))[anchor] if self.shared_anchors \
-                else rewards
             for k in range(self.num_agents):
                 mine = np.flatnonzero(agent == k)
                 if len(mine) < 2:  # a budget smaller than twice the agents leaves some with nothing to rank
                     continue
-                elite = mine[np.argsort(ranked[mine])[::-1][:max(2, int(self.elite_frac * len(mine)))]]
+                elite = mine[np.argsort(rewards[mine])[::-1][:max(2, int(self.elite_frac * len(mine)))]]
                 a = self.smoothing
                 self.mean[k] = (1 - a) * self.mean[k] + a * moves[elite].mean(axis=0)
                 self.std[k] = np.maximum((1 - a) * self.std[k] + a * moves[elite].std(axis=0), self.min_std)
