@@ -27,6 +27,7 @@ setup(
         "matplotlib>=3.7",
         "tqdm>=4.60",
         "tensorboard>=2.14",  # run logs of train/run_agent.py and the SB3 agents
+        "filelock>=3.12",  # one renderer per shared cache entry when runs start side by side
     ],
     extras_require={
         # Only needed to rebuild the shipped default body (train/build_body.py).

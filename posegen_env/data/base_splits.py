@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from posegen_env.data.cache import cache_root
+from posegen_env.data.cache import cache_root, ensure_cached
 from posegen_env.data.dataset import load_dataset, write_dataset
 from posegen_env.distributions import BaseCameraSampler, BasePoseSampler
 from posegen_env.render.avatar.cast import CastRenderer
@@ -31,7 +31,8 @@ def base_split(avatar, split: str, num_samples: int, data_dir: str | Path | None
         raise ValueError(f"split must be one of {sorted(SPLIT_SEEDS)}, got {split!r}")
     data_dir = Path(data_dir) if data_dir is not None else cache_root() / "base" / avatar.identifier
     path = data_dir / f"{split}-n{num_samples}{crop_tag(crop_size, crop_scale)}{background_tag(background)}"
-    if not (path / "dataset.json").is_file():
+
+    def render() -> None:
         rng = np.random.default_rng(SPLIT_SEEDS[split])
         poses, cams = BasePoseSampler().sample(num_samples, rng), BaseCameraSampler().sample(num_samples, rng)
         who = None
@@ -42,4 +43,6 @@ def base_split(avatar, split: str, num_samples: int, data_dir: str | Path | None
                              subjects=who, background=background)
         write_dataset(path, b, meta={"split": split, "seed": SPLIT_SEEDS[split], "distribution": "base"},
                       overwrite=True)
+
+    ensure_cached(path, lambda p: (p / "dataset.json").is_file(), render)
     return load_dataset(path).to_batch()

@@ -25,7 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from posegen_env.body.pose_library import mirror_pose
-from posegen_env.data.cache import cache_root
+from posegen_env.data.cache import cache_root, ensure_cached
 from posegen_env.data.dataset import PoseDataset, load_dataset, write_dataset
 from posegen_env.distributions import BaseCameraSampler, BasePoseSampler, RangeCameraSampler
 from posegen_env.estimation.estimator import spec_of
@@ -125,12 +125,14 @@ def load_suite(name: str, avatar, num_samples: int = 500, crop_size: int = 64, r
                crop_scale: float = DEFAULT_CROP_SCALE) -> PoseDataset:
     """The suite from the cache, rendering and caching it first if needed."""
     path = suite_path(name, avatar, num_samples, crop_size, split, subjects, background, crop_scale)
-    if not regenerate and (path / "dataset.json").is_file():
-        return load_dataset(path)
-    b = build_suite(name, avatar, num_samples, crop_size, split, subjects, background, crop_scale)
-    write_dataset(path, b, meta={"suite": name, "split": split, "seed": suite_seed(name, split), "subjects": subjects,
-                                 "avatar": getattr(avatar, "identifier", "")},
-                  overwrite=True)
+
+    def render() -> None:
+        b = build_suite(name, avatar, num_samples, crop_size, split, subjects, background, crop_scale)
+        write_dataset(path, b, meta={"suite": name, "split": split, "seed": suite_seed(name, split),
+                                     "subjects": subjects, "avatar": getattr(avatar, "identifier", "")},
+                      overwrite=True)
+
+    ensure_cached(path, lambda p: (p / "dataset.json").is_file(), render, rebuild=regenerate)
     return load_dataset(path)
 
 
