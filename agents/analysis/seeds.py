@@ -193,3 +193,60 @@ def write_summary(out: Path, summary: dict, split: str) -> str:
     atomic_write(out / "seeds.md", lambda t: t.write_text(md))
     plot_seeds(summary, out / "seeds.png")
     return md
+
+
+def _normalised_scores(baseline: dict, finals: list[FinalRound], policy: str) -> np.ndarray:
+    """(seeds, OOD suites): each final MPJPE over the pre-trained one on that suite (lower is better)."""
+    fs = sorted((f for f in finals if f.policy == policy), key=lambda f: f.seed)
+    return np.array([[suite_mpjpe(f.row, s) / suite_mpjpe(baseline, s) for s in OUT_OF_DISTRIBUTION] for f in fs])
+
+
+def _stratified(scores: np.ndarray, rng: np.random.Generator, resamples: int) -> np.ndarray:
+    """Bootstrap copies of ``scores`` (seeds, tasks), seeds resampled within each task (rliable's scheme)."""
+    n, tasks = scores.shape
+    pick = rng.integers(n, size=(resamples, n, tasks))
+    return scores[pick, np.arange(tasks)]
+
+
+def _iqm(scores: np.ndarray) -> np.ndarray:
+    """Interquartile mean over the last two axes (pooled seeds x tasks): robust to one odd seed."""
+    flat = scores.reshape(*scores.shape[:-2], -1)
+    return stats.trim_mean(flat, 0.25, axis=-1)
+
+
+def _p_improvement(mine: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """P(a seed of mine has a lower error than a seed of the reference), averaged over tasks (ties count half)."""
+    less = (mine[..., :, None, :] < ref[..., None, :, :]).mean(axis=(-3, -2))
+    ties = (mine[..., :, None, :] == ref[..., None, :, :]).mean(axis=(-3, -2))
+    return (less + 0.5 * ties).mean(axis=-1)
+
+
+def aggregates(baseline: dict, finals: list[FinalRound], reference: str = "random", resamples: int = 2000,
+               seed: int = 0) -> dict:
+    """Per policy, over its seeds and the OOD suites (errors relative to the pre-trained estimator's): the
+    interquartile mean and the probability of improvement over ``reference``, with 95 % stratified-bootstrap
+    intervals (percentile), as rliable reports them."""
+    rng = np.random.default_rng(seed)
+    scores = {p: _normalised_scores(baseline, finals, p) for p in dict.fromkeys(f.policy for f in finals)}
+    out: dict = {"reference": reference, "score": "final MPJPE / pre-trained MPJPE per OOD suite", "policies": {}}
+    for name, mine in scores.items():
+        boot = _stratified(mine, rng, resamples)
+        rec = {"iqm": round(float(_iqm(mine)), 4),
+               "iqm_ci95": [round(float(v), 4) for v in np.percentile(_iqm(boot), [2.5, 97.5])]}
+        if reference in scores and name != reference:
+            ref = scores[reference]
+            rec["p_improvement"] = round(float(_p_improvement(mine, ref)), 3)
+            rec["p_improvement_ci95"] = [round(float(v), 3) for v in np.percentile(
+                _p_improvement(boot, _stratified(ref, rng, resamples)), [2.5, 97.5])]
+        out["policies"][name] = rec
+    return out
+
+
+def aggregates_table(agg: dict) -> str:
+    lines = [f"| policy | IQM of error / pre-trained (95 % CI) | P(improvement over {agg['reference']}) (95 % CI) |",
+             "|---|---:|---:|"]
+    for name, r in agg["policies"].items():
+        p = (f"{r['p_improvement']:.2f} ({r['p_improvement_ci95'][0]:.2f} to {r['p_improvement_ci95'][1]:.2f})"
+             if "p_improvement" in r else "")
+        lines.append(f"| {name} | {r['iqm']:.3f} ({r['iqm_ci95'][0]:.3f} to {r['iqm_ci95'][1]:.3f}) | {p} |")
+    return "\n".join(lines)

@@ -94,11 +94,12 @@ def _good_rounds(run_dir: Path, rows: list[dict], say) -> list[dict]:
 
 
 def run_rounds(run_dir: Path, config: RoundConfig, resume: bool = False, say: Say = print,
-               device=None) -> list[dict]:
+               device=None, on_round: Callable[[dict], None] | None = None) -> list[dict]:
     """Run (or finish) every policy's rounds; returns the result rows (also written to ``run_dir``).
 
     ``device`` (rendering, estimator, fine-tuning) is not part of the config: a run may be resumed
-    on another machine; each round records the one it used."""
+    on another machine; each round records the one it used. ``on_round`` is handed each finished
+    round's row once it is recorded (a sweep reports it to its scheduler)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     config.write(run_dir / "config.json")
     rows = _rows_to_resume(run_dir, say) if resume else []
@@ -121,6 +122,8 @@ def run_rounds(run_dir: Path, config: RoundConfig, resume: bool = False, say: Sa
             suites = run.evaluate(estimator)  # (5)
             row = run.result_row(policy, k, got, history, suites, seconds=time.time() - started)
             run.record(rows, row)
+            if on_round is not None:
+                on_round(row)
             say(f"{name} round {k}: OOD mean {ood_mean(row):.1f} mm, in-distribution "
                 f"{row['suites']['in-distribution']['eval14']['mpjpe_mm']:.1f} mm")
     final_plots(run_dir, config)
