@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
 import uuid
+import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,7 +25,15 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Pa
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp-{uuid.uuid4().hex[:8]}{path.suffix}")
     try:
-        write(tmp)
+        try:
+            write(tmp)
+        except RuntimeError as err:  # torch's writer reports a full disk or a failed write as RuntimeError
+            full = shutil.disk_usage(path.parent).free < 1 << 20
+            if not full and not any(w in str(err) for w in ("inline_container", "iostream", "write")):
+                raise
+            detail = " ".join(str(err).split())[:160]
+            raise OSError(errno.ENOSPC if full else errno.EIO, "No space left on device" if full else
+                          f"writing failed ({detail})", str(path)) from err
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -115,10 +126,27 @@ def read_torch_file(path: str | os.PathLike, error: type[Exception], missing_hin
     path = Path(path)
     if not path.is_file():
         raise error(f"file not found: {path}. {missing_hint}")
+    changed = zip_checksum_failure(path)
+    if changed:
+        raise error(f"{path}: corrupt: {changed}; restore the file or write it again")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated or foreign files raise many exception types
         raise error(f"{path}: corrupt or not a torch checkpoint file ({type(err).__name__}: {err})") from err
+
+
+def zip_checksum_failure(path: Path) -> str | None:
+    """Why a zip-based file (torch checkpoints, .npz, SB3 policies) no longer matches the CRC-32 checksums
+    recorded when it was written, or None. numpy and SB3 read through ``zipfile``, which checks them;
+    ``torch.load`` does not, and a checkpoint with flipped bits would load with wrong weights."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except zipfile.BadZipFile:
+        return None  # not a zip (a legacy torch file): the reader decides what it is
+    except (OSError, EOFError, zlib.error) as err:
+        return f"unreadable ({type(err).__name__}: {err})"
+    return None if bad is None else f"its part {bad!r} does not match the checksum recorded when it was written"
 
 
 def read_checkpoint(path: str | os.PathLike, fmt: str | tuple[str, ...], error: type[Exception],

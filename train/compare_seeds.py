@@ -21,6 +21,7 @@ from pathlib import Path
 
 from agents.analysis.seeds import final_rounds, rescore, summarise, write_summary
 from agents.loop.run import RunError
+from posegen_env.cli import run_script
 from posegen_env.suites.suites import SPLITS
 
 
@@ -44,7 +45,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except RunError as err:
-        raise SystemExit(f"compare_seeds.py: error: {err}") from None
+    run_script(main, "compare_seeds.py", (RunError,))

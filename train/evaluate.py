@@ -19,6 +19,7 @@ from pathlib import Path
 
 from posegen_env.body.body_model import BodyModelError, load_body_model
 from posegen_env.body.joint_sets import JointSetError
+from posegen_env.cli import run_script
 from posegen_env.data.dataset import DatasetError, load_dataset
 from posegen_env.estimation.estimator import EstimatorError, load_estimator, spec_of
 from posegen_env.estimation.evaluate import evaluate_dataset
@@ -82,7 +83,5 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (AvatarError, BackgroundError, BodyModelError, DatasetError, EstimatorError, JointSetError) as err:
-        raise SystemExit(f"evaluate.py: error: {err}") from None
+    run_script(main, "evaluate.py",
+               (AvatarError, BackgroundError, BodyModelError, DatasetError, EstimatorError, JointSetError))

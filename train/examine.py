@@ -18,13 +18,13 @@ per_joint.png.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 from agents.loop.examine import ExamineConfig, examine
 from agents.policies import POLICIES
 from posegen_env.body.joint_sets import JointSetError
+from posegen_env.cli import run_script
 from posegen_env.data.dataset import DatasetError
 from posegen_env.device import device_argument
 from posegen_env.envs.reward import RewardConfig
@@ -109,7 +109,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (AvatarError, BackgroundError, DatasetError, EstimatorError, JointSetError, ValueError) as err:
-        raise SystemExit(f"examine.py: error: {err}") from None
+    run_script(main, "examine.py",
+               (AvatarError, BackgroundError, DatasetError, EstimatorError, JointSetError, ValueError))

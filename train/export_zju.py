@@ -22,6 +22,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from posegen_env.body.body_model import BodyModel, BodyModelError, load_body_model
+from posegen_env.cli import run_script
 from posegen_env.data.capture import Capture, CaptureError, frame_file, load_capture
 from posegen_env.data.zju import ANNOTS, load_zju_capture, smpl_to_easymocap
 from posegen_env.files import check_replaceable, install_directory, staging_directory
@@ -90,7 +91,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (CaptureError, BodyModelError) as err:
-        raise SystemExit(f"export_zju.py: error: {err}") from None
+    run_script(main, "export_zju.py", (CaptureError, BodyModelError))

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from posegen_env.body.body_model import BodyModelError, load_body_model
+from posegen_env.cli import run_script
 from posegen_env.data.capture import CaptureError, load_capture
 from posegen_env.device import device_argument
 from posegen_env.files import atomic_write
@@ -132,7 +133,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (CaptureError, BodyModelError, AvatarError) as err:
-        raise SystemExit(f"make_cast.py: error: {err}") from None
+    run_script(main, "make_cast.py", (CaptureError, BodyModelError, AvatarError))

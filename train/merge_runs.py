@@ -13,12 +13,12 @@ plots/ and the TensorBoard logs, as a ``--policy search,random`` run would.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from agents.analysis.merge import merge_runs
 from agents.loop.report import markdown_table
 from agents.loop.run import RunError
+from posegen_env.cli import run_script
 
 
 def main(argv=None) -> int:
@@ -33,7 +33,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except RunError as err:
-        raise SystemExit(f"merge_runs.py: error: {err}") from None
+    run_script(main, "merge_runs.py", (RunError,))

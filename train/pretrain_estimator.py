@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from posegen_env.cli import run_script
 from posegen_env.data.base_splits import base_split
 from posegen_env.data.dataset import DatasetError
 from posegen_env.device import device_argument
@@ -118,7 +119,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (AvatarError, BackgroundError, DatasetError, EstimatorError) as err:
-        raise SystemExit(f"pretrain_estimator.py: error: {err}") from None
+    run_script(main, "pretrain_estimator.py", (AvatarError, BackgroundError, DatasetError, EstimatorError))

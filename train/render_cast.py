@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from posegen_env.body.pose_library import get_pose, pose_names
+from posegen_env.cli import run_script
 from posegen_env.data.image_grid import save_image_grid
 from posegen_env.render.avatar import AvatarError
 from posegen_env.render.avatar.cast import DEFAULT_CAST_PATH, load_cast
@@ -45,7 +46,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except AvatarError as err:
-        raise SystemExit(f"render_cast.py: error: {err}") from None
+    run_script(main, "render_cast.py", (AvatarError,))

@@ -30,6 +30,7 @@ from agents.loop.rounds import run_rounds
 from agents.loop.run import RoundConfig, RunError
 from agents.policies import POLICIES
 from agents.policies.anchored import Anchoring
+from posegen_env.cli import run_script
 from posegen_env.data.dataset import DatasetError
 from posegen_env.device import device_argument
 from posegen_env.envs.action_space import check_choose
@@ -50,7 +51,9 @@ def parse(argv=None) -> argparse.Namespace:
     def sized(text: str, name: str) -> str:
         return f"{text}{'; ' if text else ''}default {getattr(defaults, name)}, with --quick {QUICK[name]}"
 
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                allow_abbrev=False)  # --resume tells given options by their full names
     p.add_argument("--policy", default="search",
                    help=f"one of {', '.join(ORDER)}, a comma-separated list of them, or 'all'")
     p.add_argument("--rounds", type=int, help=sized("", "rounds"))
@@ -131,9 +134,69 @@ def parse(argv=None) -> argparse.Namespace:
         parse_backgrounds(args.background_mix, args.backgrounds)
     except ValueError as err:
         p.error(str(err))
+    if args.seed < 0:
+        p.error(f"--seed {args.seed}: give a non-negative whole number")
     if args.resume is not None and not (args.resume / "config.json").is_file():
-        p.error(f"--resume {args.resume}: no run there (config.json missing); pass a directory written by run_agent.py")
+        p.error(f"--resume {args.resume}: not a PoseGen run (no config.json there); pass a directory written by "
+                "run_agent.py")
+    if args.resume is not None and args.out is not None:
+        p.error("--resume writes into the run it resumes; leave out --out")
+    known = p._option_string_actions  # which options were given, to tell them from defaults on --resume
+    args.given = {known[a.split("=")[0]].dest for a in argv if a.split("=")[0] in known}
     return args
+
+
+# Options of a new run that set another RoundConfig field than their own name.
+FIELD_OF = {"policy": "policies", "reward_metric": "reward", "reward_mode": "reward", "cap_mm": "reward"}
+NOT_SETTINGS = ("device", "resume", "out", "help", "examine")  # what a resumed run may take anew
+
+
+def new_config(args: argparse.Namespace) -> RoundConfig:
+    """The run ``args`` asks for."""
+    config = RoundConfig(
+        policies=args.policies, rounds=args.rounds, samples=args.samples,
+        learn_steps=args.learn_steps, finetune_steps=args.finetune_steps, replay_ratio=args.replay_ratio,
+        replay_samples=args.replay_samples, reach=args.reach, uniform_share=args.uniform_share,
+        num_envs=args.num_envs, estimator=absolute_callable(args.estimator), avatar=args.avatar, seed=args.seed,
+        estimator_checkpoint=args.estimator_checkpoint and str(Path(args.estimator_checkpoint).resolve()),
+        image_size=args.image_size, loss=absolute_callable(args.loss),
+        finetune_lr=args.finetune_lr, finetune_optimizer=args.finetune_optimizer, freeze=args.freeze,
+        background_mix=args.background_mix, backgrounds=args.backgrounds, choose=list(check_choose(args.choose)),
+        reward={"metric": args.reward_metric, "mode": args.reward_mode, "cap_mm": args.cap_mm})
+    if args.quick:  # the sizes without a command-line option
+        config = replace(config, **{k: v for k, v in QUICK.items() if not hasattr(args, k)})
+    return config
+
+
+def resumed_config(run_dir: Path, args: argparse.Namespace) -> RoundConfig:
+    """The run's own config, extended where the options given ask for more rounds or more policies;
+    any other option that differs from the run's is refused, naming each."""
+    stored = RoundConfig.read(run_dir / "config.json")
+    asked, changes, refused = new_config(args), {}, []
+    for dest in sorted(args.given - set(NOT_SETTINGS)):
+        option = f"--{dest.replace('_', '-')}"
+        if dest == "quick":
+            refused.append("--quick (a run's sizes are set when it starts)")
+            continue
+        key = FIELD_OF.get(dest, dest)
+        old, new = getattr(stored, key), getattr(asked, key)
+        if key == "reward":
+            old, new = RewardConfig.from_any(old).as_dict(), RewardConfig.from_any(new).as_dict()
+        if old == new:
+            continue
+        if key == "rounds" and new > old:
+            changes["rounds"] = new
+        elif key == "policies":
+            changes["policies"] = old + [name for name in new if name not in old]
+        else:
+            refused.append(f"{option}: the run has {old!r}, you asked for {new!r}")
+    if refused:
+        raise RunError(f"--resume {run_dir}: the options given differ from the run's settings ({'; '.join(refused)}). "
+                       "A resumed run keeps its settings; only more --rounds and more policies (--policy) extend it. "
+                       "Leave the other options out, or start a new run with --out")
+    if changes:
+        print(f"extending {run_dir}: " + ", ".join(f"{k} {getattr(stored, k)} -> {v}" for k, v in changes.items()))
+    return replace(stored, **changes)
 
 
 def main(argv=None) -> int:
@@ -145,24 +208,19 @@ def main(argv=None) -> int:
     args = parse(argv)
     if args.resume is not None:
         run_dir, resume = args.resume, True
-        config = RoundConfig.read(run_dir / "config.json")
+        config = resumed_config(run_dir, args)
         print(f"resuming {run_dir}")
     else:
         run_dir, resume = args.out or Path("runs") / time.strftime("agent-%Y%m%d-%H%M%S"), False
-        if run_dir.exists() and any(run_dir.iterdir()):
-            raise RunError(f"{run_dir} already holds a run; use --resume {run_dir} to finish it or another --out")
-        config = RoundConfig(
-            policies=args.policies, rounds=args.rounds, samples=args.samples,
-            learn_steps=args.learn_steps, finetune_steps=args.finetune_steps, replay_ratio=args.replay_ratio,
-            replay_samples=args.replay_samples, reach=args.reach, uniform_share=args.uniform_share,
-            num_envs=args.num_envs, estimator=absolute_callable(args.estimator), avatar=args.avatar, seed=args.seed,
-            estimator_checkpoint=args.estimator_checkpoint and str(Path(args.estimator_checkpoint).resolve()),
-            image_size=args.image_size, loss=absolute_callable(args.loss),
-            finetune_lr=args.finetune_lr, finetune_optimizer=args.finetune_optimizer, freeze=args.freeze,
-            background_mix=args.background_mix, backgrounds=args.backgrounds, choose=list(check_choose(args.choose)),
-            reward={"metric": args.reward_metric, "mode": args.reward_mode, "cap_mm": args.cap_mm})
-        if args.quick:  # the sizes without a command-line option
-            config = replace(config, **{k: v for k, v in QUICK.items() if not hasattr(args, k)})
+        if run_dir.exists() and not run_dir.is_dir():
+            raise RunError(f"--out {run_dir} is a file; pass a folder for the run (new or empty)")
+        if run_dir.exists() and any(not f.name.startswith(".posegen.") for f in run_dir.iterdir()):  # lock files
+            if (run_dir / "config.json").is_file():
+                raise RunError(f"{run_dir} already holds a run; use --resume {run_dir} to finish or extend it, or "
+                               "another --out")
+            raise RunError(f"{run_dir} holds files but is not a PoseGen run (no config.json); pass a new or empty "
+                           "folder as --out")
+        config = new_config(args)
     start = time.time()
     rows = run_rounds(run_dir, config, resume=resume, device=args.device)
     print("\n" + markdown_table(rows))
@@ -171,7 +229,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (RunError, EstimatorError, AvatarError, DatasetError, ValueError) as err:
-        raise SystemExit(f"run_agent.py: error: {err}") from None
+    run_script(main, "run_agent.py", (RunError, EstimatorError, AvatarError, DatasetError, ValueError))

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from agents.analysis.sweep import SweepConfig, compare, parse_value, run_sweep
 from agents.loop.run import RunError
+from posegen_env.cli import run_script
 
 ORDER = ["search", "ppo", "sac", "random", "prior", "anchor"]
 QUICK = {"rounds": 1, "samples": 48, "learn_steps": 64, "finetune_steps": 8, "replay_samples": 128,
@@ -105,7 +106,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except RunError as err:
-        raise SystemExit(f"sweep.py: error: {err}") from None
+    run_script(main, "sweep.py", (RunError,))

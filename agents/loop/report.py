@@ -104,6 +104,9 @@ def write_tables(run_dir: Path, rows: list[dict]) -> str:
     comp = comparison(rows)
     if comp:
         md += "\n## Comparison (last round of each policy)\n\n" + comparison_table(comp)
+    notes = [f"- {r['policy']} round {r['round']}: {what}" for r in rows for what in r.get("fallbacks", [])]
+    if notes:
+        md += "\n\n## Fallbacks (damaged files found on resume)\n\n" + "\n".join(notes) + "\n"
     atomic_write(run_dir / "results.json", lambda t: t.write_text(json.dumps(
         {"rows": rows, "comparison": comp}, indent=1, default=float)))
     flat = flat_rows(rows)

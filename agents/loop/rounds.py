@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import json
 import time
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,10 +25,10 @@ from tqdm import tqdm
 from agents.loop.collect import Collected
 from agents.loop.collect import collect as collect_samples
 from agents.loop.report import BASELINE, ood_mean, plot_rewards, plot_sample_space, plot_suites, write_tables
-from agents.loop.run import RoundConfig, RunError, round_dir, rounds_done
+from agents.loop.run import RoundConfig, RunError, round_dir, rounds_done, run_lock
 from agents.policies import SamplingPolicy, make_policy
 from posegen_env.data.base_splits import base_split
-from posegen_env.data.dataset import PoseData, load_dataset, write_dataset
+from posegen_env.data.dataset import DatasetError, PoseData, load_dataset, write_dataset
 from posegen_env.data.image_grid import save_image_grid
 from posegen_env.envs.action_space import ROOT_SLICE, ROOT_TILT_DEG, decode
 from posegen_env.envs.task import PoseGenTask
@@ -72,8 +71,27 @@ def _user_loss(spec: str | None):
     return loss
 
 
-def _good_rounds(run_dir: Path, rows: list[dict], say) -> list[dict]:
-    """Rows whose estimator checkpoint still loads; a policy's rows from a corrupt one on are dropped."""
+def _round_problem(run: RoundRunner, name: str, k: int) -> str | None:
+    """What makes round ``k`` of ``name`` unusable (an output that no longer reads), or None.
+
+    A round is a unit: the next round starts from its estimator and policy state and re-trains on its
+    dataset, so any of its outputs being damaged means redoing it."""
+    out = round_dir(run.run_dir, name, k)
+    try:
+        load_estimator(out / "estimator.pt", device="cpu")
+        load_dataset(out / "dataset")
+    except (EstimatorError, DatasetError) as err:
+        return str(err)
+    try:
+        json.loads((out / "learning.json").read_text())["curve"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        return f"{out / 'learning.json'}: unreadable ({type(err).__name__}: {err})"
+    return run.policy_state_problem(name, k)
+
+
+def _good_rounds(run: RoundRunner, rows: list[dict]) -> list[dict]:
+    """Rows whose round outputs all still read; from a policy's first damaged round on, its rows are
+    dropped (and the fallback noted for the redone round's row)."""
     kept: list[dict] = []
     bad_from: dict[str, int] = {}
     for r in sorted(rows, key=lambda r: (r["policy"], r["round"])):
@@ -82,14 +100,12 @@ def _good_rounds(run_dir: Path, rows: list[dict], say) -> list[dict]:
             continue
         if r["round"] >= bad_from.get(r["policy"], 1 << 30):
             continue
-        path = round_dir(run_dir, r["policy"], r["round"]) / "estimator.pt"
-        try:
-            load_estimator(path, device="cpu")  # only to check that it reads
+        problem = _round_problem(run, r["policy"], r["round"])
+        if problem is None:
             kept.append(r)
-        except EstimatorError as err:
-            say(f"round {r['round']} of {r['policy']}: checkpoint is corrupt ({err}); falling back to round "
-                f"{r['round'] - 1} and redoing the rest")
-            bad_from[r["policy"]] = r["round"]
+            continue
+        run.fallback(r["policy"], r["round"], f"round {r['round']} redone from round {r['round'] - 1}: {problem}")
+        bad_from[r["policy"]] = r["round"]
     return kept
 
 
@@ -99,11 +115,22 @@ def run_rounds(run_dir: Path, config: RoundConfig, resume: bool = False, say: Sa
 
     ``device`` (rendering, estimator, fine-tuning) is not part of the config: a run may be resumed
     on another machine; each round records the one it used. ``on_round`` is handed each finished
-    round's row once it is recorded (a sweep reports it to its scheduler)."""
+    round's row once it is recorded (a sweep reports it to its scheduler). The config is written only
+    once the run has started (its estimator, avatar and data load), so a failed start leaves no run."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    config.write(run_dir / "config.json")
-    rows = _rows_to_resume(run_dir, say) if resume else []
-    run = RoundRunner(run_dir, config, say, device)
+    with run_lock(run_dir):
+        run = RoundRunner(run_dir, config, say, device)
+        try:
+            rows = _good_rounds(run, _rows_to_resume(run_dir, say)) if resume else []
+            config.write(run_dir / "config.json")
+            _run_all(run, rows, on_round)
+        finally:
+            run.close()
+    return rows
+
+
+def _run_all(run: RoundRunner, rows: list[dict], on_round: Callable[[dict], None] | None) -> None:
+    config, say = run.config, run.say
     if not any(r["policy"] == BASELINE for r in rows):
         say("evaluating the pre-trained estimator on the test suites")
         run.record(rows, {"policy": BASELINE, "round": 0, "suites": run.evaluate(run.pretrained)})
@@ -126,22 +153,19 @@ def run_rounds(run_dir: Path, config: RoundConfig, resume: bool = False, say: Sa
                 on_round(row)
             say(f"{name} round {k}: OOD mean {ood_mean(row):.1f} mm, in-distribution "
                 f"{row['suites']['in-distribution']['eval14']['mpjpe_mm']:.1f} mm")
-    final_plots(run_dir, config)
-    run.close()
-    return rows
+    final_plots(run.run_dir, config)
 
 
 def _rows_to_resume(run_dir: Path, say: Say) -> list[dict]:
-    """The finished rounds an interrupted run left, less those whose estimator checkpoint no longer loads."""
+    """The finished rounds an interrupted run recorded (all of them redone if results.json is unreadable)."""
     path = run_dir / "results.json"
     if not path.is_file():
         return []
     try:
-        rows = json.loads(path.read_text())["rows"]
+        return json.loads(path.read_text())["rows"]
     except (OSError, ValueError, KeyError) as err:
         say(f"{path} is unreadable ({err}); redoing every round")
         return []
-    return _good_rounds(run_dir, rows, say)
 
 
 class RoundRunner:
@@ -167,6 +191,7 @@ class RoundRunner:
         self.val = self._base("val", config.val_samples)
         self.reference = validation_mpjpe(self.pretrained, self.val)  # what the in-distribution guard keeps to
         self.tb = SummaryWriter(str(run_dir / "tensorboard"))
+        self.fallbacks: dict[tuple[str, int], list[str]] = {}  # what each (policy, round) redid or restarted
 
     def _base(self, split: str, num_samples: int) -> PoseData:
         """A base split at the estimator's crop size and margin, with targets in its joint set."""
@@ -181,18 +206,36 @@ class RoundRunner:
             return self.pretrained
         return _trainable(load_estimator(round_dir(self.run_dir, name, k) / "estimator.pt", self.task.device))
 
+    def _new_policy(self, name: str) -> SamplingPolicy:
+        return make_policy(name, seed=self.config.seed, anchoring=self.config.anchoring,
+                           action_dim=self.task.action_dim, tensorboard_log=str(self.run_dir / "tensorboard"))
+
     def policy(self, name: str, k: int) -> SamplingPolicy:
-        """A ``name`` policy in the state round ``k - 1`` left it; a fresh one when that state is unreadable."""
-        policy = make_policy(name, seed=self.config.seed, anchoring=self.config.anchoring,
-                             action_dim=self.task.action_dim,
-                             tensorboard_log=str(self.run_dir / "tensorboard"))
+        """A ``name`` policy in the state round ``k - 1`` left it; a fresh one (noted in the round's
+        results) when that state is unreadable."""
+        policy = self._new_policy(name)
         if k > 1 and policy.learns:
-            try:
-                policy.load(round_dir(self.run_dir, name, k - 1))
-            except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
-                self.say(f"{name} round {k - 1}: policy checkpoint unreadable ({err}); this round starts a "
-                         "fresh policy")
+            problem = self.policy_state_problem(name, k - 1, policy)
+            if problem is not None:
+                self.fallback(name, k, f"fresh policy: round {k - 1}'s policy state is unreadable ({problem})")
         return policy
+
+    def policy_state_problem(self, name: str, k: int, policy: SamplingPolicy | None = None) -> str | None:
+        """Load the policy state round ``k`` saved into ``policy`` (a new one if None); why it failed, or None."""
+        policy = policy or self._new_policy(name)
+        if not policy.learns:
+            return None
+        try:
+            policy.load(round_dir(self.run_dir, name, k))
+        except Exception as err:  # damaged files raise many types (zip, pickle, numpy, torch)
+            where = round_dir(self.run_dir, name, k) / (policy.state_file or "")
+            return f"{where}: {name} policy state unreadable ({type(err).__name__}: {err})"
+        return None
+
+    def fallback(self, name: str, k: int, what: str) -> None:
+        """Say and keep what round ``k`` of ``name`` had to redo or start afresh (its results row shows it)."""
+        self.say(f"{name}: {what}")
+        self.fallbacks.setdefault((name, k), []).append(what)
 
     def learn(self, policy: SamplingPolicy, env: PoseGenVectorEnv, k: int) -> list[tuple[int, float]]:
         """Step (1): a learned ``policy`` improves against ``env``'s estimator and is saved with the round.
@@ -267,7 +310,8 @@ class RoundRunner:
                 "drawn": got.drawn, "implausible": got.implausible, "duplicates": got.duplicates,
                 "collected_mpjpe_mm": round(float(got.mpjpe_mm.mean()), 2),
                 "finetune_best_step": history["best_step"], "blend_alpha": history["alpha"],
-                "seconds": round(seconds, 1), "runtime": _runtime(self.task), "suites": suites}
+                "seconds": round(seconds, 1), "runtime": _runtime(self.task), "suites": suites,
+                **({"fallbacks": self.fallbacks[policy.name, k]} if (policy.name, k) in self.fallbacks else {})}
 
     def close(self) -> None:
         self.tb.close()

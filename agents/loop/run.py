@@ -7,6 +7,9 @@ settings a set of policies reads and therefore which runs compare fairly.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -120,6 +123,26 @@ def check_comparable(runs: list[Path], configs: list[RoundConfig], vary: tuple[s
             raise RunError(f"{run} differs from {runs[ref]} in {', '.join(differ)}; only runs whose settings "
                            f"differ in {allowed} alone compare fairly")
     return ref
+
+
+@contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold ``run_dir`` for this process: a second process writing the same run would redo its work and
+    overwrite its files, so it is refused with the holder's PID. The OS releases the lock if we die."""
+    from filelock import FileLock, Timeout
+
+    lock, pid_file = FileLock(run_dir / ".posegen.lock"), run_dir / ".posegen.pid"
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        pid = pid_file.read_text().strip() if pid_file.is_file() else "unknown"
+        raise RunError(f"{run_dir}: run in use by PID {pid} (another run_agent.py or sweep trial is writing it); "
+                       "wait for it to end or stop it, then --resume") from None
+    try:
+        atomic_write(pid_file, lambda t: t.write_text(str(os.getpid())))
+        yield
+    finally:
+        lock.release()
 
 
 def round_dir(run_dir: Path, policy: str, k: int) -> Path:

@@ -30,6 +30,7 @@ class SamplingPolicy(ABC):
     name: str = ""
     learns: bool = False
     anchored: bool = False  # draws anchors (agents/policies/anchored.py), so its samples depend on ``anchoring``
+    state_file: str | None = None  # the file ``save`` writes in a round's directory, if any
 
     def __init__(self, *, seed: int = 0, anchoring: Anchoring = DEFAULT_ANCHORING,
                  tensorboard_log: str | None = None, action_dim: int = ACTION_DIM) -> None:

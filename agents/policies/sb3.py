@@ -117,6 +117,7 @@ class SB3Policy(SamplingPolicy):
 
     learns = True
     anchored = True
+    state_file: str = ""  # set by each agent: <name>.zip
     algorithm: type[OnPolicyAlgorithm] | type[OffPolicyAlgorithm]
 
     # The policies are small MLPs fed batches of 64: they run faster on the CPU, even beside a GPU
@@ -158,10 +159,10 @@ class SB3Policy(SamplingPolicy):
     def save(self, path: Path) -> None:
         model = self.model
         if model is not None:
-            atomic_write(Path(path) / f"{self.name}.zip", lambda tmp: model.save(tmp))
+            atomic_write(Path(path) / self.state_file, lambda tmp: model.save(tmp))
 
     def load(self, path: Path) -> None:
-        file = Path(path) / f"{self.name}.zip"
+        file = Path(path) / self.state_file
         if not file.is_file():
             raise FileNotFoundError(f"no saved {self.name} model at {file}")
         self.model = self.algorithm.load(file, device=self.device)
@@ -169,6 +170,7 @@ class SB3Policy(SamplingPolicy):
 
 class PPOPolicy(SB3Policy):
     name = "ppo"
+    state_file = "ppo.zip"
     algorithm = PPO
 
     def defaults(self) -> dict:
@@ -179,6 +181,7 @@ class PPOPolicy(SB3Policy):
 
 class SACPolicy(SB3Policy):
     name = "sac"
+    state_file = "sac.zip"
     algorithm = SAC
 
     def defaults(self) -> dict:

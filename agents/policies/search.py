@@ -25,6 +25,7 @@ from posegen_env.files import atomic_write
 
 class SearchPolicy(SamplingPolicy):
     name = "search"
+    state_file = "search.npz"
     learns = True
     anchored = True
 
@@ -81,11 +82,11 @@ class SearchPolicy(SamplingPolicy):
                 progress(done, rewards)
 
     def save(self, path: Path) -> None:
-        atomic_write(Path(path) / "search.npz",
+        atomic_write(Path(path) / self.state_file,
                      lambda tmp: np.savez(tmp, mean=self.mean, std=self.std, iterations=self.iterations))
 
     def load(self, path: Path) -> None:
-        with np.load(Path(path) / "search.npz") as f:
+        with np.load(Path(path) / self.state_file) as f:
             if f["mean"].shape != self.mean.shape:
                 raise ValueError(f"{path}: search state has shape {f['mean'].shape}, expected {self.mean.shape}")
             self.mean, self.std, self.iterations = f["mean"], f["std"], int(f["iterations"])

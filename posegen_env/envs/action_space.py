@@ -35,6 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 from scipy.spatial.transform import Rotation
 
 from posegen_env.body.pose_space import BODY_POSE_DIM, BODY_POSE_HIGH, BODY_POSE_LOW, clip_to_limits, limit_violation
@@ -101,9 +102,24 @@ def choice_action(index, count: int) -> np.ndarray:
     return -1.0 + (2.0 * index + 1.0) / count
 
 
+def as_numbers(actions) -> np.ndarray:
+    """``actions`` (an array, a list or a torch tensor, with or without grad) as a float64 array, else a
+    ValueError naming what was passed."""
+    if torch.is_tensor(actions):
+        actions = actions.detach().cpu().numpy()
+    try:
+        a = np.asarray(actions, dtype=np.float64)
+    except (TypeError, ValueError):
+        a = None
+    if a is None or isinstance(actions, dict | str | bytes):
+        raise ValueError(f"actions must be numbers (a numpy array, list or torch tensor in [-1, 1]), got "
+                         f"{type(actions).__name__}")
+    return a
+
+
 def check_actions(actions, dim: int = ACTION_DIM) -> np.ndarray:
     """``actions`` as a float64 (N, dim) array, else a ValueError that says what is wrong."""
-    a = np.asarray(actions, dtype=np.float64)
+    a = as_numbers(actions)
     if a.ndim == 1:
         a = a[None]
     if a.ndim != 2 or a.shape[1] != dim:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
-from posegen_env.envs.action_space import ACTION_DIM
+from posegen_env.envs.action_space import ACTION_DIM, as_numbers
 from posegen_env.envs.checks import check_int, check_render_mode
 from posegen_env.envs.task import PoseGenTask
 
@@ -63,7 +63,7 @@ class PoseGenEnv(gym.Env):
         return self._context.copy(), {}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
-        result = self.task.evaluate(np.asarray(action)[None], [self.np_random])
+        result = self.task.evaluate(as_numbers(action)[None], [self.np_random])
         self._image = result.data.images[0]
         info = result.info(0)
         return self._context.copy(), float(result.reward[0]), True, False, info

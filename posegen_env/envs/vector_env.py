@@ -5,7 +5,8 @@ Stable-Baselines3). Every episode lasts one step, so both reset every sub-enviro
 (Gymnasium's ``SAME_STEP`` autoreset; SB3's own convention), and no call is wasted on resets.
 
 Sub-environment ``i`` seeded through ``reset(seed=s)`` draws exactly what a single ``PoseGenEnv``
-reset with seed ``s + i`` draws, so vector and single runs give the same samples and rewards.
+reset with seed ``s + i`` draws, so vector and single runs give the same samples, and rewards equal to float
+tolerance (a batched forward pass sums in another order: about 1e-7 apart).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from posegen_env.envs.action_space import as_numbers
 from posegen_env.envs.checks import check_int, check_render_mode
 from posegen_env.envs.env import DEFAULT_CONTEXT_DIM, action_box, context_space, draw_context
 from posegen_env.envs.task import PoseGenTask, StepResult
@@ -43,11 +45,14 @@ class PoseGenVectorEnv(VectorEnv):
 
     def reset(self, *, seed: int | list[int | None] | None = None,
               options: dict | None = None) -> tuple[np.ndarray, dict]:
-        if isinstance(seed, int | np.integer):
+        given = seed
+        if isinstance(seed, int | np.integer) and not isinstance(seed, bool):
             seed = [int(seed) + i for i in range(self.num_envs)]
         if seed is not None:
-            if len(seed) != self.num_envs:
-                raise ValueError(f"got {len(seed)} seeds for {self.num_envs} environments")
+            if not isinstance(seed, list | tuple) or len(seed) != self.num_envs or not all(
+                    s is None or isinstance(s, int | np.integer) and not isinstance(s, bool) and s >= 0 for s in seed):
+                raise ValueError(f"reset(seed={given!r}): give a non-negative whole number, None, or a list of "
+                                 f"{self.num_envs} of them (one per sub-environment)")
             self._rngs = [gym.utils.seeding.np_random(s)[0] if s is not None else rng
                           for s, rng in zip(seed, self._rngs, strict=True)]
         self._contexts = self._draw_contexts()
@@ -55,7 +60,7 @@ class PoseGenVectorEnv(VectorEnv):
 
     def step_batch(self, actions) -> tuple[np.ndarray, np.ndarray, np.ndarray, StepResult]:
         """Evaluate one action per sub-environment; returns (new contexts, ended contexts, rewards, result)."""
-        actions = np.asarray(actions)
+        actions = as_numbers(actions)
         if actions.shape != self.action_space.shape:
             raise ValueError(f"actions must have shape {self.action_space.shape}, got {actions.shape}")
         result = self.task.evaluate(actions, self._rngs)

@@ -363,13 +363,24 @@ def build_from(spec: str, what: str = "estimator") -> Callable:
 
 def _from_checkpoint(path) -> torch.nn.Module:
     state = read_estimator_file(path)
-    if "factory" in state:
+    weights = state.get("state_dict")
+    if not isinstance(weights, dict) or not weights or not all(torch.is_tensor(v) for v in weights.values()):
+        raise EstimatorError(f"{path}: malformed estimator checkpoint: no 'state_dict' of tensors in it; write it "
+                             "with save_estimator (train/pretrain_estimator.py does)")
+    if isinstance(state.get("factory"), str):
         model = build_from(state["factory"])
         if not isinstance(model, torch.nn.Module):
             raise EstimatorError(f"{path}: its factory {state['factory']!r} no longer builds a torch module")
+    elif isinstance(state.get("config"), dict):
+        try:
+            model = BaselineEstimator(**state["config"])
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise EstimatorError(f"{path}: malformed estimator checkpoint: its config {state['config']!r} does not "
+                                 f"build the baseline network ({err}); write it with save_estimator") from None
     else:
-        model = BaselineEstimator(**state["config"])
-    load_weights(model, state["state_dict"], str(path))
+        raise EstimatorError(f"{path}: malformed estimator checkpoint: neither a 'config' dict nor a 'factory' "
+                             "string says which network its weights belong to; write it with save_estimator")
+    load_weights(model, weights, str(path))
     model.meta = state.get("meta", {})
     return model
 

@@ -99,9 +99,11 @@ def test_resume_after_interruption_and_corrupt_checkpoint(tmp_path, monkeypatch,
     capsys.readouterr()
     assert run_agent.main(["--resume", str(out)]) == 0
     said = capsys.readouterr().out
-    assert "falling back to round 1" in said and "starts a fresh policy" in said
+    assert "round 1 redone from round 0" in said and "search policy state unreadable" in said  # a round is a unit
     rows = json.loads((out / "results.json").read_text())["rows"]
     assert sorted(r["round"] for r in rows if r["policy"] == "search") == [1, 2]
+    assert any("search.npz" in f for r in rows if r["round"] == 1 for f in r.get("fallbacks", []))  # tables show it
+    assert "## Fallbacks" in (out / "results.md").read_text()
 
 
 def test_incompatible_run_directory_and_bad_arguments(tmp_path, capsys):
@@ -112,7 +114,7 @@ def test_incompatible_run_directory_and_bad_arguments(tmp_path, capsys):
         run_agent.main(["--resume", str(old)])
     with pytest.raises(SystemExit):
         run_agent.main(["--resume", str(tmp_path / "nothing")])
-    assert "config.json missing" in capsys.readouterr().err
+    assert "not a PoseGen run" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         run_agent.main(["--policy", "dqn"])
     assert "--policy 'dqn'" in capsys.readouterr().err

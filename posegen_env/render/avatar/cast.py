@@ -29,6 +29,7 @@ from posegen_env.render.avatar.checkpoint import (
     avatar_state,
     build_avatar,
     check_body,
+    check_field,
     load_avatar,
 )
 from posegen_env.render.avatar.field import CanonicalField, SubjectColours, colour_mlp
@@ -275,6 +276,8 @@ def cast_from_state(path: Path, state: dict, body_model=None, device=None) -> Ca
     try:
         check_body(path, state, body_model, "rebuild the cast")
         _check_subjects(path, state, body_model.num_betas)
+        for k in range(len(state["subjects"])):
+            check_field(path, subject_avatar_state(state, k), _REBUILD)
         cast = build_cast(state, body_model, device)
     except AvatarError:
         raise

@@ -66,11 +66,46 @@ def build_avatar(state: dict, body_model, device=None) -> AvatarRenderer:
     return renderer.to(device or "cpu").eval()
 
 
+def check_field(path: Path, state: dict, refit: str) -> None:
+    """Refuse a field that loads but cannot render: non-finite numbers (density, colour, colour MLP) or no
+    samples per ray."""
+    f = state["field"]
+    tensors = {"density": f["density"], "colour": f["colour"], **{f"mlp {k}": v for k, v in f["mlp"].items()}}
+    bad = [name for name, t in tensors.items() if not torch.isfinite(t.float()).all()]
+    if bad:
+        raise AvatarError(f"{path}: NaN or infinite values in the avatar's {', '.join(bad)}: the file is damaged "
+                          f"or a fit diverged; {refit}")
+    n = state["num_samples"]
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise AvatarError(f"{path}: num_samples is {n!r}, but rendering needs a positive number of samples per "
+                          f"ray (12 by default); {refit}")
+
+
 def check_body(path: Path, state: dict, body_model, refit: str) -> None:
     """Refuse a file fitted on another body: its skinning and shape offsets would be wrong."""
     if state["body_identifier"] != body_model.identifier:
         raise AvatarError(f"{path}: fitted on body '{state['body_identifier']}', but the body model is "
                           f"'{body_model.identifier}'. Load the body it was fitted on or {refit}")
+
+
+def check_resumable(path: Path, state: dict, fit: dict) -> bool:
+    """Whether the periodic fit checkpoint ``state`` (read from ``path``) may be resumed by a fit of ``fit``
+    (the capture and the settings that change the result, as ``train/fit_avatar.py`` records them).
+
+    A checkpoint of another capture or other settings is refused, listing what differs: resuming it
+    would silently keep the old capture's colours or the old voxel grid. One that records nothing
+    (written before checkpoints recorded their fit) cannot be checked: False, the caller says so."""
+    saved = state.get("fit")
+    if saved is None:
+        return False
+    differ = [f"{key}: {saved.get(key, 'unrecorded')!r} in the checkpoint, {fit.get(key, 'unset')!r} now"
+              for key in sorted(saved.keys() | fit.keys()) if saved.get(key) != fit.get(key)]
+    if differ:
+        raise AvatarError(f"{path}: this checkpoint of an interrupted fit was made for another capture or other "
+                          f"settings ({'; '.join(differ)}); resuming would mix the two fits. Delete {path} to "
+                          "start this fit over, rerun with the checkpoint's capture and settings to finish it, or "
+                          "write this fit elsewhere with another --out")
+    return True
 
 
 def load_avatar(path: str | os.PathLike | None = None, body_model=None, device=None) -> AvatarRenderer:
@@ -82,8 +117,16 @@ def load_avatar(path: str | os.PathLike | None = None, body_model=None, device=N
 def avatar_from_state(path: Path, state: dict, body_model=None, device=None) -> AvatarRenderer:
     """``load_avatar`` for a file already read (``state``, from ``path``)."""
     body_model = body_model or load_body_model()
-    check_body(path, state, body_model, "refit the avatar")
-    renderer = build_avatar(state, body_model, device)
+    try:
+        check_body(path, state, body_model, "refit the avatar")
+        check_field(path, state, "refit the avatar")
+        renderer = build_avatar(state, body_model, device)
+    except AvatarError:
+        raise
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as err:
+        detail = " ".join(str(err).split())
+        raise AvatarError(f"{path}: malformed avatar file ({type(err).__name__}: {detail}); fit it again with "
+                          "train/fit_avatar.py") from err
     # Names the exact avatar, so data rendered with it (e.g. cached test suites) can be told apart.
     renderer.identifier = f"{path.stem}-{hashlib.sha1(path.read_bytes()).hexdigest()[:10]}"
     return renderer
