@@ -3,9 +3,18 @@
     python train/fit_avatar.py --capture captures/default --out runs/avatar.pt
 
 Trains on the capture's training cameras and frames, reports whole-image PSNR on its held-out
-cameras (training poses) and held-out poses, checkpoints periodically (atomically) and resumes
-from ``OUT.ckpt`` if it exists. Uses CUDA when available. The capture is in PoseGen's layout or
+cameras (training poses) and held-out poses, checkpoints periodically (atomically) to ``OUT.ckpt``
+and resumes from it. Uses CUDA when available. The capture is in PoseGen's layout or
 ZJU-MoCap / EasyMocap's, told apart by its files (``--format``; docs/capture_format.md).
+
+Resuming: ``OUT.ckpt`` records the capture (resolved path and a fingerprint of its cameras,
+splits and SMPL parameters) and the settings that change the fit (--steps, --batch-rays, --lr,
+--seed, the body, and --voxel, --shell, --samples, --proxy-faces, --inflate or --geometry). A
+checkpoint that differs is refused with what differs: delete it to start over, or use another --out.
+
+Before fitting, what validation cannot see is refused: no training frames or cameras, non-zero
+distortion D (undistort first), training cameras that see none of the body (T in millimetres?),
+masks empty for a whole camera or frame, no training rays. A few empty masks only warn.
 
 A new subject on a shared geometry (a cast, docs/avatar.md) fits only its colour, with the
 geometry's density frozen:
@@ -17,6 +26,7 @@ geometry's density frozen:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -26,13 +36,22 @@ import torch
 from tqdm import tqdm
 
 from posegen_env.body.body_model import BodyModelError, load_body_model
+from posegen_env.cli import run_script
 from posegen_env.data.capture import CaptureError
 from posegen_env.data.zju import FORMATS, load_any_capture
 from posegen_env.device import device_argument
 from posegen_env.render.avatar.cast import load_geometry
-from posegen_env.render.avatar.checkpoint import AvatarError, build_avatar, read_avatar_file, save_avatar
+from posegen_env.render.avatar.checkpoint import (
+    AvatarError,
+    build_avatar,
+    check_body,
+    check_resumable,
+    read_avatar_file,
+    save_avatar,
+)
 from posegen_env.render.avatar.fit import (
     build_ray_bank,
+    check_fittable,
     evaluate,
     fitted_parameters,
     freeze_geometry,
@@ -45,7 +64,8 @@ from posegen_env.render.avatar.fit import (
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--capture", type=Path, required=True, help="capture folder (docs/capture_format.md)")
-    parser.add_argument("--out", type=Path, required=True, help="fitted avatar file (.pt)")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="fitted avatar file (.pt); its checkpoint OUT.ckpt is resumed only by the same fit")
     parser.add_argument("--format", choices=FORMATS, default="auto",
                         help="capture layout: posegen (capture.json), zju (annots.npy) or auto (by the files)")
     parser.add_argument("--test-cameras", nargs="+", default=None, metavar="NAME",
@@ -92,6 +112,19 @@ def held_out(capture, count: int, rng: np.random.Generator) -> dict[str, tuple[l
     return sets
 
 
+def fit_record(args: argparse.Namespace, capture, body) -> dict:
+    """What a checkpoint must share with this run to be resumed: the capture and every setting that
+    changes the result (not --eval-*, --ckpt-every or --device)."""
+    record = {"capture": str(args.capture.resolve()), "capture_fingerprint": capture.fingerprint(),
+              "body": body.identifier, "steps": args.steps, "batch_rays": args.batch_rays, "lr": args.lr,
+              "seed": args.seed}
+    if args.geometry:  # it fixes the field's layout
+        return record | {"geometry": str(args.geometry.resolve()),
+                         "geometry_sha1": hashlib.sha1(args.geometry.read_bytes()).hexdigest()[:16]}
+    return record | {"voxel": args.voxel, "shell": args.shell, "samples": args.samples,
+                     "proxy_faces": args.proxy_faces, "inflate": args.inflate}
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     device = args.device
@@ -100,12 +133,19 @@ def main(argv=None) -> None:
     body = load_body_model(args.body, device=device)
     capture = load_any_capture(args.capture, args.format, body=body, test_cameras=args.test_cameras,
                                test_frames=args.test_frames)
+    frames, cams = capture.splits["train_frames"], capture.splits["train_cameras"]
+    check_fittable(body, capture, frames, cams)  # before any work; build_ray_bank checks the masks and rays
     ckpt_path = args.out.with_name(args.out.name + ".ckpt")
+    record = fit_record(args, capture, body)
     if ckpt_path.exists():
         state = read_avatar_file(ckpt_path)
+        check_body(ckpt_path, state, body, f"delete {ckpt_path} to start over")
+        checked = check_resumable(ckpt_path, state, record)
         avatar = build_avatar(state, body, device).train()
         step = state["step"]
-        print(f"resuming from {ckpt_path} at step {step}")
+        print(f"resuming from {ckpt_path} at step {step}" + ("" if checked else
+              " (an older checkpoint that records no capture or settings: they are not checked; delete it to "
+              "start over)"))
         if args.geometry:
             freeze_geometry(avatar)
     elif args.geometry:
@@ -121,7 +161,6 @@ def main(argv=None) -> None:
     if state is not None and "optimizer" in state:
         optimizer.load_state_dict(state["optimizer"])
 
-    frames, cams = capture.splits["train_frames"], capture.splits["train_cameras"]
     with tqdm(total=len(frames), desc="casting training rays", unit="frame") as bar:
         bank = build_ray_bank(avatar, capture, frames, cams, progress=bar)
     print(f"{len(bank):,} training rays from {len(frames)} frames x {len(cams)} cameras; "
@@ -151,7 +190,7 @@ def main(argv=None) -> None:
                 history.append({"step": step, "loss": loss.item(), **scores})
                 bar.write(f"step {step}: " + ", ".join(f"{k} PSNR {v:.2f} dB" for k, v in scores.items()))
             if step % args.ckpt_every == 0 and step < args.steps:
-                save_avatar(ckpt_path, avatar, extra={"step": step, "optimizer": optimizer.state_dict()})
+                save_avatar(ckpt_path, avatar, extra={"step": step, "optimizer": optimizer.state_dict(), "fit": record})
     meta = {"capture": str(args.capture), "steps": step, "seconds": round(time.time() - start, 1),
             "rays": len(bank), "history": history} | ({"geometry": str(args.geometry)} if args.geometry else {})
     save_avatar(args.out, avatar, meta=meta)
@@ -161,7 +200,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (CaptureError, BodyModelError, AvatarError) as err:
-        raise SystemExit(f"fit_avatar.py: error: {err}") from None
+    run_script(main, "fit_avatar.py", (CaptureError, BodyModelError, AvatarError))

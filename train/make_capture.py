@@ -24,6 +24,7 @@ from tqdm import tqdm
 from posegen_env.body.body_model import BodyModelError, load_body_model
 from posegen_env.body.pose_library import interpolate_poses, library_array, mirror_pose
 from posegen_env.body.subjects import subject_betas
+from posegen_env.cli import run_script
 from posegen_env.data.capture import CaptureError, CaptureWriter
 from posegen_env.data.image_grid import save_image_grid
 from posegen_env.distributions import UniformPoseSampler
@@ -137,7 +138,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (CaptureError, BodyModelError) as err:
-        raise SystemExit(f"make_capture.py: error: {err}") from None
+    run_script(main, "make_capture.py", (CaptureError, BodyModelError))

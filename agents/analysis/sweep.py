@@ -37,8 +37,8 @@ class SweepConfig:
         unknown = [p for p in self.policies if p not in POLICIES]
         if not self.policies or unknown or len(set(self.policies)) != len(self.policies):
             raise RunError(f"policies {self.policies}: give distinct ones of {', '.join(POLICIES)}")
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            raise RunError(f"seeds {self.seeds}: give one or more distinct seeds")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
+            raise RunError(f"seeds {self.seeds}: give one or more distinct, non-negative seeds")
         for key, values in self.grid.items():
             if not values:
                 raise RunError(f"--grid {key}: give at least one value")

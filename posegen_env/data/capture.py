@@ -10,6 +10,7 @@ complete, so no reader ever sees a half-written capture.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -43,6 +44,7 @@ SPLIT_KEYS = ("train_cameras", "test_cameras", "train_frames", "test_frames")
 REQUIRED_KEYS = ("format", "version", "image_size", "background", "body_model", "num_frames", "cameras",
                  "splits")
 ROTATION_TOL = 1e-3
+MAX_CAMERA_DISTANCE = 50.0  # metres from the body; a capture stage is a few metres across, T in mm is ~1000x
 MASK_THRESHOLD = 128  # mask pixels >= this are the person; soft (anti-aliased) edges are allowed
 _NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
@@ -226,6 +228,19 @@ class Capture:
             raise IndexError(f"frame {frame} out of range; this capture has frames 0..{self.num_frames - 1}")
         return {k: self.smpl[k][frame].copy() for k in SMPL_KEYS}
 
+    def fingerprint(self) -> str:
+        """A short hash of everything a fit reads except the pixels (cameras, distortion, splits, SMPL
+        parameters, sizes, meta), so that a checkpoint can tell this capture from another one; images are
+        not read, to keep it cheap."""
+        doc = {"cameras": {n: [c.K.tolist(), c.R.tolist(), c.t.tolist()] for n, c in self.cameras.items()},
+               "distortion": {n: np.asarray(d).tolist() for n, d in self.distortion.items()},
+               "splits": self.splits, "background": self.background, "image_size": self.image_size,
+               "body_model": self.body_model, "meta": self.meta}
+        digest = hashlib.sha1(json.dumps(doc, sort_keys=True, default=str).encode())
+        for key in SMPL_KEYS:
+            digest.update(np.ascontiguousarray(self.smpl[key]).tobytes())
+        return digest.hexdigest()[:16]
+
 
 def _matrix(value, shape: tuple, what: str, where: str) -> np.ndarray:
     try:
@@ -307,6 +322,25 @@ def _read_smpl(path: Path, num_frames: int) -> dict[str, np.ndarray]:
     return smpl
 
 
+def _check_camera_distances(cameras: dict[str, Camera], transl: np.ndarray, where: str) -> None:
+    """Cameras far from the body see (almost) nothing of it; fitting would then get no rays. The usual
+    cause is T in millimetres (ZJU-MoCap's habit), which puts every camera ~1000x too far."""
+    body = np.median(transl, axis=0)
+    far = {n: float(np.linalg.norm(c.center - body)) for n, c in cameras.items()}
+    far = {n: d for n, d in far.items() if d > MAX_CAMERA_DISTANCE}
+    if not far:
+        return
+    lo, hi = min(far.values()), max(far.values())
+    distances = f"{lo:.3g} to {hi:.3g} m" if hi > lo else f"{hi:.3g} m"
+    if all(0.3 < d / 1000 < MAX_CAMERA_DISTANCE for d in far.values()):
+        fix = "T looks like millimetres (ZJU-MoCap's unit); T must be in metres: divide each listed camera's T by 1000"
+    else:
+        fix = "fix the calibration (world-to-camera, x_cam = R @ X + T, T in metres)"
+    raise CaptureError(f"{where}: camera(s) {listing([repr(n) for n in far])} are {distances} from the body "
+                       f"(SMPL transl), more than {MAX_CAMERA_DISTANCE:g} m, so they would see almost nothing "
+                       f"of it; {fix}")
+
+
 def _check_files(capture: Capture) -> None:
     """Every (camera, frame) pair has a PNG image and mask of the declared size, and nothing else."""
     root, n = capture.root, capture.num_frames
@@ -340,7 +374,11 @@ def _check_files(capture: Capture) -> None:
 
 
 def load_capture(path: str | os.PathLike, check_files: bool = True) -> Capture:
-    """Load and validate a capture. ``check_files`` also checks every image and mask (headers only)."""
+    """Load and validate a capture. ``check_files`` also checks every image and mask (headers only).
+
+    Cameras more than ``MAX_CAMERA_DISTANCE`` from the body (T in millimetres) are refused here; what
+    needs the body model or the pixels (cameras that miss the body, non-zero distortion, empty masks)
+    is refused by fitting (``check_fittable`` and ``build_ray_bank`` in posegen_env/render/avatar/fit.py)."""
     root = Path(path)
     require_directory(root, "capture", CaptureError)
     json_path = root / CAPTURE_JSON
@@ -360,6 +398,7 @@ def load_capture(path: str | os.PathLike, check_files: bool = True) -> Capture:
     cameras, distortion = _parse_cameras(doc, image_size, where)
     splits = _check_splits(doc["splits"], list(cameras), num_frames, where)
     smpl = _read_smpl(root / SMPL_NPZ, num_frames)
+    _check_camera_distances(cameras, smpl["transl"], where)
     capture = Capture(root=root, cameras=cameras, smpl=smpl, splits=splits, background=background,
                       image_size=image_size, body_model=doc["body_model"], distortion=distortion, meta=meta)
     if check_files:

@@ -2,23 +2,31 @@
 
 A new subject of a cast is fitted on a shared geometry (``new_subject``): its density stays
 frozen and only its colour (features and MLP) is fitted.
+
+Loading a capture checks its files; what only shows against the body or the pixels (no training
+images, distortion the pinhole rays cannot model, cameras that miss the body, empty masks, no
+rays at all) is checked here, before and while the ray bank is built, as a ``CaptureError``
+instead of a NaN loss or a traceback deep in torch.
 """
 
 from __future__ import annotations
 
 import copy
+import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from posegen_env.data.capture import CAPTURE_JSON, MAX_CAMERA_DISTANCE, SMPL_KEYS, Capture, CaptureError
+from posegen_env.files import listing
 from posegen_env.render.avatar.field import CanonicalField, shell_voxels
 from posegen_env.render.avatar.proxy import SkinnedProxy
 from posegen_env.render.avatar.renderer import AvatarRenderer, RayHits, march
+from posegen_env.render.camera import Camera
 
-if TYPE_CHECKING:  # the capture format is the data layer's; fitting only reads its arrays
-    from posegen_env.data.capture import Capture
+_JOINT_CHUNK = 64  # frames posed at once when checking which cameras see the body
+_MIN_BODY_PIXELS = 2.0  # a camera sees the body when its joints span at least this many pixels
 
 
 @dataclass
@@ -73,25 +81,108 @@ def _frame_pose(capture: Capture, frame: int):
     return p["global_orient"], p["body_pose"], p["betas"], p["transl"]
 
 
+def _sees(camera: Camera, joints: np.ndarray) -> bool:
+    """Whether ``camera`` sees a posed body, its ``joints`` (J, 3): one in front of it and inside its
+    image, and the body at least ``_MIN_BODY_PIXELS`` across (far cameras, T in mm, see a speck)."""
+    uv = camera.project(joints)  # NaN behind the camera: every comparison below is False
+    u, v = uv.T
+    inside = (u >= -0.5) & (u <= camera.width - 0.5) & (v >= -0.5) & (v <= camera.height - 0.5)
+    front = uv[~np.isnan(u)]
+    return bool(inside.any()) and float(np.ptp(front, axis=0).max()) >= _MIN_BODY_PIXELS
+
+
+@torch.no_grad()
+def check_fittable(body, capture: Capture, frames, cameras) -> None:
+    """Refuse, as a ``CaptureError`` naming the cameras and the fix, a capture that validates but cannot
+    be fitted: no training frames or cameras, non-zero distortion (fitting casts pinhole rays and does
+    not undistort), or a training camera that does not see the body (see ``_sees``) in any training frame."""
+    where = capture.root / CAPTURE_JSON if (capture.root / CAPTURE_JSON).is_file() else capture.root
+    for key, values in (("train_frames", frames), ("train_cameras", cameras)):
+        if not len(values):
+            raise CaptureError(f"{where}: splits.{key} is empty, so there is nothing to fit on; list the "
+                               f"{key.split('_')[1]} to train on in splits.{key}")
+    bent = {n: np.asarray(d) for n, d in capture.distortion.items() if np.any(d)}
+    if bent:
+        shown = listing([f"'{n}' (D = {np.round(d, 6).tolist()})" for n, d in bent.items()])
+        raise CaptureError(f"{where}: camera(s) {shown} have non-zero distortion D, which fitting does not model "
+                           "(it casts pinhole rays); undistort those cameras' images and masks first "
+                           "(cv2.undistort(image, K, D)) and set their D to zeros")
+    frames, parts = list(frames), []
+    for i in range(0, len(frames), _JOINT_CHUNK):
+        chunk = frames[i:i + _JOINT_CHUNK]
+        parts.append(body(*(capture.smpl[k][chunk] for k in SMPL_KEYS)).joints.cpu().numpy())
+    joints = np.concatenate(parts)  # (frames, 24, 3)
+    blind = [n for n in cameras if not any(_sees(capture.cameras[n], j) for j in joints)]
+    if blind:
+        centre = joints.mean(axis=(0, 1))
+        mm = [n for n in blind if np.linalg.norm(capture.cameras[n].center - centre) > MAX_CAMERA_DISTANCE
+              and any(_sees(_metres(capture.cameras[n]), j) for j in joints)]
+        hint = (f"; camera(s) {listing([repr(n) for n in mm])} are far away and would see it with T / 1000: "
+                "their T looks like millimetres (ZJU-MoCap's unit) and must be in metres, divide it by 1000"
+                if mm else "")
+        raise CaptureError(f"{where}: training camera(s) {listing([repr(n) for n in blind])} do not see the body "
+                           f"in any of the {len(frames)} training frame(s) (its joints are behind the camera, "
+                           f"outside the image or under {_MIN_BODY_PIXELS:g} pixels across), so they would give "
+                           "no training rays; check their K, R and T (world-to-camera, x_cam = R @ X + T, T in "
+                           f"metres) and the SMPL parameters{hint}")
+
+
+def _metres(camera: Camera) -> Camera:
+    """``camera`` with its translation divided by 1000 (what it would be if T were in millimetres)."""
+    return Camera(camera.K, camera.R, camera.t / 1000.0, camera.width, camera.height)
+
+
+def _check_masks(capture: Capture, frames: list, cameras: list, empty: np.ndarray) -> None:
+    """``empty`` (frames, cameras): which training masks have no person pixel. A camera or frame whose
+    masks are all empty (or all of them are) is refused: the masks, not the person, are missing. A few
+    empty masks (the person out of view) only warn, naming them."""
+    where = capture.root
+    if empty.all():
+        example = capture.mask_path(cameras[0], frames[0])
+        raise CaptureError(f"{where}: all {empty.size} training masks ({len(frames)} frame(s) x {len(cameras)} "
+                           f"camera(s)) are empty, no pixel is the person (e.g. {example}); write masks with 255 "
+                           "on the person and 0 elsewhere")
+    for axis, names, kind in ((0, cameras, "camera"), (1, frames, "frame")):
+        bad = [names[i] for i in np.flatnonzero(empty.all(axis=axis))]
+        if bad:
+            other = "frame" if kind == "camera" else "camera"
+            raise CaptureError(f"{where}: training {kind}(s) {listing(bad)} have an empty mask (no person pixel) "
+                               f"in every training {other}; fix their masks or drop them from "
+                               f"splits.train_{kind}s")
+    if empty.any():
+        paths = [str(capture.mask_path(cameras[c], frames[f])) for f, c in zip(*np.nonzero(empty), strict=True)]
+        warnings.warn(f"{len(paths)} training mask(s) are empty (no person pixel): {listing(paths)}; those images "
+                      "train only the background, fix them if the person is in view", stacklevel=2)
+
+
 @torch.no_grad()
 def build_ray_bank(renderer: AvatarRenderer, capture: Capture, frames, cameras, progress=None) -> RayBank:
-    """Cast every (frame, camera) image of the capture against the posed proxy and keep the hit rays."""
+    """Cast every (frame, camera) image of the capture against the posed proxy and keep the hit rays.
+    The capture is checked first (``check_fittable``), then its masks and the rays found."""
+    frames, cameras = list(frames), list(cameras)
+    check_fittable(renderer.body, capture, frames, cameras)
     parts, rgbs, alphas, missed = [], [], [], 0
+    empty = np.zeros((len(frames), len(cameras)), dtype=bool)
     cams = [capture.cameras[c] for c in cameras]
-    for frame in frames:
+    for f, frame in enumerate(frames):
         go, bp, betas, transl = _frame_pose(capture, frame)
         _, hits, _, _ = renderer.cast(go, bp, betas, transl, cams)
-        for name, h in zip(cameras, hits, strict=True):
+        for c, (name, h) in enumerate(zip(cameras, hits, strict=True)):
             image = torch.as_tensor(capture.load_image(name, frame), dtype=torch.float32).reshape(-1, 3) / 255.0
             mask = torch.as_tensor(capture.load_alpha(name, frame), dtype=torch.float32).reshape(-1)
             hit = torch.zeros(mask.shape[0], dtype=torch.bool)
             hit[h.pixel.cpu()] = True
             missed += int(((mask > 0.5) & ~hit).sum())
+            empty[f, c] = not bool((mask > 0.5).any())
             parts.append(h)
             rgbs.append(image[h.pixel.cpu()])
             alphas.append(mask[h.pixel.cpu()])
         if progress is not None:
             progress.update(1)
+    _check_masks(capture, frames, cameras, empty)
+    if not sum(len(a) for a in alphas):
+        raise CaptureError(f"{capture.root}: 0 training rays: no pixel's ray of the {empty.size} training images "
+                           "hits the posed body; check the cameras (K, R, T in metres) against the SMPL parameters")
     rays = RayHits.concat(parts)
     return RayBank(rays, torch.cat(rgbs).to(renderer.device), torch.cat(alphas).to(renderer.device), missed)
 
