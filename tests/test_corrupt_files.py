@@ -14,8 +14,8 @@ from posegen_env.render.avatar.cast import DEFAULT_CAST_PATH, load_renderer
 from posegen_env.render.avatar.checkpoint import DEFAULT_AVATAR_PATH
 
 
-def flip_bytes_inside_weights(src, dst, count=4):
-    """A copy of a torch file with a few bytes flipped inside its largest tensor (still unzips and loads)."""
+def flip_bytes_inside(src, dst, count=4):
+    """A copy of a zip-based file (torch, npz) with a few bytes flipped inside its largest part (it still unzips)."""
     data = bytearray(src.read_bytes())
     with zipfile.ZipFile(src) as z:
         member = max(z.infolist(), key=lambda i: i.file_size)
@@ -28,7 +28,7 @@ def flip_bytes_inside_weights(src, dst, count=4):
 
 
 def test_bit_flipped_estimator_still_loads_in_torch_but_posegen_refuses_it(tmp_path):
-    bad = flip_bytes_inside_weights(DEFAULT_ESTIMATOR_PATH, tmp_path / "flipped.pt")
+    bad = flip_bytes_inside(DEFAULT_ESTIMATOR_PATH, tmp_path / "flipped.pt")
     torch.load(bad, weights_only=True)  # torch itself reads it, with wrong weights
     assert zip_checksum_failure(DEFAULT_ESTIMATOR_PATH) is None
     with pytest.raises(EstimatorError, match="corrupt: its part .* does not match the checksum"):
@@ -67,6 +67,6 @@ def test_avatars_that_cannot_render_are_refused(tmp_path, source, damage, messag
     torch.save(state, path)
     with pytest.raises(AvatarError, match=message):
         load_renderer(path)
-    bad = flip_bytes_inside_weights(DEFAULT_AVATAR_PATH, tmp_path / "flipped-avatar.pt")
+    bad = flip_bytes_inside(DEFAULT_AVATAR_PATH, tmp_path / "flipped-avatar.pt")
     with pytest.raises(AvatarError, match="corrupt"):
         load_renderer(bad)

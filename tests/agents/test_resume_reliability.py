@@ -12,7 +12,7 @@ import run_agent
 from agents.loop.run import RunError, run_lock
 from posegen_env.estimation.estimator import EstimatorError
 from posegen_env.render.avatar import AvatarError
-from tests.test_corrupt_files import flip_bytes_inside_weights
+from tests.test_corrupt_files import flip_bytes_inside
 
 pytestmark = pytest.mark.usefixtures("private_cache")  # renders go to a cache of their own
 RANDOM = ["--quick", "--policy", "random", "--avatar", "avatar", "--estimator", "baseline",
@@ -53,7 +53,9 @@ def two_rounds(tmp_path_factory):
      "annotations.npz"),
     (lambda r: [p.unlink() for p in sorted((r / "dataset" / "images").iterdir())[:3]], "image files listed in"),
     (lambda r: (r / "learning.json").write_text('{"curve": [[1, 0.'), "learning.json"),
-    (lambda r: flip_bytes_inside_weights(r / "estimator.pt", r / "estimator.pt"), "does not match the checksum")])
+    (lambda r: flip_bytes_inside(r / "estimator.pt", r / "estimator.pt"), "does not match the checksum"),
+    (lambda r: flip_bytes_inside(r / "dataset" / "annotations.npz", r / "dataset" / "annotations.npz"),
+     "truncated or corrupt")])
 def test_a_damaged_round_is_redone_from_the_round_before(two_rounds, tmp_path, capsys, damage, names):
     run = tmp_path / "run"
     shutil.copytree(two_rounds, run)
