@@ -1,5 +1,7 @@
 """PoseGen-v0: registration, env checkers, action mapping, reward, vector == single, bad input."""
 
+import re
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -114,6 +116,16 @@ def test_bad_actions_get_clear_errors(task):
         env.step(np.zeros(3, np.float32))
     with pytest.raises(ValueError, match="inf"):
         check_actions(np.full((2, ACTION_DIM), np.inf))
+    with pytest.raises(ValueError, match="actions must be numbers .* got dict"):
+        env.step({"pose": np.zeros(ACTION_DIM)})
+    _, reward, *_ = env.step(torch.zeros(ACTION_DIM, requires_grad=True))  # a policy's output, grad and all
+    assert np.isfinite(reward)
+    venv = PoseGenVectorEnv(num_envs=2, task=task)
+    for seed in (1.5, -1, [0, 1, 2], True):
+        with pytest.raises(ValueError, match=rf"reset\(seed={re.escape(repr(seed))}\): give a non-negative"):
+            venv.reset(seed=seed)
+    with pytest.raises(ValueError, match="got dict"):
+        venv.step({"a": 1})
 
 
 def test_reward_on_a_toy_estimator_with_known_error(task):
