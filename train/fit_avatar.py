@@ -50,6 +50,7 @@ from posegen_env.render.avatar.checkpoint import (
     save_avatar,
 )
 from posegen_env.render.avatar.fit import (
+    FitError,
     build_ray_bank,
     check_fittable,
     evaluate,
@@ -200,4 +201,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    run_script(main, "fit_avatar.py", (CaptureError, BodyModelError, AvatarError))
+    run_script(main, "fit_avatar.py", (CaptureError, BodyModelError, AvatarError, FitError))

@@ -33,7 +33,7 @@ from posegen_env.data.capture import CaptureError, load_capture
 from posegen_env.device import device_argument
 from posegen_env.files import atomic_write
 from posegen_env.render.avatar import DEFAULT_AVATAR_PATH, AvatarError, CastSubject, load_avatar, save_cast
-from posegen_env.render.avatar.fit import evaluate
+from posegen_env.render.avatar.fit import FitError, evaluate
 
 MAKE_CAPTURE = Path(__file__).resolve().parent / "make_capture.py"
 
@@ -133,4 +133,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    run_script(main, "make_cast.py", (CaptureError, BodyModelError, AvatarError))
+    run_script(main, "make_cast.py", (CaptureError, BodyModelError, AvatarError, FitError))

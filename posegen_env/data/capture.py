@@ -32,7 +32,7 @@ from posegen_env.files import (
     read_json_header,
     require_directory,
 )
-from posegen_env.render.camera import Camera
+from posegen_env.render.camera import MAX_CAMERA_DISTANCE, Camera
 
 FORMAT = "posegen-capture"
 VERSION = 1
@@ -44,7 +44,6 @@ SPLIT_KEYS = ("train_cameras", "test_cameras", "train_frames", "test_frames")
 REQUIRED_KEYS = ("format", "version", "image_size", "background", "body_model", "num_frames", "cameras",
                  "splits")
 ROTATION_TOL = 1e-3
-MAX_CAMERA_DISTANCE = 50.0  # metres from the body; a capture stage is a few metres across, T in mm is ~1000x
 MASK_THRESHOLD = 128  # mask pixels >= this are the person; soft (anti-aliased) edges are allowed
 _NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 

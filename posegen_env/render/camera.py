@@ -20,6 +20,10 @@ WORLD_UP = np.array([0.0, 1.0, 0.0])
 REFERENCE_WIDTH = 256  # image width (px) that ``CameraParams.focal_px`` refers to: the full frame crops are cut from
 
 
+# Metres from the body beyond which a camera sees (almost) nothing of it: a capture stage is a few metres
+# across, and T in millimetres puts cameras about 1000x too far.
+MAX_CAMERA_DISTANCE = 50.0
+
 @dataclass(frozen=True)
 class Camera:
     """One pinhole camera: intrinsics ``K`` (3x3), rotation ``R`` (3x3), translation ``t`` (3,)."""

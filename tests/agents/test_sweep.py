@@ -34,6 +34,17 @@ def test_a_quick_sweep_of_two_policies_and_two_seeds_on_local_ray(tmp_path, caps
         sweep.parse(["--resume", str(out), "--seeds", "7"])
     assert "that sweep has other settings" in capsys.readouterr().err
 
+    # An interrupted trial (its round not recorded) resumes; finished ones are only re-read.
+    cut = out / "runs" / "random-s1"
+    doc = json.loads((cut / "results.json").read_text())
+    (cut / "results.json").write_text(json.dumps({"rows": [r for r in doc["rows"] if r["round"] == 0]}))
+    kept = (out / "runs" / "search-s0" / "search" / "round-1" / "estimator.pt").stat().st_mtime_ns
+    assert sweep.main(["--resume", str(out)]) == 0
+    redone = json.loads((cut / "results.json").read_text())["rows"]
+    assert [r["round"] for r in redone] == [0, 1]
+    assert redone[1]["suites"] == next(r for r in doc["rows"] if r["round"] == 1)["suites"]  # the same numbers
+    assert (out / "runs" / "search-s0" / "search" / "round-1" / "estimator.pt").stat().st_mtime_ns == kept
+
 
 def test_a_failing_trial_is_reported_while_the_others_finish(tmp_path, capsys):
     out = tmp_path / "sweep"

@@ -18,7 +18,7 @@ from PIL import Image
 from posegen_env.body.body_model import load_body_model
 from posegen_env.data.capture import CaptureError, CaptureWriter, load_capture
 from posegen_env.render.avatar.checkpoint import AvatarError
-from posegen_env.render.avatar.fit import build_ray_bank, check_fittable, new_avatar
+from posegen_env.render.avatar.fit import FitError, build_ray_bank, check_fittable, new_avatar
 from posegen_env.render.camera import Camera, orbit_camera
 from posegen_env.render.mesh.renderer import MeshRenderer
 
@@ -69,7 +69,7 @@ def clear_mask(root: Path, cam: str, frame: int) -> None:
     Image.fromarray(np.zeros((SIZE, SIZE), np.uint8)).save(root / "masks" / cam / f"{frame:06d}.png")
 
 
-def refused(call, *words: str, error: type[Exception] = CaptureError) -> str:
+def refused(call, *words: str, error: type[Exception] | tuple = (CaptureError, FitError)) -> str:
     with pytest.raises(error) as info:
         call()
     message = str(info.value)

@@ -5,7 +5,7 @@ frozen and only its colour (features and MLP) is fitted.
 
 Loading a capture checks its files; what only shows against the body or the pixels (no training
 images, distortion the pinhole rays cannot model, cameras that miss the body, empty masks, no
-rays at all) is checked here, before and while the ray bank is built, as a ``CaptureError``
+rays at all) is checked here, before and while the ray bank is built, as a ``FitError``
 instead of a NaN loss or a traceback deep in torch.
 """
 
@@ -14,16 +14,26 @@ from __future__ import annotations
 import copy
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from posegen_env.data.capture import CAPTURE_JSON, MAX_CAMERA_DISTANCE, SMPL_KEYS, Capture, CaptureError
 from posegen_env.files import listing
 from posegen_env.render.avatar.field import CanonicalField, shell_voxels
 from posegen_env.render.avatar.proxy import SkinnedProxy
 from posegen_env.render.avatar.renderer import AvatarRenderer, RayHits, march
-from posegen_env.render.camera import Camera
+from posegen_env.render.camera import MAX_CAMERA_DISTANCE, Camera
+
+if TYPE_CHECKING:  # the capture format is the data layer's; fitting only reads its arrays
+    from posegen_env.data.capture import Capture
+
+_POSE_KEYS = ("global_orient", "body_pose", "betas", "transl")  # a capture's SMPL arrays, in the body's order
+
+
+class FitError(ValueError):
+    """A capture that loads but cannot be fitted (no frames, distortion, cameras that miss the body, empty
+    masks), with what to fix."""
 
 _JOINT_CHUNK = 64  # frames posed at once when checking which cameras see the body
 _MIN_BODY_PIXELS = 2.0  # a camera sees the body when its joints span at least this many pixels
@@ -93,24 +103,24 @@ def _sees(camera: Camera, joints: np.ndarray) -> bool:
 
 @torch.no_grad()
 def check_fittable(body, capture: Capture, frames, cameras) -> None:
-    """Refuse, as a ``CaptureError`` naming the cameras and the fix, a capture that validates but cannot
+    """Refuse, as a ``FitError`` naming the cameras and the fix, a capture that validates but cannot
     be fitted: no training frames or cameras, non-zero distortion (fitting casts pinhole rays and does
     not undistort), or a training camera that does not see the body (see ``_sees``) in any training frame."""
-    where = capture.root / CAPTURE_JSON if (capture.root / CAPTURE_JSON).is_file() else capture.root
+    where = capture.root / "capture.json"  # the file that holds the cameras and splits
     for key, values in (("train_frames", frames), ("train_cameras", cameras)):
         if not len(values):
-            raise CaptureError(f"{where}: splits.{key} is empty, so there is nothing to fit on; list the "
+            raise FitError(f"{where}: splits.{key} is empty, so there is nothing to fit on; list the "
                                f"{key.split('_')[1]} to train on in splits.{key}")
     bent = {n: np.asarray(d) for n, d in capture.distortion.items() if np.any(d)}
     if bent:
         shown = listing([f"'{n}' (D = {np.round(d, 6).tolist()})" for n, d in bent.items()])
-        raise CaptureError(f"{where}: camera(s) {shown} have non-zero distortion D, which fitting does not model "
+        raise FitError(f"{where}: camera(s) {shown} have non-zero distortion D, which fitting does not model "
                            "(it casts pinhole rays); undistort those cameras' images and masks first "
                            "(cv2.undistort(image, K, D)) and set their D to zeros")
     frames, parts = list(frames), []
     for i in range(0, len(frames), _JOINT_CHUNK):
         chunk = frames[i:i + _JOINT_CHUNK]
-        parts.append(body(*(capture.smpl[k][chunk] for k in SMPL_KEYS)).joints.cpu().numpy())
+        parts.append(body(*(capture.smpl[k][chunk] for k in _POSE_KEYS)).joints.cpu().numpy())
     joints = np.concatenate(parts)  # (frames, 24, 3)
     blind = [n for n in cameras if not any(_sees(capture.cameras[n], j) for j in joints)]
     if blind:
@@ -120,7 +130,7 @@ def check_fittable(body, capture: Capture, frames, cameras) -> None:
         hint = (f"; camera(s) {listing([repr(n) for n in mm])} are far away and would see it with T / 1000: "
                 "their T looks like millimetres (ZJU-MoCap's unit) and must be in metres, divide it by 1000"
                 if mm else "")
-        raise CaptureError(f"{where}: training camera(s) {listing([repr(n) for n in blind])} do not see the body "
+        raise FitError(f"{where}: training camera(s) {listing([repr(n) for n in blind])} do not see the body "
                            f"in any of the {len(frames)} training frame(s) (its joints are behind the camera, "
                            f"outside the image or under {_MIN_BODY_PIXELS:g} pixels across), so they would give "
                            "no training rays; check their K, R and T (world-to-camera, x_cam = R @ X + T, T in "
@@ -139,14 +149,14 @@ def _check_masks(capture: Capture, frames: list, cameras: list, empty: np.ndarra
     where = capture.root
     if empty.all():
         example = capture.mask_path(cameras[0], frames[0])
-        raise CaptureError(f"{where}: all {empty.size} training masks ({len(frames)} frame(s) x {len(cameras)} "
+        raise FitError(f"{where}: all {empty.size} training masks ({len(frames)} frame(s) x {len(cameras)} "
                            f"camera(s)) are empty, no pixel is the person (e.g. {example}); write masks with 255 "
                            "on the person and 0 elsewhere")
     for axis, names, kind in ((0, cameras, "camera"), (1, frames, "frame")):
         bad = [names[i] for i in np.flatnonzero(empty.all(axis=axis))]
         if bad:
             other = "frame" if kind == "camera" else "camera"
-            raise CaptureError(f"{where}: training {kind}(s) {listing(bad)} have an empty mask (no person pixel) "
+            raise FitError(f"{where}: training {kind}(s) {listing(bad)} have an empty mask (no person pixel) "
                                f"in every training {other}; fix their masks or drop them from "
                                f"splits.train_{kind}s")
     if empty.any():
@@ -181,7 +191,7 @@ def build_ray_bank(renderer: AvatarRenderer, capture: Capture, frames, cameras, 
             progress.update(1)
     _check_masks(capture, frames, cameras, empty)
     if not sum(len(a) for a in alphas):
-        raise CaptureError(f"{capture.root}: 0 training rays: no pixel's ray of the {empty.size} training images "
+        raise FitError(f"{capture.root}: 0 training rays: no pixel's ray of the {empty.size} training images "
                            "hits the posed body; check the cameras (K, R, T in metres) against the SMPL parameters")
     rays = RayHits.concat(parts)
     return RayBank(rays, torch.cat(rgbs).to(renderer.device), torch.cat(alphas).to(renderer.device), missed)
