@@ -40,6 +40,10 @@ from posegen_env.render.mesh.renderer import MeshRenderer
 
 
 def quality(avatar, capture) -> dict[str, float]:
+    bent = sorted(n for n, d in capture.distortion.items() if np.any(d))
+    if bent:  # pinhole renders against distorted photos would score the lens, not the avatar
+        raise SystemExit(f"render.py: error: camera(s) {', '.join(bent)} of {capture.root} have non-zero distortion "
+                         "D; undistort their images (cv2.undistort) and set D to zeros to score the avatar on them")
     s = capture.splits
     result = {}
     every_camera = s["train_cameras"] + s["test_cameras"]
