@@ -52,7 +52,6 @@ from posegen_env.render.avatar.checkpoint import (
 from posegen_env.render.avatar.fit import (
     FitError,
     build_ray_bank,
-    check_fittable,
     evaluate,
     fitted_parameters,
     freeze_geometry,
@@ -135,7 +134,6 @@ def main(argv=None) -> None:
     capture = load_any_capture(args.capture, args.format, body=body, test_cameras=args.test_cameras,
                                test_frames=args.test_frames)
     frames, cams = capture.splits["train_frames"], capture.splits["train_cameras"]
-    check_fittable(body, capture, frames, cams)  # before any work; build_ray_bank checks the masks and rays
     ckpt_path = args.out.with_name(args.out.name + ".ckpt")
     record = fit_record(args, capture, body)
     if ckpt_path.exists():

@@ -31,6 +31,7 @@ from posegen_env.render.avatar.checkpoint import (
     check_body,
     check_field,
     load_avatar,
+    reading,
 )
 from posegen_env.render.avatar.field import CanonicalField, SubjectColours, colour_mlp
 from posegen_env.render.avatar.proxy import PosedBodies, SkinnedProxy
@@ -273,17 +274,12 @@ def load_cast(path: str | os.PathLike, body_model=None, device=None) -> CastRend
 def cast_from_state(path: Path, state: dict, body_model=None, device=None) -> CastRenderer:
     """``load_cast`` for a file already read (``state``, from ``path``)."""
     body_model = body_model or load_body_model()
-    try:
+    with reading(path, "cast", _REBUILD):
         check_body(path, state, body_model, "rebuild the cast")
         _check_subjects(path, state, body_model.num_betas)
         for k in range(len(state["subjects"])):
             check_field(path, subject_avatar_state(state, k), _REBUILD)
         cast = build_cast(state, body_model, device)
-    except AvatarError:
-        raise
-    except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as err:
-        detail = " ".join(str(err).split())
-        raise AvatarError(f"{path}: malformed cast file ({type(err).__name__}: {detail}); {_REBUILD}") from err
     cast.identifier = f"{path.stem}-{hashlib.sha1(path.read_bytes()).hexdigest()[:10]}"
     return cast
 

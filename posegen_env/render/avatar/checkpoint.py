@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -66,6 +68,19 @@ def build_avatar(state: dict, body_model, device=None) -> AvatarRenderer:
     return renderer.to(device or "cpu").eval()
 
 
+@contextmanager
+def reading(path: Path, kind: str, fix: str) -> Iterator[None]:
+    """Checking and building an avatar or cast from ``path``: what a malformed file raises on the way
+    (a missing key, a tensor of the wrong shape, ...) becomes one AvatarError naming the file."""
+    try:
+        yield
+    except AvatarError:
+        raise
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as err:
+        detail = " ".join(str(err).split())
+        raise AvatarError(f"{path}: malformed {kind} file ({type(err).__name__}: {detail}); {fix}") from err
+
+
 def check_field(path: Path, state: dict, refit: str) -> None:
     """Refuse a field that loads but cannot render: non-finite numbers (density, colour, colour MLP) or no
     samples per ray."""
@@ -117,16 +132,10 @@ def load_avatar(path: str | os.PathLike | None = None, body_model=None, device=N
 def avatar_from_state(path: Path, state: dict, body_model=None, device=None) -> AvatarRenderer:
     """``load_avatar`` for a file already read (``state``, from ``path``)."""
     body_model = body_model or load_body_model()
-    try:
+    with reading(path, "avatar", "fit it again with train/fit_avatar.py"):
         check_body(path, state, body_model, "refit the avatar")
         check_field(path, state, "refit the avatar")
         renderer = build_avatar(state, body_model, device)
-    except AvatarError:
-        raise
-    except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as err:
-        detail = " ".join(str(err).split())
-        raise AvatarError(f"{path}: malformed avatar file ({type(err).__name__}: {detail}); fit it again with "
-                          "train/fit_avatar.py") from err
     # Names the exact avatar, so data rendered with it (e.g. cached test suites) can be told apart.
     renderer.identifier = f"{path.stem}-{hashlib.sha1(path.read_bytes()).hexdigest()[:10]}"
     return renderer

@@ -35,6 +35,7 @@ class FitError(ValueError):
     """A capture that loads but cannot be fitted (no frames, distortion, cameras that miss the body, empty
     masks), with what to fix."""
 
+
 _JOINT_CHUNK = 64  # frames posed at once when checking which cameras see the body
 _MIN_BODY_PIXELS = 2.0  # a camera sees the body when its joints span at least this many pixels
 
@@ -110,13 +111,13 @@ def check_fittable(body, capture: Capture, frames, cameras) -> None:
     for key, values in (("train_frames", frames), ("train_cameras", cameras)):
         if not len(values):
             raise FitError(f"{where}: splits.{key} is empty, so there is nothing to fit on; list the "
-                               f"{key.split('_')[1]} to train on in splits.{key}")
+                           f"{key.split('_')[1]} to train on in splits.{key}")
     bent = {n: np.asarray(d) for n, d in capture.distortion.items() if np.any(d)}
     if bent:
         shown = listing([f"'{n}' (D = {np.round(d, 6).tolist()})" for n, d in bent.items()])
         raise FitError(f"{where}: camera(s) {shown} have non-zero distortion D, which fitting does not model "
-                           "(it casts pinhole rays); undistort those cameras' images and masks first "
-                           "(cv2.undistort(image, K, D)) and set their D to zeros")
+                       "(it casts pinhole rays); undistort those cameras' images and masks first "
+                       "(cv2.undistort(image, K, D)) and set their D to zeros")
     frames, parts = list(frames), []
     for i in range(0, len(frames), _JOINT_CHUNK):
         chunk = frames[i:i + _JOINT_CHUNK]
@@ -131,10 +132,10 @@ def check_fittable(body, capture: Capture, frames, cameras) -> None:
                 "their T looks like millimetres (ZJU-MoCap's unit) and must be in metres, divide it by 1000"
                 if mm else "")
         raise FitError(f"{where}: training camera(s) {listing([repr(n) for n in blind])} do not see the body "
-                           f"in any of the {len(frames)} training frame(s) (its joints are behind the camera, "
-                           f"outside the image or under {_MIN_BODY_PIXELS:g} pixels across), so they would give "
-                           "no training rays; check their K, R and T (world-to-camera, x_cam = R @ X + T, T in "
-                           f"metres) and the SMPL parameters{hint}")
+                       f"in any of the {len(frames)} training frame(s) (its joints are behind the camera, "
+                       f"outside the image or under {_MIN_BODY_PIXELS:g} pixels across), so they would give "
+                       "no training rays; check their K, R and T (world-to-camera, x_cam = R @ X + T, T in "
+                       f"metres) and the SMPL parameters{hint}")
 
 
 def _metres(camera: Camera) -> Camera:
@@ -150,15 +151,15 @@ def _check_masks(capture: Capture, frames: list, cameras: list, empty: np.ndarra
     if empty.all():
         example = capture.mask_path(cameras[0], frames[0])
         raise FitError(f"{where}: all {empty.size} training masks ({len(frames)} frame(s) x {len(cameras)} "
-                           f"camera(s)) are empty, no pixel is the person (e.g. {example}); write masks with 255 "
-                           "on the person and 0 elsewhere")
+                       f"camera(s)) are empty, no pixel is the person (e.g. {example}); write masks with 255 "
+                       "on the person and 0 elsewhere")
     for axis, names, kind in ((0, cameras, "camera"), (1, frames, "frame")):
         bad = [names[i] for i in np.flatnonzero(empty.all(axis=axis))]
         if bad:
             other = "frame" if kind == "camera" else "camera"
             raise FitError(f"{where}: training {kind}(s) {listing(bad)} have an empty mask (no person pixel) "
-                               f"in every training {other}; fix their masks or drop them from "
-                               f"splits.train_{kind}s")
+                           f"in every training {other}; fix their masks or drop them from "
+                           f"splits.train_{kind}s")
     if empty.any():
         paths = [str(capture.mask_path(cameras[c], frames[f])) for f, c in zip(*np.nonzero(empty), strict=True)]
         warnings.warn(f"{len(paths)} training mask(s) are empty (no person pixel): {listing(paths)}; those images "
@@ -192,7 +193,7 @@ def build_ray_bank(renderer: AvatarRenderer, capture: Capture, frames, cameras, 
     _check_masks(capture, frames, cameras, empty)
     if not sum(len(a) for a in alphas):
         raise FitError(f"{capture.root}: 0 training rays: no pixel's ray of the {empty.size} training images "
-                           "hits the posed body; check the cameras (K, R, T in metres) against the SMPL parameters")
+                       "hits the posed body; check the cameras (K, R, T in metres) against the SMPL parameters")
     rays = RayHits.concat(parts)
     return RayBank(rays, torch.cat(rgbs).to(renderer.device), torch.cat(alphas).to(renderer.device), missed)
 
