@@ -1,24 +1,29 @@
-"""PoseGen-v0 throughput: single environment stepped one by one vs the batched vector environment.
+"""PoseGen-v0 throughput: the vector environment on the cast, plain and textured backgrounds, and
+where a step's time goes.
 
-    python benchmarks/env.py [--steps 256] [--num-envs 16 64 128] [--device auto|cpu|cuda] [--cast CAST]
-        [--background-mix plain=1,texture=1] [--estimator SPEC [--estimator-checkpoint PATH]]
+    python benchmarks/env.py [--device auto|cpu|cuda] [--image-size 64 224] [--num-envs 64 128]
+        [--steps 512] [--caster auto torch embree] [--single] [--estimator SPEC [--estimator-checkpoint PATH]]
 
-Each step is one NeRF rendering of a 64 px person crop plus one estimator forward pass (and the
-reward). The single-env figure steps one ``PoseGenEnv`` (reset + step) per sample; the vector
-figures step a ``PoseGenVectorEnv`` with each of the ``--num-envs`` sizes, rendering and
-estimating each batch in one call. Both use the shipped avatar and estimator and uniform actions.
-With ``--cast``, the vector figures are also measured with that cast (each sample a training
-subject drawn by the environment), interleaved with the one-avatar figures in the same run.
-With ``--estimator``, the vector figures are also measured with that estimator (on the cast and
-mix when given), rendering crops at its declared size and margin.
+Each step is one NeRF rendering of a person crop, one estimator forward pass and the reward. For
+each image size, caster and ``--num-envs`` size, a ``PoseGenVectorEnv`` on the shipped cast with
+the cast baseline is stepped on random plain colours and on the plain/texture mix (uniform
+actions; each batch of ``num_envs`` is rendered and estimated in one call); the rows of one size
+are measured interleaved, so their ratios hold on a noisy machine. Then the time split of one
+mixed-background step of the largest batch: posing, cameras, casting, marching, backgrounds,
+estimator, reward (``posegen_env.profiling``). ``--single`` adds the single environment stepped
+one by one (the shipped one-person avatar); ``--estimator`` measures another estimator on the mix.
+Crops of another size than the estimator's input are resampled to it, as a run with
+``--image-size`` does.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+import warnings
 
 import numpy as np
+import torch
 
 from posegen_env.device import device_argument
 from posegen_env.envs.action_space import uniform_actions
@@ -26,7 +31,16 @@ from posegen_env.envs.env import PoseGenEnv
 from posegen_env.envs.task import PoseGenTask
 from posegen_env.envs.vector_env import PoseGenVectorEnv
 from posegen_env.estimation.estimator import load_estimator
+from posegen_env.profiling import timing
+from posegen_env.render.avatar.shell_cast import CASTERS
 from posegen_env.render.backgrounds import parse_backgrounds
+
+STAGES = ("draws", "pose", "cameras", "cast", "march", "backgrounds", "labels", "estimator", "reward")
+
+
+def _sync() -> None:
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
 
 
 def single_rate(task: PoseGenTask, steps: int) -> float:
@@ -44,56 +58,93 @@ def single_rate(task: PoseGenTask, steps: int) -> float:
 
 
 def vector_rate(task: PoseGenTask, steps: int, num_envs: int) -> float:
+    """Steps per second of the vector env, over at least ``steps`` steps (two batches at least)."""
     env = PoseGenVectorEnv(num_envs, task=task)
     env.reset(seed=0)
-    batches = max(1, steps // num_envs)
+    batches = max(2, -(-steps // num_envs))
     actions = uniform_actions((batches + 1) * num_envs, np.random.default_rng(0)).astype(np.float32)
     env.step(actions[:num_envs])  # warm-up
+    _sync()
     start = time.perf_counter()
     for b in range(1, batches + 1):
         env.step(actions[b * num_envs:(b + 1) * num_envs])
+    _sync()
     return batches * num_envs / (time.perf_counter() - start)
+
+
+def split(task: PoseGenTask, num_envs: int, batches: int = 2) -> dict[str, float]:
+    """Seconds per step in each stage of ``batches`` timed batches (after one warm-up batch)."""
+    env = PoseGenVectorEnv(num_envs, task=task)
+    env.reset(seed=1)
+    actions = uniform_actions((batches + 1) * num_envs, np.random.default_rng(1)).astype(np.float32)
+    env.step(actions[:num_envs])
+    with timing() as totals:
+        _sync()
+        start = time.perf_counter()
+        for b in range(1, batches + 1):
+            env.step(actions[b * num_envs:(b + 1) * num_envs])
+        _sync()
+        totals["whole step"] = time.perf_counter() - start
+    return {k: v / (batches * num_envs) for k, v in totals.items()}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=256)
-    p.add_argument("--num-envs", type=int, nargs="+", default=[16, 64, 128])
+    p.add_argument("--steps", type=int, default=512, help="steps per measurement (at least two batches)")
+    p.add_argument("--num-envs", type=int, nargs="+", default=[64, 128])
+    p.add_argument("--image-size", type=int, nargs="+", default=[64])
+    p.add_argument("--caster", nargs="+", default=["auto"], choices=CASTERS)
     p.add_argument("--device", type=device_argument, default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--cast", default=None, help="a cast file (train/make_cast.py) to measure beside the avatar")
-    p.add_argument("--background-mix", default=None,
-                   help='with --cast, also measure the cast on this mix, e.g. "plain=1,texture=1"')
-    p.add_argument("--estimator", default=None, help="an estimator to measure beside the shipped one")
+    p.add_argument("--background-mix", default="plain=1,texture=1", help="the textured rows' background mix")
+    p.add_argument("--single", action="store_true", help="also step one PoseGenEnv at a time (slow)")
+    p.add_argument("--no-split", action="store_true", help="skip the time split")
+    p.add_argument("--estimator", default=None, help="an estimator to measure beside the cast baseline")
     p.add_argument("--estimator-checkpoint", default=None, help="weights for the module --estimator builds")
     args = p.parse_args()
-    task = PoseGenTask(device=args.device)
-    single = single_rate(task, args.steps)
-    print(f"device {task.device}; image {task.image_size} px; {args.steps} steps each")
-    print("| environment | steps/s | vs single |\n|---|---:|---:|")
-    print(f"| single PoseGenEnv, stepped one by one | {single:.1f} | 1.0x |")
-    cast = PoseGenTask(avatar=args.cast, device=args.device) if args.cast else None
-    mix = PoseGenTask(avatar=cast.avatar, device=args.device,
-                      background=parse_backgrounds(args.background_mix)) if cast and args.background_mix else None
-    own = None
-    if args.estimator:
-        base = cast or task
-        own = PoseGenTask(avatar=base.avatar, device=args.device, background=mix.background if mix else "random",
-                          estimator=load_estimator(args.estimator, args.device, checkpoint=args.estimator_checkpoint))
-    for n in args.num_envs:
-        rate = vector_rate(task, args.steps, n)
-        print(f"| PoseGenVectorEnv, num_envs={n} | {rate:.1f} | {rate / single:.1f}x |")
-        if cast is not None:
-            mixed = vector_rate(cast, args.steps, n)
-            print(f"| PoseGenVectorEnv with the cast ({len(cast.subject_pool)} subjects), num_envs={n} | "
-                  f"{mixed:.1f} | {mixed / single:.1f}x |")
-        if mix is not None:
-            textured = vector_rate(mix, args.steps, n)
-            print(f"| PoseGenVectorEnv with the cast on {args.background_mix}, num_envs={n} | "
-                  f"{textured:.1f} | {textured / single:.1f}x |")
-        if own is not None:
-            rate = vector_rate(own, args.steps, n)
-            print(f"| PoseGenVectorEnv with {args.estimator} ({own.image_size} px), num_envs={n} | {rate:.1f} | "
-                  f"{rate / single:.1f}x |")
+    warnings.filterwarnings("ignore", message=".*resampled to the estimator")
+    mix = parse_backgrounds(args.background_mix)
+    own = load_estimator(args.estimator, args.device, checkpoint=args.estimator_checkpoint) if args.estimator else None
+    print(f"device {args.device}" + (f" ({torch.cuda.get_device_name(args.device)})"
+                                     if args.device.type == "cuda" else f", {torch.get_num_threads()} threads"))
+    if args.single:
+        task = PoseGenTask(device=args.device)
+        print(f"single PoseGenEnv (one person, {task.image_size} px), stepped one by one: "
+              f"{single_rate(task, min(args.steps, 256)):.1f} steps/s")
+    print("| crop px | caster | num_envs | cast, plain (steps/s) | cast, " + args.background_mix + " (steps/s) |"
+          + (f" {args.estimator}, mix (steps/s) |" if own else ""))
+    print("|---:|---|---:|---:|---:|" + ("---:|" if own else ""))
+    plain = PoseGenTask(avatar="cast", estimator="cast-baseline", device=args.device)
+    for size in args.image_size:
+        for caster in args.caster:
+            plain.avatar.caster = caster
+            tasks = [PoseGenTask(avatar=plain.avatar, estimator=plain.estimator, device=args.device, image_size=size,
+                                 background=bg) for bg in ("random", mix)]
+            if own is not None:
+                tasks.append(PoseGenTask(avatar=plain.avatar, estimator=own, device=args.device, background=mix,
+                                         image_size=size))
+            for n in args.num_envs:
+                for task in tasks:
+                    task.render_batch = max(task.render_batch, n)
+                rates = [vector_rate(task, args.steps, n) for task in tasks]
+                print(f"| {size} | {caster} | {n} | " + " | ".join(f"{r:,.0f}" for r in rates) + " |", flush=True)
+    if args.no_split:
+        return
+    for size in args.image_size:
+        plain.avatar.caster = args.caster[0]
+        task = PoseGenTask(avatar=plain.avatar, estimator=plain.estimator, device=args.device, image_size=size,
+                           background=mix)
+        n = max(args.num_envs)
+        task.render_batch = max(task.render_batch, n)
+        seconds = split(task, n)
+        whole = seconds.pop("whole step")
+        print(f"\nTime split of a step, {size} px, {args.background_mix}, num_envs={n}, caster {args.caster[0]} "
+              f"(each stage synchronised: {1 / whole:,.0f} steps/s while timed)")
+        print("| stage | us per step | share |\n|---|---:|---:|")
+        for name in (*STAGES, *sorted(set(seconds) - set(STAGES))):
+            if name in seconds:
+                print(f"| {name} | {seconds[name] * 1e6:,.1f} | {seconds[name] / whole:.0%} |")
+        rest = whole - sum(seconds.values())
+        print(f"| other (decode, numpy boundary, ...) | {rest * 1e6:,.1f} | {rest / whole:.0%} |")
 
 
 if __name__ == "__main__":

@@ -31,3 +31,19 @@ def device_argument(text: str) -> torch.device:
         return resolve_device(text)
     except ValueError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
+
+
+# Crops rendered and scored at once: a GPU is only busy with thousands of crops per call (the CPU
+# gains nothing beyond a few dozen, and its caches favour small parts).
+_RENDER_BATCH = {"cpu": 64, "cuda": 2048}
+
+
+def default_render_batch(device: torch.device) -> int:
+    """How many crops the environment renders at once on ``device``."""
+    return _RENDER_BATCH.get(device.type, _RENDER_BATCH["cpu"])
+
+
+def default_num_envs(device: torch.device, cpu: int) -> int:
+    """A vector environment's size on ``device``: ``cpu`` on the CPU, and on a GPU as many
+    sub-environments as one render batch holds (each step is then one full batch)."""
+    return cpu if device.type == "cpu" else max(cpu, default_render_batch(device))

@@ -16,6 +16,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, overload
 
 import numpy as np
 import torch
@@ -232,17 +233,34 @@ def root_relative(joints: np.ndarray | torch.Tensor, joint_set: JointSet) -> np.
         joints - joints[:, idx].mean(dim=1, keepdim=True)
 
 
+@overload
+def ground_truth(joint_set: JointSet, body: Any, pose: torch.Tensor, betas: Any, R: Any,
+                 batch: int = ...) -> torch.Tensor: ...
+@overload
+def ground_truth(joint_set: JointSet, body: Any, pose: Any, betas: torch.Tensor, R: Any,
+                 batch: int = ...) -> torch.Tensor: ...
+@overload
+def ground_truth(joint_set: JointSet, body: Any, pose: Any, betas: Any, R: torch.Tensor,
+                 batch: int = ...) -> torch.Tensor: ...
+@overload
+def ground_truth(joint_set: JointSet, body: Any, pose: Any, betas: Any, R: Any, batch: int = ...) -> np.ndarray: ...
 @torch.no_grad()
-def ground_truth(joint_set: JointSet, body, pose, betas, R, batch: int = 512) -> np.ndarray:
+def ground_truth(joint_set: JointSet, body: Any, pose: Any, betas: Any, R: Any,
+                 batch: int = 512) -> np.ndarray | torch.Tensor:
     """Root-relative camera-frame joints (N, J, 3) in metres of ``joint_set``, for bodies posed with
     ``pose`` (N, 72: global orientation then body pose) and ``betas`` seen by cameras of rotation
-    ``R`` (N, 3, 3); the camera translation cancels out of root-relative joints."""
-    pose, betas, R = (np.asarray(a, np.float32) for a in (pose, betas, R))
-    out = []
+    ``R`` (N, 3, 3); the camera translation cancels out of root-relative joints. Float32: a tensor on the
+    body's device when any input is a tensor (the scoring of a step stays there), numpy otherwise."""
+    as_numpy = not any(isinstance(a, torch.Tensor) for a in (pose, betas, R))
+    pose, betas, R = (torch.as_tensor(np.asarray(a, np.float32) if not isinstance(a, torch.Tensor) else a,
+                                      dtype=torch.float32, device=body.device) for a in (pose, betas, R))
+    root = list(joint_set.root_index)
+    out = [torch.zeros((0, len(joint_set), 3), dtype=torch.float32, device=body.device)]
     for start in range(0, len(pose), batch):
         s = slice(start, start + batch)
         posed = body(pose[s, :3], pose[s, 3:], betas[s])
         world = body_points(body, posed, joint_set.joints, joint_set.regressor)
-        cam = torch.einsum("nij,nkj->nki", torch.as_tensor(R[s], device=world.device), world)
-        out.append((cam - cam[:, list(joint_set.root_index)].mean(dim=1, keepdim=True)).cpu().numpy())
-    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, len(joint_set), 3), np.float32)
+        cam = torch.einsum("nij,nkj->nki", R[s].to(world.device), world)
+        out.append((cam - cam[:, root].mean(dim=1, keepdim=True)).float())
+    joints = torch.cat(out)
+    return joints.cpu().numpy() if as_numpy else joints

@@ -8,9 +8,12 @@ that do not share a joint is the penalty, in metres.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from itertools import combinations
+from typing import Any, overload
 
 import numpy as np
+import torch
 
 from posegen_env.body.joints import JOINT_INDEX, NUM_JOINTS
 
@@ -46,17 +49,36 @@ def _adjacent(i: int, j: int) -> bool:
 PAIRS = np.array([(i, j) for i, j in combinations(range(len(CAPSULES)), 2) if not _adjacent(i, j)])
 
 
-def penetration_depth(joints) -> np.ndarray:
-    """Deepest capsule overlap (metres, >= 0) of each posed skeleton; ``joints`` is (N, 24, 3) or (24, 3)."""
-    j = np.asarray(joints, dtype=np.float64)
-    single = j.ndim == 2
+@lru_cache(maxsize=8)
+def _tables(device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Segments, pairs, the pairs' summed radii and the sample positions on ``device``, made once per device
+    (copying them to a GPU at every call would make each call wait for it)."""
+    return (torch.as_tensor(_SEGMENTS, device=device), torch.as_tensor(PAIRS, device=device),
+            torch.as_tensor(_RADII[PAIRS].sum(axis=1), device=device),
+            torch.linspace(0.0, 1.0, _POINTS, dtype=torch.float64, device=device)[:, None])
+
+
+@overload
+def penetration_depth(joints: torch.Tensor) -> torch.Tensor: ...
+@overload
+def penetration_depth(joints: Any) -> np.ndarray: ...
+def penetration_depth(joints: Any) -> np.ndarray | torch.Tensor:
+    """Deepest capsule overlap (metres, >= 0) of each posed skeleton; ``joints`` is (N, 24, 3) or (24, 3).
+
+    A tensor is scored on its own device in float64 and gives a float64 tensor there (a step's scoring stays
+    on the GPU); anything else gives float64 numpy, computed the same way on the CPU.
+    """
+    as_numpy = not isinstance(joints, torch.Tensor)
+    j = torch.from_numpy(np.array(joints, dtype=np.float64)) if as_numpy else joints.detach().double()
+    shape, single = tuple(j.shape), j.ndim == 2
     j = j[None] if single else j
-    if j.ndim != 3 or j.shape[1:] != (NUM_JOINTS, 3):
-        raise ValueError(f"joints must have shape (N, {NUM_JOINTS}, 3), got {np.shape(joints)}")
-    s = np.linspace(0.0, 1.0, _POINTS)[:, None]
-    start, end = j[:, _SEGMENTS[:, 0]], j[:, _SEGMENTS[:, 1]]  # (N, S, 3)
+    if j.ndim != 3 or tuple(j.shape[1:]) != (NUM_JOINTS, 3):
+        raise ValueError(f"joints must have shape (N, {NUM_JOINTS}, 3), got {shape}")
+    segments, pairs, radii, s = _tables(j.device)
+    start, end = j[:, segments[:, 0]], j[:, segments[:, 1]]  # (N, S, 3)
     points = start[:, :, None] + s * (end - start)[:, :, None]  # (N, S, P, 3)
-    a, b = points[:, PAIRS[:, 0]], points[:, PAIRS[:, 1]]  # (N, Q, P, 3)
-    dist = np.linalg.norm(a[:, :, :, None] - b[:, :, None], axis=-1).min(axis=(-1, -2))  # (N, Q)
-    depth = np.clip(_RADII[PAIRS].sum(axis=1) - dist, 0.0, None).max(axis=1)
-    return depth[0] if single else depth
+    a, b = points[:, pairs[:, 0]], points[:, pairs[:, 1]]  # (N, Q, P, 3)
+    dist = torch.linalg.vector_norm(a[:, :, :, None] - b[:, :, None], dim=-1).amin(dim=(-1, -2))  # (N, Q)
+    depth = (radii - dist).clamp(min=0.0).amax(dim=1)
+    out = depth.numpy() if as_numpy else depth
+    return out[0] if single else out

@@ -16,9 +16,13 @@ rises to ``cap`` and falls back to 0 at twice the cap (``"band"``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
+from numbers import Real
+from typing import Any, overload
 
 import numpy as np
+import torch
 
 METRICS = ("mpjpe", "pa_mpjpe")
 MODES = ("raw", "capped", "band")
@@ -33,15 +37,19 @@ class RewardConfig:
     penetration_weight: float = 5.0
     penetration_tolerance_m: float = 0.02
 
-    def __post_init__(self):
-        if self.metric not in METRICS:
-            raise ValueError(f"reward metric must be one of {METRICS}, got {self.metric!r}")
-        if self.mode not in MODES:
-            raise ValueError(f"reward mode must be one of {MODES}, got {self.mode!r}")
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, float | int) and not (np.isfinite(value) and value >= 0):
-                raise ValueError(f"reward {f.name} must be a finite number >= 0, got {value!r}")
+    def __post_init__(self) -> None:
+        # Checked here, not at the first step: a string from a command line or a config file would only
+        # fail deep inside the reward's arithmetic.
+        for name, known in (("metric", METRICS), ("mode", MODES)):
+            value = getattr(self, name)
+            if not isinstance(value, str) or value not in known:
+                raise ValueError(f"reward {name} must be one of {known}, got {value!r}")
+        for name in (f.name for f in fields(self) if f.name not in ("metric", "mode")):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, Real):  # a bool is an int, but never a weight
+                raise ValueError(f"reward {name} must be a number, got {value!r} ({type(value).__name__})")
+            if not (math.isfinite(float(value)) and float(value) >= 0):
+                raise ValueError(f"reward {name} must be a finite number >= 0, got {value!r}")
         if self.cap_mm <= 0:
             raise ValueError(f"reward cap_mm must be positive, got {self.cap_mm}")
 
@@ -62,16 +70,47 @@ class RewardConfig:
     def as_dict(self) -> dict:
         return asdict(self)
 
-    def shaped_error(self, error_mm) -> np.ndarray:
-        e = np.asarray(error_mm, dtype=np.float64)
+    @overload
+    def shaped_error(self, error_mm: torch.Tensor) -> torch.Tensor: ...
+    @overload
+    def shaped_error(self, error_mm: Any) -> np.ndarray: ...
+    def shaped_error(self, error_mm: Any) -> np.ndarray | torch.Tensor:
+        """``error_mm`` shaped by the mode: a float64 tensor on its device for a tensor, float64 numpy otherwise."""
+        (e,), as_numpy = _as_float64(error_mm)
+        return _out(self._shaped(e), as_numpy)
+
+    def _shaped(self, e: torch.Tensor) -> torch.Tensor:
         if self.mode == "raw":
             return e
         if self.mode == "capped":
-            return np.minimum(e, self.cap_mm)
-        return np.clip(self.cap_mm - np.abs(e - self.cap_mm), 0.0, None)
+            return e.clamp(max=self.cap_mm)
+        return (self.cap_mm - (e - self.cap_mm).abs()).clamp(min=0.0)
 
-    def __call__(self, error_mm, limit_violation, penetration_m) -> np.ndarray:
-        """Reward of each sample (see the module docstring)."""
-        excess = np.clip(np.asarray(penetration_m, dtype=np.float64) - self.penetration_tolerance_m, 0.0, None)
-        return (self.shaped_error(error_mm) / 1000.0 - self.limit_weight * np.asarray(limit_violation)
-                - self.penetration_weight * excess)
+    @overload
+    def __call__(self, error_mm: torch.Tensor, limit_violation: Any, penetration_m: Any) -> torch.Tensor: ...
+    @overload
+    def __call__(self, error_mm: Any, limit_violation: torch.Tensor, penetration_m: Any) -> torch.Tensor: ...
+    @overload
+    def __call__(self, error_mm: Any, limit_violation: Any, penetration_m: torch.Tensor) -> torch.Tensor: ...
+    @overload
+    def __call__(self, error_mm: Any, limit_violation: Any, penetration_m: Any) -> np.ndarray: ...
+    def __call__(self, error_mm: Any, limit_violation: Any, penetration_m: Any) -> np.ndarray | torch.Tensor:
+        """Reward of each sample (see the module docstring). If any input is a tensor, all are scored in
+        float64 on its device and the reward is a tensor there (a step's scoring stays on the GPU); else numpy."""
+        (error, limit, depth), as_numpy = _as_float64(error_mm, limit_violation, penetration_m)
+        excess = (depth - self.penetration_tolerance_m).clamp(min=0.0)
+        return _out(self._shaped(error) / 1000.0 - self.limit_weight * limit - self.penetration_weight * excess,
+                    as_numpy)
+
+
+def _as_float64(*values: Any) -> tuple[list[torch.Tensor], bool]:
+    """``values`` as float64 tensors on the device of the first tensor among them (the CPU if none), and
+    whether the result goes back as numpy (none was a tensor)."""
+    tensors = [v for v in values if isinstance(v, torch.Tensor)]
+    device = tensors[0].device if tensors else torch.device("cpu")
+    return [v.detach().to(device, torch.float64) if isinstance(v, torch.Tensor)
+            else torch.from_numpy(np.array(v, dtype=np.float64)).to(device) for v in values], not tensors
+
+
+def _out(x: torch.Tensor, as_numpy: bool) -> np.ndarray | torch.Tensor:
+    return x.numpy() if as_numpy else x

@@ -6,6 +6,7 @@ path, so a sample scores the same however it was produced.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -13,16 +14,17 @@ import torch
 
 from posegen_env.body.body_model import load_body_model
 from posegen_env.body.plausibility import penetration_depth
-from posegen_env.device import resolve_device
+from posegen_env.device import default_render_batch, resolve_device
 from posegen_env.envs.action_space import Sample, action_dim, check_choose, choice_action, choice_index, decode
 from posegen_env.envs.checks import check_int
 from posegen_env.envs.reward import RewardConfig
-from posegen_env.estimation.estimator import load_estimator, predict, spec_of
+from posegen_env.estimation.estimator import load_estimator, predict, predict_tensor, spec_of
 from posegen_env.estimation.metrics import mpjpe, pa_mpjpe
 from posegen_env.estimation.targets import targets
+from posegen_env.profiling import stage
 from posegen_env.render.avatar.cast import CastRenderer, load_renderer
 from posegen_env.render.backgrounds import Backgrounds
-from posegen_env.render.crops import PoseBatch, render_crops
+from posegen_env.render.crops import PoseBatch, PoseTensors, render_crop_tensors
 
 
 @dataclass
@@ -112,7 +114,7 @@ class PoseGenTask:
     """
 
     def __init__(self, avatar=None, body_model=None, estimator=None, image_size: int | None = None, reward=None,
-                 device=None, render_batch: int = 64, subjects="train", background="random",
+                 device=None, render_batch: int | None = None, subjects="train", background="random",
                  allow_heldout: bool = False, choose=(), no_detection_mm: float | None = None):
         if image_size is not None:
             image_size = check_int("image_size", image_size, minimum=16, meaning="crop side in pixels")
@@ -129,7 +131,8 @@ class PoseGenTask:
         self.avatar = avatar
         self.requested_size = image_size
         self.reward_config = RewardConfig.from_any(reward)
-        self.render_batch = render_batch
+        self.render_batch = default_render_batch(self.device) if render_batch is None else check_int(
+            "render_batch", render_batch, meaning="crops rendered at once")
         self.background = background
         self.subject_pool = self._subject_pool(subjects, allow_heldout)
         self.choose = check_choose(choose)
@@ -201,7 +204,10 @@ class PoseGenTask:
         self.estimator, self.spec, self.image_size = estimator, spec, size
 
     def evaluate(self, actions, rngs) -> StepResult:
-        """Render and score N actions. ``rngs``: one Generator per action (crop jitter, background)."""
+        """Render and score N actions. ``rngs``: one Generator per action (crop jitter, background).
+
+        Everything between the decoded action and the reward runs as tensors on the task's device;
+        the result is converted to numpy once, at the end (the environment's boundary)."""
         sample = decode(actions, self.choose)
         rngs = list(rngs)
         subjects = styles = None
@@ -215,20 +221,50 @@ class PoseGenTask:
         if "background" in sample.choices:
             options = self.background.styles
             styles = [options[k] for k in choice_index(sample.choices["background"], len(options))]
-        data = render_crops(self.avatar, sample.poses(), sample.cameras, crop_size=self.image_size,
-                            crop_scale=self.spec.crop_scale, rng=rngs, batch=self.render_batch,
-                            background=self.background, subjects=subjects, styles=styles)
-        predicted = predict(self.estimator, data.images, missing=self.no_detection_mm is not None)
-        detected = np.isfinite(predicted).all(axis=(1, 2))
-        err = np.full(len(detected), float(self.no_detection_mm or 0.0))
-        pa = err.copy()
-        if detected.any():
+        data = self._render(sample, rngs, subjects, styles)
+        with stage("estimator"):
+            predicted = predict_tensor(self.estimator, data.images, batch_size=self.render_batch,
+                                       missing=self.no_detection_mm is not None)
+        with stage("reward"):
+            return self._score(sample, data, predicted)
+
+    def _score(self, sample: Sample, data: PoseTensors, predicted: torch.Tensor) -> StepResult:
+        """Errors, penetration and reward of the rendered samples, then the step's result in numpy."""
+        detected = torch.isfinite(predicted).all(dim=2).all(dim=1)
+        err = torch.full((len(data),), float(self.no_detection_mm or 0.0), dtype=torch.float64, device=self.device)
+        pa = err.clone()
+        found = torch.nonzero(detected)[:, 0]
+        if len(found):
             joint_set = self.spec.joint_set
-            truth = targets(joint_set, data.select(detected), self.avatar.body)
-            err[detected] = mpjpe(predicted[detected], truth, joints=joint_set.eval_index, root=None)
-            pa[detected] = pa_mpjpe(predicted[detected], truth, joints=joint_set.eval_index)
+            truth = targets(joint_set, data.select(found), self.avatar.body)
+            guess = predicted[found].to(truth.device)
+            err[found] = mpjpe(guess, truth, joints=joint_set.eval_index, root=None).to(err)
+            pa[found] = pa_mpjpe(guess, truth, joints=joint_set.eval_index).to(err)
         depth = penetration_depth(data.joints3d)  # a rigid motion away from the world pose: same depth
         error = err if self.reward_config.metric == "mpjpe" else pa
-        reward = self.reward_config(error, sample.limit_violation, depth)
+        violation = torch.as_tensor(sample.limit_violation, device=self.device)
+        reward = self.reward_config(error, violation, depth)
         plausible = depth <= self.reward_config.penetration_tolerance_m
-        return StepResult(sample, data, predicted, err, pa, depth, plausible, reward, detected)
+        numpy = [x.cpu().numpy() for x in (predicted, err, pa, depth, plausible, reward, detected)]
+        return StepResult(sample, data.numpy(), *numpy)
+
+    def _render(self, sample: Sample, rngs: list, subjects: np.ndarray | None,
+                styles: list[str] | None) -> PoseTensors:
+        """The sample's crops on the device; a batch too large for the GPU's memory is rendered in
+        smaller parts (each crop's randomness is its own generator's, so the parts render the same)."""
+        while True:
+            states = [r.bit_generator.state for r in rngs]
+            try:
+                return render_crop_tensors(self.avatar, sample.poses(), sample.cameras, crop_size=self.image_size,
+                                           crop_scale=self.spec.crop_scale, rng=rngs, batch=self.render_batch,
+                                           background=self.background, subjects=subjects, styles=styles)
+            except torch.cuda.OutOfMemoryError:
+                if self.render_batch <= 1:
+                    raise MemoryError(f"one {self.image_size} px crop does not fit in {self.device}'s free memory; "
+                                      "free the GPU, or use a smaller image_size or device='cpu'") from None
+                self.render_batch = max(1, self.render_batch // 2)
+                warnings.warn(f"the GPU ran out of memory; rendering {self.render_batch} crops at a time "
+                              "(render_batch) from now on", stacklevel=3)
+                for r, state in zip(rngs, states, strict=True):
+                    r.bit_generator.state = state
+                torch.cuda.empty_cache()

@@ -203,9 +203,19 @@ def predict(estimator, images, batch_size: int = 256, device=None, missing: bool
     evaluation mode. ``missing``: NaN rows for samples it finds no person in (``check_prediction``);
     ``units_check``: refuse outputs whose size contradicts the declared unit (off while training,
     when an untrained model's output means nothing)."""
+    return predict_tensor(estimator, images, batch_size, device, missing, units_check).cpu().numpy()
+
+
+@torch.no_grad()
+def predict_tensor(estimator, images, batch_size: int = 256, device=None, missing: bool = False,
+                   units_check: bool = True) -> torch.Tensor:
+    """``predict`` as a float32 tensor on the device the images are on (the CPU for numpy images): crops
+    rendered on a GPU are scored there without a round trip. The estimator runs on its own device
+    (a module's parameters', a callable's declared one, or ``device``)."""
     spec = spec_of(estimator)
     name = getattr(estimator, "name", type(estimator).__name__)
     module = estimator if isinstance(estimator, torch.nn.Module) else None
+    home = images.device if torch.is_tensor(images) else torch.device("cpu")
     was_training = module.training if module is not None else False
     if module is not None:
         module.eval()
@@ -219,11 +229,11 @@ def predict(estimator, images, batch_size: int = 256, device=None, missing: bool
             if device is not None:
                 batch = batch.to(device)
             pred = check_prediction(estimator(spec.prepare(batch)), batch.shape[0], spec, name, missing)
-            out.append(spec.to_metres(pred).cpu().numpy())
+            out.append(spec.to_metres(pred).to(home))
     finally:
         if module is not None:
             module.train(was_training)
-    joints = np.concatenate(out) if out else np.zeros((0, len(spec.joint_set), 3), np.float32)
+    joints = torch.cat(out) if out else torch.zeros((0, len(spec.joint_set), 3), device=home)
     if units_check:
         try:
             check_units(joints, spec, name)

@@ -129,12 +129,14 @@ class EstimatorSpec:
                 f"{self.joint_set.name} joints in {self.units}")
 
 
-def check_units(joints_m: np.ndarray, spec: EstimatorSpec, name: str) -> None:
-    """Refuse outputs whose size says the declared unit is wrong: a body spans about 0.2-1 m from its root."""
-    finite = joints_m[np.isfinite(joints_m).all(axis=(1, 2))]
+def check_units(joints_m: np.ndarray | torch.Tensor, spec: EstimatorSpec, name: str) -> None:
+    """Refuse outputs whose size says the declared unit is wrong: a body spans about 0.2-1 m from its root.
+    Tensors are checked on their device (one number comes back)."""
+    joints = torch.as_tensor(joints_m)
+    finite = joints[torch.isfinite(joints).all(dim=2).all(dim=1)]
     if not len(finite):
         return
-    reach = float(np.median(np.linalg.norm(finite, axis=-1).max(axis=1)))
+    reach = float(torch.quantile(torch.linalg.vector_norm(finite.double(), dim=-1).amax(dim=1), 0.5))
     other = "mm" if spec.units == "m" else "m"
     if reach > 20.0 if spec.units == "m" else 0.0 < reach < 0.02:
         raise SpecError(f"{name} declares units={spec.units!r}, but its joints reach {reach:.3g} m from the root "

@@ -7,12 +7,15 @@ camera's axes (``body.joint_sets.ground_truth``), so one rendered dataset serves
 
 from __future__ import annotations
 
+from typing import overload
+
 import numpy as np
+import torch
 
 from posegen_env.body.joint_sets import JOINT_SETS, JointSet, ground_truth
 from posegen_env.body.joints import SMPL_JOINT_NAMES
 from posegen_env.data.dataset import PoseData
-from posegen_env.render.crops import PoseBatch
+from posegen_env.render.crops import PoseBatch, PoseTensors
 
 
 def is_smpl24(joint_set: JointSet) -> bool:
@@ -20,9 +23,14 @@ def is_smpl24(joint_set: JointSet) -> bool:
         and joint_set.regressor is None
 
 
-def targets(joint_set: JointSet, batch: PoseBatch, body) -> np.ndarray:
+@overload
+def targets(joint_set: JointSet, batch: PoseBatch, body) -> np.ndarray: ...
+@overload
+def targets(joint_set: JointSet, batch: PoseTensors, body) -> torch.Tensor: ...
+def targets(joint_set: JointSet, batch: PoseBatch | PoseTensors, body) -> np.ndarray | torch.Tensor:
     """Root-relative camera-frame joints (N, J, 3) in metres in ``joint_set`` for the crops of ``batch``;
-    ``body`` is the body model they were rendered with (unused for SMPL-24, which is stored)."""
+    ``body`` is the body model they were rendered with (unused for SMPL-24, which is stored). A batch
+    of tensors (the environment's step) gives a tensor on its device."""
     if is_smpl24(joint_set):
         return batch.joints3d
     if body is None:

@@ -8,11 +8,16 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
+import torch
 
-from posegen_env.render.backgrounds import Backgrounds
-from posegen_env.render.camera import REFERENCE_WIDTH, CameraParams, person_crop_box
+from posegen_env.device import default_render_batch
+from posegen_env.profiling import stage
+from posegen_env.render.backgrounds import Backgrounds, background_images
+from posegen_env.render.camera import REFERENCE_WIDTH, CameraParams
+from posegen_env.render.cameras import crop_jitter, orbit_cameras, person_crop_boxes
 
 DEFAULT_CROP_SCALE = 1.25  # crop side over the projected joints' extent
+_DRAW_BLOCK = 64  # crops whose random draws a shared generator makes together (see _draws)
 
 
 def crop_tag(crop_size: int, crop_scale: float = DEFAULT_CROP_SCALE) -> str:
@@ -52,11 +57,55 @@ class PoseBatch:
         return PoseBatch(*values)
 
 
+@dataclass
+class PoseTensors:
+    """``PoseBatch`` as tensors on the device that rendered it (the environment step's form); the
+    background records and nothing else stay on the CPU. ``numpy()`` converts at the boundary."""
+
+    images: torch.Tensor  # (N, S, S, 3) uint8
+    joints3d: torch.Tensor  # (N, 24, 3) float32
+    joints2d: torch.Tensor
+    visible: torch.Tensor  # (N, 24) bool
+    pose: torch.Tensor  # (N, 72) float32
+    betas: torch.Tensor
+    K: torch.Tensor
+    R: torch.Tensor
+    t: torch.Tensor
+    background: np.ndarray | None = None
+    subject: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def select(self, index) -> PoseTensors:
+        """The samples at ``index`` (indices or a boolean mask, a tensor or an array), as a new batch."""
+        rows = torch.as_tensor(index, device=self.images.device)
+        picked: dict[str, Any] = {f.name: None if (v := getattr(self, f.name)) is None else v[rows]
+                                  for f in fields(PoseTensors) if f.name != "background"}
+        background = None if self.background is None else self.background[rows.cpu().numpy()]
+        return PoseTensors(**picked, background=background)
+
+    def numpy(self) -> PoseBatch:
+        values = {f.name: v.cpu().numpy() if torch.is_tensor(v := getattr(self, f.name)) else v
+                  for f in fields(PoseTensors)}
+        return PoseBatch(**values)
+
+    @staticmethod
+    def concat(parts: list[PoseTensors]) -> PoseTensors:
+        """One batch of all parts; an optional field is kept only if every part has it."""
+        values: dict[str, Any] = {}
+        for f in fields(PoseTensors):
+            column = [getattr(p, f.name) for p in parts]
+            join = np.concatenate if f.name == "background" else torch.cat
+            values[f.name] = None if any(v is None for v in column) else join(column)
+        return PoseTensors(**values)
+
+
 def render_crops(avatar, poses: dict, cameras: CameraParams, crop_size: int = 64,
                  crop_scale: float = DEFAULT_CROP_SCALE,
                  jitter: float = 0.05, background="random",
                  rng: np.random.Generator | Sequence[np.random.Generator] | None = None,
-                 batch: int = 64, progress=None, subjects: np.ndarray | None = None,
+                 batch: int | None = None, progress=None, subjects: np.ndarray | None = None,
                  styles: Sequence[str] | None = None) -> PoseBatch:
     """Render every (pose, camera) pair as a person-centred crop.
 
@@ -72,7 +121,21 @@ def render_crops(avatar, poses: dict, cameras: CameraParams, crop_size: int = 64
     ``subjects`` (N,) indices: with a cast (``CastRenderer``), crop i shows subject ``subjects[i]``
     in its colours; the body has the betas in ``poses``, so pass the subject's own for its build.
     ``styles`` (N,): each crop's background style (one of ``Backgrounds.styles``) instead of one drawn.
+    ``batch`` crops are rendered at once, on the avatar's device (None: ``device.default_render_batch``).
     """
+    return render_crop_tensors(avatar, poses, cameras, crop_size, crop_scale, jitter, background, rng, batch,
+                               progress, subjects, styles).numpy()
+
+
+def render_crop_tensors(avatar, poses: dict, cameras: CameraParams, crop_size: int = 64,
+                        crop_scale: float = DEFAULT_CROP_SCALE, jitter: float = 0.05, background="random",
+                        rng: np.random.Generator | Sequence[np.random.Generator] | None = None,
+                        batch: int | None = None, progress=None, subjects: np.ndarray | None = None,
+                        styles: Sequence[str] | None = None) -> PoseTensors:
+    """``render_crops``, the crops and labels left on the avatar's device (the environment's step).
+
+    Only the per-crop random draws (a few numbers each, from each crop's own generator) are made on
+    the CPU; cameras, casting, marching, backgrounds and labels run as tensors on the device."""
     per_sample = isinstance(rng, (list, tuple))
     rngs: Sequence[np.random.Generator] = rng if isinstance(rng, (list, tuple)) else ()
     shared = rng if isinstance(rng, np.random.Generator) else np.random.default_rng()
@@ -94,39 +157,82 @@ def render_crops(avatar, poses: dict, cameras: CameraParams, crop_size: int = 64
         if not hasattr(avatar, "subject_index"):
             raise ValueError("subjects were given, but the avatar is a single person; load a cast (load_cast) to "
                              "render several subjects")
+    with stage("draws"):
+        shifts, records, colours = _draws(background, rngs if per_sample else shared, n, jitter, styles)
+    device_of = getattr(avatar, "device", torch.device("cpu"))
+    batch = default_render_batch(device_of) if batch is None else batch
     parts = []
     for start in range(0, n, batch):
         idx = np.arange(start, min(start + batch, n))
-        go, bp, betas = (np.asarray(poses[k][idx], np.float32) for k in ("global_orient", "body_pose", "betas"))
-        who = {} if subjects is None else {"subjects": subjects[idx]}
-        bodies = avatar.pose(go, bp, betas, **who)
-        joints = bodies.joints.cpu().double().numpy()
-        crops = []
-        for k, i in enumerate(idx):
-            full = cameras.to_camera(int(i), target=joints[k, 0], width=REFERENCE_WIDTH)
-            centre, side = person_crop_box(full.project(joints[k]), scale=crop_scale, jitter=jitter,
-                                           rng=rngs[int(i)] if per_sample else shared)
-            crops.append(full.crop(centre, side, crop_size))
-        records, colours = _crop_backgrounds(background, [rngs[int(i)] for i in idx] if per_sample else shared,
-                                             len(idx), None if styles is None else [styles[int(i)] for i in idx])
-        out = avatar.render_posed(bodies, crops, background=colours, **who)
-        rgb = out.rgb.cpu().numpy()
-        if isinstance(background, Backgrounds):
-            _add_textures(rgb, out.alpha.cpu().numpy(), records, background)
-        images = (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
-        cam_joints = np.stack([c.world_to_camera(j) for c, j in zip(crops, joints, strict=True)])
-        uv = np.stack([c.project(j) for c, j in zip(crops, joints, strict=True)])
-        parts.append(PoseBatch(
-            images=images, joints3d=(cam_joints - cam_joints[:, :1]).astype(np.float32), joints2d=uv.astype(np.float32),
-            visible=np.asarray(((uv >= -0.5) & (uv <= crop_size - 0.5)).all(axis=-1)),
-            pose=np.concatenate([go, bp], axis=1), betas=betas,
-            K=np.stack([c.K for c in crops]).astype(np.float32), R=np.stack([c.R for c in crops]).astype(np.float32),
-            t=np.stack([c.t for c in crops]).astype(np.float32),
-            background=np.array([json.dumps(r) for r in records], dtype=str),
-            subject=None if subjects is None else subjects[idx].copy()))
+        part_colours = colours[idx] if isinstance(colours, np.ndarray) and colours.ndim == 2 else colours
+        parts.append(_render_part(avatar, poses, cameras, idx, crop_size, crop_scale, shifts[idx], background,
+                                  records[start:start + len(idx)], part_colours,
+                                  None if subjects is None else subjects[idx]))
         if progress is not None:
             progress.update(len(idx))
-    return PoseBatch.concat(parts)
+    return PoseTensors.concat(parts)
+
+
+def _draws(background, rng: np.random.Generator | Sequence[np.random.Generator], n: int, jitter: float,
+           styles: Sequence[str] | None) -> tuple[np.ndarray, list[dict], np.ndarray | Sequence[float]]:
+    """Every crop's jitter, background record and render colour, drawn on the CPU before any rendering.
+
+    Each crop's own generator draws its jitter, then its background. One shared generator draws
+    them in blocks of ``_DRAW_BLOCK`` crops (the jitter of a block, then its backgrounds), whatever
+    the render batch, so cached renders do not depend on the device that made them."""
+    if isinstance(rng, np.random.Generator):
+        blocks = [np.arange(s, min(s + _DRAW_BLOCK, n)) for s in range(0, n, _DRAW_BLOCK)]
+        gens_of = lambda idx: [rng] * len(idx)  # noqa: E731
+    else:
+        blocks = [np.arange(n)]
+        gens_of = lambda idx: [rng[int(i)] for i in idx]  # noqa: E731
+    shifts, records, colours = [np.zeros((0, 3))], [], []
+    for idx in blocks:
+        gens = gens_of(idx)
+        shifts.append(crop_jitter(gens, jitter))
+        r, c = _crop_backgrounds(background, gens if not isinstance(rng, np.random.Generator) else rng, len(idx),
+                                 None if styles is None else [styles[int(i)] for i in idx])
+        records += r
+        colours.append(c)
+    fixed = not isinstance(background, (str, Backgrounds))  # one RGB triple for every crop
+    return np.concatenate(shifts), records, background if fixed else np.concatenate([np.zeros((0, 3)), *colours])
+
+
+def _render_part(avatar, poses: dict, cameras: CameraParams, idx: np.ndarray, crop_size: int, crop_scale: float,
+                 shifts: np.ndarray, background, records: list[dict], colours,
+                 subjects: np.ndarray | None) -> PoseTensors:
+    """Crops ``idx`` of a batch, with their jitter and backgrounds already drawn."""
+    go, bp, betas = (np.asarray(poses[k][idx], np.float32) for k in ("global_orient", "body_pose", "betas"))
+    who = {} if subjects is None else {"subjects": subjects}
+    with stage("pose"):
+        bodies = avatar.pose(go, bp, betas, **who)
+    device = bodies.joints.device
+    joints = bodies.joints.double()
+    with stage("cameras"):
+        full = orbit_cameras(cameras[idx], joints[:, 0], REFERENCE_WIDTH)
+        centre, side = person_crop_boxes(full.project(joints), crop_scale, torch.as_tensor(shifts, device=device))
+        crops = full.crop(centre, side, crop_size)
+    out = avatar.render_posed(bodies, crops, background=colours, **who)
+    rgb = out.rgb
+    if isinstance(background, Backgrounds):
+        textured = [k for k, r in enumerate(records) if r["kind"] != "plain"]
+        if textured:  # rendered on black: + (1 - alpha) x texture
+            with stage("backgrounds"):
+                rows = torch.as_tensor(textured, device=device)
+                images = background_images([records[k] for k in textured], crop_size, device, background)
+                rgb = rgb.index_add(0, rows, (1.0 - out.alpha[rows])[..., None] * images)
+    with stage("labels"):
+        cam_joints = crops.world_to_camera(joints)
+        uv = crops.project(joints)
+        return PoseTensors(
+            images=(rgb.clamp(0, 1) * 255 + 0.5).to(torch.uint8),
+            joints3d=(cam_joints - cam_joints[:, :1]).float(), joints2d=uv.float(),
+            visible=((uv >= -0.5) & (uv <= crop_size - 0.5)).all(dim=-1),
+            pose=torch.as_tensor(np.concatenate([go, bp], axis=1), device=device),
+            betas=torch.as_tensor(betas, device=device),
+            K=crops.K.float(), R=crops.R.float(), t=crops.t.float(),
+            background=np.array([json.dumps(r) for r in records], dtype=str),
+            subject=None if subjects is None else torch.as_tensor(subjects, device=device))
 
 
 def _crop_backgrounds(background, rng: np.random.Generator | list[np.random.Generator],
@@ -134,7 +240,7 @@ def _crop_backgrounds(background, rng: np.random.Generator | list[np.random.Gene
     """Each of ``count`` crops' background record, and the colours (0-255) the avatar is rendered on:
     ``background`` itself, for "random" a colour drawn from the crop's own generator (a list, after
     its jitter) or from the shared one, and for a spec its plain colours (black under a texture,
-    which ``_add_textures`` then fills in); ``styles`` fixes each spec crop's style."""
+    which ``_render_part`` then fills in); ``styles`` fixes each spec crop's style."""
     if isinstance(background, Backgrounds):
         gens = rng if isinstance(rng, list) else [rng] * count
         records = [background.draw(r, None if styles is None else styles[k]) for k, r in enumerate(gens)]
@@ -150,11 +256,3 @@ def _crop_backgrounds(background, rng: np.random.Generator | list[np.random.Gene
 
 def _plain(colour) -> dict:
     return {"kind": "plain", "colour": np.asarray(colour, dtype=np.float64).tolist()}
-
-
-def _add_textures(rgb: np.ndarray, alpha: np.ndarray, records: list[dict], backgrounds: Backgrounds) -> None:
-    """Composite in place the crops rendered on black (colour premultiplied by opacity) onto their
-    textures: + (1 - alpha) x texture."""
-    for k, record in enumerate(records):
-        if record["kind"] != "plain":
-            rgb[k] += (1.0 - alpha[k])[..., None] * backgrounds.image(record, rgb.shape[1])

@@ -154,14 +154,15 @@ def test_batch_rendered_in_parallel_parts_equals_one_part(avatar, monkeypatch):
 def test_culled_pixels_keep_every_ray_that_hits_the_shell(avatar):
     """Only pixels under projected shell triangles are cast: every pixel whose ray hits the shell
     (cast against the whole image) is among them, and far fewer are cast than the image has."""
-    from posegen_env.render.avatar.proxy import _pixels_under
+    from posegen_env.render.avatar.shell_cast import _pixels_under
+    from posegen_env.render.cameras import Cameras
     from posegen_env.render.raycast import embree_scene, next_hit
 
     poses = UniformPoseSampler().sample(8, np.random.default_rng(3))
     args = avatar.body.prepare_inputs(poses["global_orient"], poses["body_pose"], poses["betas"], None)
     shells = avatar.proxy.pose(*args).inflated.double().numpy()
     cams = varied_views(avatar, poses, width=48)
-    pixels, image = _pixels_under(shells, avatar.proxy.faces_np, cams)
+    pixels, image = _pixels_under(shells, avatar.proxy.faces_np, Cameras.from_list(cams))
     for k, cam in enumerate(cams):
         every = np.arange(48 * 48)
         origins, dirs = cam.pixel_rays(every % 48, every // 48)

@@ -176,8 +176,8 @@ class CastRenderer(AvatarRenderer):
                      grad: bool = False, subjects=None) -> AvatarRender:
         """``AvatarRenderer.render_posed``, image i in the colour of subject ``subjects[i]``; the bodies
         keep the betas they were posed with (``pose(..., subjects=...)`` gives each its subject's)."""
-        cameras, _ = self._pair(len(bodies), cameras)
-        return self._render_images(bodies, cameras, background, grad, self.subject_index(subjects, len(cameras)))
+        batch, _ = self._pair(len(bodies), cameras)
+        return self._render_images(bodies, batch, background, grad, self.subject_index(subjects, len(batch)))
 
     def _ray_subjects(self, index: torch.Tensor) -> RaySubjects:
         return RaySubjects(self.colours, index)

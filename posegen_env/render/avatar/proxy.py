@@ -1,6 +1,6 @@
 """A coarse, slightly inflated copy of the posed body that tells each camera ray where to sample.
 
-Empty-space skipping for the avatar NeRF: rays are cast (Embree) against a decimated body
+Empty-space skipping for the avatar NeRF: rays are cast (``shell_cast``) against a decimated body
 mesh posed by the body model and inflated by ``inflate`` metres, so a ray is sampled only in
 thin bands behind the points where it enters that shell (at most two: the second catches the
 body behind a grazed limb), and rays that miss it are background.
@@ -21,8 +21,10 @@ import trimesh
 from scipy.spatial import cKDTree
 from smplx.lbs import batch_rigid_transform, batch_rodrigues
 
+from posegen_env.render.avatar.shell_cast import cast_shells
 from posegen_env.render.camera import Camera
-from posegen_env.render.raycast import embree_faces, embree_scene, next_hit
+from posegen_env.render.cameras import Cameras
+from posegen_env.render.raycast import embree_faces
 
 
 @dataclass
@@ -68,80 +70,6 @@ class RayHits:
     def concat(parts: list[RayHits], num_pixels: int = 0) -> RayHits:
         return RayHits(**{f: torch.cat([getattr(h, f) for h in parts]) for f in RayHits.FIELDS},  # type: ignore[arg-type]
                        num_pixels=num_pixels)
-
-
-def _pixels_under(shells: np.ndarray, faces: np.ndarray, cameras: Sequence[Camera],
-                  cell: int = 4) -> tuple[np.ndarray, np.ndarray]:
-    """The pixels whose rays may hit each shell (other rays must miss): flat pixel indices of all
-    images one after another, and the image of each. Shell k (V, 3), triangles ``faces``, is seen
-    by camera k.
-
-    A pixel is kept when its ``cell`` x ``cell`` block touches the projected bounding box of a
-    shell triangle: about 60 % of the rays of the shell's bounding box (the rest would miss).
-    A shell that reaches behind its camera gets every pixel."""
-    R, t, K = (np.stack([getattr(c, a) for c in cameras]) for a in ("R", "t", "K"))
-    size = np.array([[c.width, c.height] for c in cameras])
-    x, y, z = (R @ shells.transpose(0, 2, 1) + t[:, :, None]).transpose(1, 0, 2)  # camera frame, (N, V) each
-    behind = (z <= 1e-6).any(axis=1)
-    x, y = x / np.where(behind[:, None], 1.0, z), y / np.where(behind[:, None], 1.0, z)
-    cells = -(-size // cell)  # (N, 2) blocks across and down
-    # Each triangle's block range (a small margin keeps it conservative against rounding), clipped to the image.
-    first, last = [], []
-    for i in range(2):
-        corner = (K[:, i, 0, None] * x + K[:, i, 1, None] * y + K[:, i, 2, None])[:, faces]  # (N, F, 3)
-        first.append(np.maximum(np.floor((corner.min(axis=2) - 1e-2) / cell), 0).astype(np.int64))
-        last.append(np.minimum(np.floor((corner.max(axis=2) + 1e-2) / cell), cells[:, i, None] - 1).astype(np.int64))
-    extent = [b - a + 1 for a, b in zip(first, last, strict=True)]
-    count = np.where((extent[0] > 0) & (extent[1] > 0) & ~behind[:, None], extent[0] * extent[1], 0).reshape(-1)
-    tri = np.repeat(np.arange(len(count)), count)
-    k = np.arange(len(tri)) - np.repeat(np.cumsum(count) - count, count)
-    width = extent[0].reshape(-1)[tri]
-    covered = np.zeros((len(cameras), cells[:, 1].max(), cells[:, 0].max()), dtype=bool)
-    covered[tri // faces.shape[0], first[1].reshape(-1)[tri] + k // width, first[0].reshape(-1)[tri] + k % width] = True
-    covered[behind] = True
-    image, cv, cu = np.nonzero(covered)
-    dv, du = np.divmod(np.arange(cell * cell), cell)  # the pixels of a block, row by row
-    u, v = (cu[:, None] * cell + du).reshape(-1), (cv[:, None] * cell + dv).reshape(-1)
-    image = np.repeat(image, cell * cell)
-    inside = (u < size[image, 0]) & (v < size[image, 1])
-    image, u, v = image[inside], u[inside], v[inside]
-    return v * size[image, 0] + u, image
-
-
-def _pixel_rays(cameras: Sequence[Camera], pixels: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Origins and directions (N, 3) of the rays through flat ``pixels`` of the images (``image``: sorted)."""
-    width = np.array([c.width for c in cameras])[image]
-    u, v = pixels % width, pixels // width
-    origins, dirs = np.empty((len(pixels), 3)), np.empty((len(pixels), 3))
-    first = np.searchsorted(image, np.arange(len(cameras) + 1))
-    for cam, a, b in zip(cameras, first[:-1], first[1:], strict=True):
-        origins[a:b], dirs[a:b] = cam.pixel_rays(u[a:b], v[a:b])
-    return origins, dirs
-
-
-def _trace(scenes: list, normals: np.ndarray, body: np.ndarray, origins: np.ndarray, dirs: np.ndarray):
-    """Where rays enter the shells (one scene each, face normals (U, F, 3)); the rays come grouped
-    by ``body``, their shell's index (sorted). Returns the rays that hit their shell, and for each
-    of them whether a second band exists and the triangle (R, 2), t (R, 2) and barycentrics
-    (R, 2, 3) of both bands.
-
-    Band 2 is the next entering hit after the ray has left the shell (a shell that intersects
-    itself can also be entered again without leaving it); without one it repeats band 1."""
-    counts = lambda b: np.bincount(b, minlength=len(scenes))  # noqa: E731  rays per scene
-    hit, tri, t, bary = next_hit(scenes, origins, dirs, np.zeros(len(dirs)), counts(body))
-    rays = np.flatnonzero(hit)
-    tri, t, bary = (np.repeat(a[rays, None], 2, axis=1) for a in (tri, t, bary))
-    body, origins, dirs = body[rays], origins[rays], dirs[rays]
-    second = np.zeros(len(rays), dtype=bool)
-    pending, t_from = np.arange(len(rays)), t[:, 0]
-    for _ in range(2):
-        b = body[pending]
-        h, tr, tt, bb = next_hit(scenes, origins[pending], dirs[pending], t_from, counts(b))
-        entering = h & (np.einsum("nc,nc->n", normals[b, tr], dirs[pending]) < 0)
-        done = pending[entering]
-        second[done], tri[done, 1], t[done, 1], bary[done, 1] = True, tr[entering], tt[entering], bb[entering]
-        pending, t_from = pending[h & ~entering], tt[h & ~entering]
-    return rays, second, tri, t, bary
 
 
 class SkinnedProxy(torch.nn.Module):
@@ -229,45 +157,44 @@ class SkinnedProxy(torch.nn.Module):
 
     @torch.no_grad()
     def cast_batch(self, bodies: PosedBodies, body_index: Sequence[int], cameras: Sequence[Camera]) -> list[RayHits]:
-        """The rays of each camera ``k`` that enter the shell of body ``body_index[k]`` (one RayHits per camera).
-
-        Each distinct body's shell is one Embree scene, cast once for the rays of all its cameras;
-        everything else runs on all rays of all images at once.
-        """
+        """The rays of each camera ``k`` that enter the shell of body ``body_index[k]`` (one RayHits per camera)."""
         if not len(cameras):
             return []
         device = bodies.vertices.device
-        used, slot = np.unique(np.asarray(body_index, dtype=np.int64), return_inverse=True)
-        by_body = np.argsort(slot, kind="stable")  # cast the images grouped by body; returned in the given order
-        cameras, slot = [cameras[k] for k in by_body], slot[by_body]
-        shells = bodies.inflated[torch.as_tensor(used, device=device)].double()  # (U, V, 3)
-        normals = self._face_normals(shells).cpu().numpy()  # (U, F, 3)
-        shell_points = shells.cpu().numpy()
-        pixels, image = _pixels_under(shell_points[slot], self.faces_np, cameras)
-        origins, dirs = _pixel_rays(cameras, pixels, image)
-        # Per hit ray: entry triangle, t and barycentrics of band 1 (column 0) and band 2 (column 1).
-        scenes = [embree_scene(shell, self.faces_embree) for shell in shell_points]
-        rays, second, tri, t, bary = _trace(scenes, normals, slot[image], origins, dirs)
-        hit_body, d = slot[image[rays]], dirs[rays]
+        hits, image = self.cast_rays(bodies, torch.as_tensor(np.asarray(body_index), device=device),
+                                     Cameras.from_list(cameras, device))
+        order = torch.argsort(image, stable=True)
+        per_image = torch.bincount(image, minlength=len(cameras)).tolist()
+        return [RayHits(*part, hits.num_pixels) for part in  # type: ignore[call-arg]
+                zip(*(torch.split(getattr(hits, f)[order], per_image) for f in RayHits.FIELDS), strict=True)]
 
+    @torch.no_grad()
+    def cast_rays(self, bodies: PosedBodies, body_index: torch.Tensor, cameras: Cameras,
+                  caster: str = "auto") -> tuple[RayHits, torch.Tensor]:
+        """The rays of every camera ``k`` that enter the shell of body ``body_index[k]``, all images'
+        rays in one RayHits, and the image (camera) of each ray. ``caster``: ``shell_cast.CASTERS``."""
+        device = bodies.vertices.device
+        used, slot = torch.unique(body_index.to(device), return_inverse=True)
+        shells = bodies.inflated[used]
+        normals = self._face_normals(shells.double())  # (U, F, 3)
+        cast = cast_shells(shells, self.faces, normals, cameras, slot, caster, self.faces_embree)
+        body = used[slot[cast.image]]
         # Skinning of band 1 of every ray and band 2 of the rays that have one (the others repeat band 1).
-        twice = np.flatnonzero(second)
-        as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
-        canonical = self._to_canonical(bodies, as_tensor(used[hit_body[np.concatenate([np.arange(len(rays)), twice])]]),
-                                       as_tensor(np.concatenate([tri[:, 0], tri[twice, 1]])),
-                                       as_tensor(np.clip(np.concatenate([bary[:, 0], bary[twice, 1]]), 0, 1)))
-        to_canonical = canonical[:len(rays), None].repeat(1, 2, 1, 1)
-        to_canonical[as_tensor(twice), 1] = canonical[len(rays):]
-        facing = np.abs(np.einsum("nkc,nc->nk", normals[hit_body[:, None], tri], d)).astype(np.float32)
-        band = np.float32(self.band)  # band / facing (at most 4 bands), in float32
-        length = np.minimum(band * (1 / np.maximum(facing, np.float32(0.25))), 4 * band)
-        origin = origins[rays].astype(np.float32) - bodies.transl.cpu().numpy()[used[hit_body]]
-        fields = [as_tensor(x) for x in (pixels[rays], origin, d.astype(np.float32), t.astype(np.float32), length)]
-        fields += [to_canonical, as_tensor(second)]
-        per_image = np.bincount(image[rays], minlength=len(cameras)).tolist()
-        parts = zip(*(torch.split(x, per_image) for x in fields), strict=True)
-        hits = [RayHits(*p, cam.width * cam.height) for p, cam in zip(parts, cameras, strict=True)]  # type: ignore[call-arg]
-        return [hits[k] for k in np.argsort(by_body)]
+        twice = torch.nonzero(cast.second)[:, 0]
+        R = len(cast.image)
+        canonical = self._to_canonical(bodies, torch.cat([body, body[twice]]),
+                                       torch.cat([cast.triangle[:, 0], cast.triangle[twice, 1]]),
+                                       torch.cat([cast.barycentric[:, 0], cast.barycentric[twice, 1]]).clamp(0, 1)
+                                       .float())
+        to_canonical = canonical[:R, None].repeat(1, 2, 1, 1)
+        to_canonical[twice, 1] = canonical[R:]
+        d = cast.direction
+        facing = torch.einsum("nkc,nc->nk", normals[slot[cast.image][:, None], cast.triangle], d).abs().float()
+        band = torch.tensor(self.band, dtype=torch.float32, device=device)  # band / facing (at most 4 bands)
+        length = torch.minimum(band * (1 / facing.clamp(min=0.25)), 4 * band)
+        origin = cameras.centres[cast.image].float() - bodies.transl[body].float()
+        return RayHits(cast.pixel, origin, d.float(), cast.t.float(), length, to_canonical, cast.second,
+                       cameras.width * cameras.height), cast.image
 
     def _face_normals(self, vertices: torch.Tensor) -> torch.Tensor:
         """Unit normals (..., F, 3) of the faces of meshes (..., V, 3)."""

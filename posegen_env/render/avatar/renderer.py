@@ -1,7 +1,7 @@
 """The animatable human NeRF: render any SMPL pose and shape of the avatar from any camera.
 
 Pipeline per image: pose the coarse proxy (LBS) -> cast the camera's rays against its inflated
-shell (Embree) -> sample each hit ray in a thin band behind its entry point, and in a second band
+shell (``shell_cast``) -> sample each hit ray in a thin band behind its entry point, and in a second band
 where it enters the shell again (a ray grazing a limb reaches the body behind) -> map the samples
 to the canonical T-pose with that band's blended bone transform -> query the canonical field ->
 composite with nerfacc onto each image's background. Rays that miss the shell are background.
@@ -21,9 +21,12 @@ import nerfacc
 import numpy as np
 import torch
 
+from posegen_env.profiling import stage
 from posegen_env.render.avatar.field import CanonicalField, SubjectColours
 from posegen_env.render.avatar.proxy import PosedBodies, RayHits, SkinnedProxy
+from posegen_env.render.avatar.shell_cast import resolve_caster
 from posegen_env.render.camera import Camera
+from posegen_env.render.cameras import Cameras
 
 _MIN_WEIGHT = 1e-4  # samples contributing less than this to a pixel get no colour lookup
 _MARCH_CHUNK = 65536  # rays marched per call when rendering (bounds the memory of large batches)
@@ -190,6 +193,7 @@ class AvatarRenderer(torch.nn.Module):
         self.proxy = proxy
         self.num_samples = int(num_samples)
         self.background = background
+        self.caster = "auto"  # which shell caster (shell_cast.CASTERS): torch on CUDA, Embree on the CPU
 
     @property
     def device(self) -> torch.device:
@@ -223,37 +227,50 @@ class AvatarRenderer(torch.nn.Module):
         args = self.body.prepare_inputs(global_orient, body_pose, betas, transl)
         return self.proxy.joints(*(a.to(self.device) for a in args))
 
-    @staticmethod
-    def _pair(num_poses: int, cameras) -> tuple[list[Camera], list[int]]:
-        """The camera of each image and the pose it shows."""
-        cameras = [cameras] if isinstance(cameras, Camera) else list(cameras)
+    def _pair(self, num_poses: int, cameras) -> tuple[Cameras, torch.Tensor]:
+        """The cameras of the images (a ``Cameras`` batch, or ``Camera`` objects) and the pose each shows."""
+        if not isinstance(cameras, Cameras):
+            cameras = [cameras] if isinstance(cameras, Camera) else list(cameras)
+            if not cameras:
+                raise ValueError(f"got 0 cameras for {num_poses} poses; pass one camera per pose, one camera for all "
+                                 "poses, or one pose for all cameras")
+            sizes = {(c.height, c.width) for c in cameras}
+            if len(sizes) != 1:
+                raise ValueError(f"all cameras of one render call must share an image size, got {sorted(sizes)}")
+            cameras = Cameras.from_list(cameras, self.device)
         if len(cameras) == 1 and num_poses > 1:
-            cameras = cameras * num_poses
+            cameras = cameras.select(torch.zeros(num_poses, dtype=torch.long, device=cameras.device))
         if len(cameras) != num_poses and num_poses != 1:
             raise ValueError(f"got {len(cameras)} cameras for {num_poses} poses; pass one camera per pose, one camera "
                              "for all poses, or one pose for all cameras")
-        return cameras, list(range(num_poses)) if len(cameras) == num_poses else [0] * len(cameras)
+        count = len(cameras)
+        body_index = torch.arange(count) if count == num_poses else torch.zeros(count, dtype=torch.long)
+        return cameras, body_index.to(self.device)
 
     def cast(self, global_orient, body_pose, betas, transl,
              cameras: Sequence[Camera]) -> tuple[PosedBodies, list[RayHits], list[Camera], list[int]]:
         """Pose the proxies and cast every image's rays: posed bodies, RayHits per image, the cameras
         and the body index of each image."""
         bodies = self.pose(global_orient, body_pose, betas, transl)
-        cameras, body_index = self._pair(len(bodies), cameras)
-        return bodies, self._cast(bodies, cameras, body_index), cameras, body_index
+        batch, body_index = self._pair(len(bodies), cameras)
+        self._check_outside(bodies, batch, body_index)
+        hits, image = self.proxy.cast_rays(bodies, body_index, batch, self.caster)
+        order = torch.argsort(image, stable=True)
+        per_image = torch.bincount(image, minlength=len(batch)).tolist()
+        parts = [RayHits(*p, hits.num_pixels) for p in  # type: ignore[call-arg]
+                 zip(*(torch.split(getattr(hits, f)[order], per_image) for f in RayHits.FIELDS), strict=True)]
+        return bodies, parts, batch.to_list(), body_index.tolist()
 
-    def _cast(self, bodies: PosedBodies, cameras: list[Camera], body_index: list[int],
-              first_camera: int = 0) -> list[RayHits]:
-        """RayHits of each camera against its body's shell; errors number the cameras from
-        ``first_camera`` (where these start in the caller's list)."""
-        centres = np.array([cam.center for cam in cameras]).reshape(-1, 1, 3)
-        gaps = np.linalg.norm(bodies.joints.cpu().numpy()[body_index] - centres, axis=2).min(axis=1, initial=np.inf)
-        inside = np.flatnonzero(gaps < 0.15)
+    @staticmethod
+    def _check_outside(bodies: PosedBodies, cameras: Cameras, body_index: torch.Tensor, first_camera: int = 0) -> None:
+        """Refuse a camera inside its body; errors number the cameras from ``first_camera``."""
+        centres = cameras.centres[:, None].to(bodies.joints.device)
+        gaps = torch.linalg.vector_norm(bodies.joints[body_index].double() - centres, dim=2).amin(dim=1)
+        inside = torch.nonzero(gaps < 0.15)[:, 0]
         if len(inside):
-            k = inside[0]
-            raise ValueError(f"camera {first_camera + k} is inside the body ({gaps[k] * 100:.0f} cm from a joint); "
-                             "move it further away (e.g. a larger orbit distance)")
-        return self.proxy.cast_batch(bodies, body_index, cameras)
+            k = int(inside[0])
+            raise ValueError(f"camera {first_camera + k} is inside the body ({float(gaps[k]) * 100:.0f} cm from a "
+                             "joint); move it further away (e.g. a larger orbit distance)")
 
     def render(self, global_orient, body_pose, betas=None, cameras: Sequence[Camera] = (), transl=None,
                background=None, grad: bool = False) -> AvatarRender:
@@ -268,28 +285,27 @@ class AvatarRenderer(torch.nn.Module):
         """``render`` for bodies already posed by ``pose``: cameras placed by their joints then cost no
         second posing.
 
-        Without ``grad``, a large batch is rendered as a few parts in parallel threads: the ray
-        casting (Embree, which holds the GIL) of one part then overlaps the field queries (torch,
-        which releases it) of another."""
+        ``cameras``: ``Camera`` objects or one ``Cameras`` batch."""
         return self._render_images(bodies, cameras, background, grad, None)
 
-    def _render_images(self, bodies: PosedBodies, cameras: Sequence[Camera], background, grad: bool,
+    def _render_images(self, bodies: PosedBodies, cameras, background, grad: bool,
                        subject: torch.Tensor | None) -> AvatarRender:
         """``render_posed``, image k in the colour of subject ``subject[k]`` when given (a cast)."""
         cameras, body_index = self._pair(len(bodies), cameras)
-        sizes = {(c.height, c.width) for c in cameras}
-        if len(sizes) != 1:
-            raise ValueError(f"all cameras of one render call must share an image size, got {sorted(sizes)}")
-        if min(sizes.pop()) <= 0:
+        if min(cameras.height, cameras.width) <= 0:
             raise ValueError("image size must be positive")
         bg = self._backgrounds(background, len(cameras))
-        parts = 1 if grad else max(1, min(_RENDER_THREADS, len(cameras) // _MIN_PART))
+        self._check_outside(bodies, cameras, body_index)
+        # Embree holds the GIL while it casts: parts in threads overlap its casting with the field
+        # queries (torch, which releases it) of another part. The torch caster needs no threads.
+        threaded = not grad and resolve_caster(self.caster, self.device) == "embree"
+        parts = max(1, min(_RENDER_THREADS, len(cameras) // _MIN_PART)) if threaded else 1
         bounds = np.linspace(0, len(cameras), parts + 1).astype(int)
 
         def render_part(k: int) -> AvatarRender:
             with torch.set_grad_enabled(grad):  # grad mode is per thread
-                part = slice(bounds[k], bounds[k + 1])
-                return self._render(bodies, cameras[part], body_index[part], bg[part], bounds[k],
+                part = slice(int(bounds[k]), int(bounds[k + 1]))
+                return self._render(bodies, cameras.select(part), body_index[part], bg[part],
                                     None if subject is None else subject[part])
 
         if parts == 1:
@@ -297,18 +313,25 @@ class AvatarRenderer(torch.nn.Module):
         outs = list(_render_pool().map(render_part, range(parts)))
         return AvatarRender(*(torch.cat([getattr(o, f.name) for o in outs]) for f in fields(AvatarRender)))
 
-    def _render(self, bodies: PosedBodies, cameras: list[Camera], body_index: list[int], bg: torch.Tensor,
-                first_camera: int, subject: torch.Tensor | None = None) -> AvatarRender:
+    def _render(self, bodies: PosedBodies, cameras: Cameras, body_index: torch.Tensor, bg: torch.Tensor,
+                subject: torch.Tensor | None = None) -> AvatarRender:
         """One part of ``render_posed``: camera k shows body ``body_index[k]`` on background ``bg[k]``
         (in the colour of subject ``subject[k]``, when given)."""
-        hits = self._cast(bodies, cameras, body_index, first_camera)
-        (H, W), B = (cameras[0].height, cameras[0].width), len(cameras)
-        # March all images' rays together (in chunks for very large batches); a cast's images go in
-        # order of subject, so that each subject's samples form one block to decode.
-        order = range(B) if subject is None else torch.argsort(subject, stable=True).tolist()
-        merged = RayHits.concat([hits[b] for b in order], H * W)
-        image_of = torch.cat([torch.full_like(hits[b].pixel, b) for b in order])
-        subjects = None if subject is None else self._ray_subjects(subject.to(self.device)[image_of])
+        with stage("cast"):
+            merged, image_of = self.proxy.cast_rays(bodies, body_index, cameras, self.caster)
+        with stage("march"):
+            return self._march_images(merged, image_of, bodies, cameras, body_index, bg, subject)
+
+    def _march_images(self, merged: RayHits, image_of: torch.Tensor, bodies: PosedBodies, cameras: Cameras,
+                      body_index: torch.Tensor, bg: torch.Tensor, subject: torch.Tensor | None) -> AvatarRender:
+        """March the hit rays and lay them onto the images' backgrounds."""
+        (H, W), B = (cameras.height, cameras.width), len(cameras)
+        subjects = None
+        if subject is not None:  # a cast's rays go in order of subject: each subject's samples form one block
+            subject = subject.to(self.device)
+            order = torch.argsort(subject[image_of], stable=True)
+            merged, image_of = merged.select(order), image_of[order]
+            subjects = self._ray_subjects(subject[image_of])
         chunks = [slice(s, s + _MARCH_CHUNK) for s in range(0, max(len(merged.pixel), 1), _MARCH_CHUNK)]
         parts = [march(self.field, merged.select(c), self.num_samples,
                        subjects=None if subjects is None else subjects.select(c)) for c in chunks]
@@ -319,8 +342,7 @@ class AvatarRenderer(torch.nn.Module):
         rgb[flat] = colour + (1 - opacity[:, None]) * bg[image_of]
         alpha[flat] = opacity
         joints3d = bodies.joints[body_index]
-        joints2d = torch.stack([torch.as_tensor(c.project(j.cpu().double().numpy()), dtype=torch.float32)
-                                for j, c in zip(joints3d, cameras, strict=True)]).to(self.device)
+        joints2d = cameras.project(joints3d.double()).float()
         return AvatarRender(rgb.reshape(B, H, W, 3), alpha.reshape(B, H, W), joints3d, joints2d)
 
     def _ray_subjects(self, index: torch.Tensor) -> RaySubjects:
