@@ -35,6 +35,8 @@ setup(
         # Policy x seed sweeps (train/sweep.py): Ray Tune, with pandas and pyarrow it is about
         # 500 MB installed, too heavy for everyone who runs one loop.
         "ray": ["ray[tune]>=2.40"],
-        "test": ["pytest>=7.0", "ruff>=0.5", "import-linter>=2.17", "mypy>=1.10", "ray[tune]>=2.40"],
+        # pytest-xdist runs the suite in parallel (-n 8 on a GPU machine); pytest-timeout ends a hung test.
+        "test": ["pytest>=7.0", "pytest-xdist>=3.0", "pytest-timeout>=2.1", "ruff>=0.5", "import-linter>=2.17",
+                 "mypy>=1.10", "ray[tune]>=2.40"],
     },
 )

@@ -174,13 +174,16 @@ def test_vector_env_equals_single_envs(task):
     vobs, vrew, vterm, vtrunc, vinfo = venv.step(actions)
     assert vterm.all() and not vtrunc.any()
     single = PoseGenEnv(task=task)
+    # On CUDA the estimator's convolutions run in TF32 with kernels chosen by batch size: a crop scored in
+    # a batch of one and in a batch of four differs by up to ~0.1 mm (the crops themselves agree).
+    tolerance_mm = 0.05 if task.device.type == "cpu" else 0.5
     for i in range(n):
         o, _ = single.reset(seed=seed + i)
         np.testing.assert_array_equal(o, obs[i])
         np.testing.assert_array_equal(vinfo["final_obs"][i], o)
         _, r, *_, info = single.step(actions[i])
-        assert r == pytest.approx(vrew[i], abs=1e-4)
-        assert info["mpjpe_mm"] == pytest.approx(vinfo["mpjpe_mm"][i], abs=0.05)
+        assert r == pytest.approx(vrew[i], abs=2e-3 * tolerance_mm)
+        assert info["mpjpe_mm"] == pytest.approx(vinfo["mpjpe_mm"][i], abs=tolerance_mm)
         np.testing.assert_allclose(info["joints3d"], vinfo["joints3d"][i], atol=1e-5)
         o2, _ = single.reset()  # the next context equals the vector env's same-step reset
         np.testing.assert_array_equal(o2, vobs[i])

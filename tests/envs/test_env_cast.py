@@ -16,10 +16,12 @@ def test_samples_show_training_subjects_in_their_own_build(cast_file):
     result = task.evaluate(actions, [np.random.default_rng(s) for s in range(24)])
     subjects = result.data.subject
     assert set(subjects.tolist()) == {0, 1}  # the held-out person_2 never appears
-    np.testing.assert_allclose(result.data.betas, task.avatar.betas[torch.as_tensor(subjects)].numpy())
+    np.testing.assert_allclose(result.data.betas, task.avatar.betas[torch.as_tensor(subjects)].cpu().numpy())
     again = task.evaluate(actions[3:4], [np.random.default_rng(3)])  # a sample does not depend on its batch
     assert again.data.subject[0] == subjects[3]
-    np.testing.assert_array_equal(again.data.images[0], result.data.images[3])
+    # Bit for bit on the CPU; on CUDA, colour sums use atomic adds, whose order can move a pixel by one level.
+    difference = np.abs(again.data.images[0].astype(int) - result.data.images[3])
+    assert difference.max() <= (0 if task.device.type == "cpu" else 1)
     assert result.info(5)["subject"] == int(subjects[5])
 
 

@@ -143,8 +143,8 @@ def test_torch_inputs_match_numpy():
     pred = gt + np.random.default_rng(1).normal(scale=0.05, size=gt.shape)
     expected = mpjpe(pred, gt)
     got = mpjpe(torch.tensor(pred, dtype=torch.float64, requires_grad=True), torch.tensor(gt))
-    assert isinstance(got, np.ndarray)
-    np.testing.assert_allclose(got, expected)
+    assert isinstance(got, torch.Tensor) and not got.requires_grad  # tensors in, tensors out (the env's step)
+    np.testing.assert_allclose(got.numpy(), expected)
     np.testing.assert_allclose(pa_mpjpe(torch.tensor(pred), torch.tensor(gt)), pa_mpjpe(pred, gt))
 
 

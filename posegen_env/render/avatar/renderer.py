@@ -29,7 +29,7 @@ from posegen_env.render.camera import Camera
 from posegen_env.render.cameras import Cameras
 
 _MIN_WEIGHT = 1e-4  # samples contributing less than this to a pixel get no colour lookup
-_MARCH_CHUNK = 65536  # rays marched per call when rendering (bounds the memory of large batches)
+_MARCH_CHUNK = {"cpu": 65536, "cuda": 1 << 20}  # rays marched per call (bounds the memory of large batches)
 _RENDER_THREADS = max(1, min(4, os.cpu_count() or 1))  # parts of a large batch rendered in parallel
 _MIN_PART = 8  # images per part, at least
 
@@ -332,7 +332,8 @@ class AvatarRenderer(torch.nn.Module):
             order = torch.argsort(subject[image_of], stable=True)
             merged, image_of = merged.select(order), image_of[order]
             subjects = self._ray_subjects(subject[image_of])
-        chunks = [slice(s, s + _MARCH_CHUNK) for s in range(0, max(len(merged.pixel), 1), _MARCH_CHUNK)]
+        step = _MARCH_CHUNK.get(self.device.type, _MARCH_CHUNK["cpu"])
+        chunks = [slice(s, s + step) for s in range(0, max(len(merged.pixel), 1), step)]
         parts = [march(self.field, merged.select(c), self.num_samples,
                        subjects=None if subjects is None else subjects.select(c)) for c in chunks]
         colour, opacity = (torch.cat(p) for p in zip(*parts, strict=True))
