@@ -30,7 +30,7 @@ timeout 90 python train/run_agent.py --quick --device cuda --out "$out/quick" > 
 echo "exit $?"; tail -n 20 "$out/quick.log"
 
 part "the test suite on CUDA"
-OMP_NUM_THREADS=2 timeout 200 python -m pytest -n 8 --timeout 150 --durations=15 -q -p no:cacheprovider \
+OMP_NUM_THREADS=2 timeout 200 python -m pytest -n 8 --timeout 150 --durations=15 -q -p no:cacheprovider ${PYTEST_ARGS:-} \
     > "$out/tests.log" 2>&1
 echo "exit $?"; tail -n 45 "$out/tests.log"
 part "done"
