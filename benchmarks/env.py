@@ -35,7 +35,7 @@ from posegen_env.profiling import timing
 from posegen_env.render.avatar.shell_cast import CASTERS
 from posegen_env.render.backgrounds import parse_backgrounds
 
-STAGES = ("draws", "pose", "cameras", "cast", "march", "backgrounds", "labels", "estimator", "reward")
+STAGES = ("draws", "pose", "cameras", "cast", "march", "backgrounds", "labels", "estimator", "reward", "boundary")
 
 
 def _sync() -> None:
@@ -88,6 +88,20 @@ def split(task: PoseGenTask, num_envs: int, batches: int = 2) -> dict[str, float
     return {k: v / (batches * num_envs) for k, v in totals.items()}
 
 
+def kernel_table(task: PoseGenTask, num_envs: int, rows: int = 15) -> str:
+    """The GPU kernels of one vector-env step of ``num_envs``, by total GPU time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    env = PoseGenVectorEnv(num_envs, task=task)
+    env.reset(seed=2)
+    actions = uniform_actions(num_envs, np.random.default_rng(2)).astype(np.float32)
+    env.step(actions)
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        env.step(actions)
+        _sync()
+    return prof.key_averages().table(sort_by="cuda_time_total", row_limit=rows, max_name_column_width=60)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=512, help="steps per measurement (at least two batches)")
@@ -98,6 +112,7 @@ def main() -> None:
     p.add_argument("--background-mix", default="plain=1,texture=1", help="the textured rows' background mix")
     p.add_argument("--single", action="store_true", help="also step one PoseGenEnv at a time (slow)")
     p.add_argument("--no-split", action="store_true", help="skip the time split")
+    p.add_argument("--profile", action="store_true", help="with the split on CUDA, the kernels that take the time")
     p.add_argument("--estimator", default=None, help="an estimator to measure beside the cast baseline")
     p.add_argument("--estimator-checkpoint", default=None, help="weights for the module --estimator builds")
     args = p.parse_args()
@@ -140,11 +155,20 @@ def main() -> None:
         print(f"\nTime split of a step, {size} px, {args.background_mix}, num_envs={n}, caster {args.caster[0]} "
               f"(each stage synchronised: {1 / whole:,.0f} steps/s while timed)")
         print("| stage | us per step | share |\n|---|---:|---:|")
-        for name in (*STAGES, *sorted(set(seconds) - set(STAGES))):
+        parts = [k for k in seconds if ": " not in k]  # "march: colour" is part of "march"
+        for name in (*STAGES, *sorted(set(parts) - set(STAGES))):
             if name in seconds:
                 print(f"| {name} | {seconds[name] * 1e6:,.1f} | {seconds[name] / whole:.0%} |")
-        rest = whole - sum(seconds.values())
-        print(f"| other (decode, numpy boundary, ...) | {rest * 1e6:,.1f} | {rest / whole:.0%} |")
+            for sub in sorted(k for k in seconds if k.startswith(f"{name}: ")):
+                print(f"| - {sub} | {seconds[sub] * 1e6:,.1f} | {seconds[sub] / whole:.0%} |")
+        rest = whole - sum(seconds[k] for k in parts)
+        if rest >= 0:
+            print(f"| other (decode, subjects, vector env) | {rest * 1e6:,.1f} | {rest / whole:.0%} |")
+        else:
+            print("(stages overlap: the CPU renders parts in parallel threads)")
+        if args.profile and args.device.type == "cuda":
+            print(f"\nCUDA kernels of one batch, {size} px (torch.profiler, by GPU time):")
+            print(kernel_table(task, n))
 
 
 if __name__ == "__main__":

@@ -17,10 +17,10 @@ python -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version
 
 part "throughput and time split at 64 px (benchmarks/env.py)"
 timeout 80 python benchmarks/env.py --device cuda --image-size 64 --num-envs 256 1024 2048 --steps 4096 \
-    --caster torch 2>&1 | tee "$out/env64.md"
+    --caster torch --profile 2>&1 | tee "$out/env64.md"
 part "throughput and time split at 224 px"
 timeout 80 python benchmarks/env.py --device cuda --image-size 224 --num-envs 256 1024 --steps 2048 \
-    --caster torch 2>&1 | tee "$out/env224.md"
+    --caster torch --profile 2>&1 | tee "$out/env224.md"
 
 part "the same pictures: CUDA and the torch caster against the CPU and Embree (benchmarks/equivalence.py)"
 timeout 60 python benchmarks/equivalence.py --device cuda --samples 128 2>&1 | tee "$out/equivalence.md"

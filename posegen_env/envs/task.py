@@ -245,8 +245,9 @@ class PoseGenTask:
         violation = torch.as_tensor(sample.limit_violation, device=self.device)
         reward = self.reward_config(error, violation, depth)
         plausible = depth <= self.reward_config.penetration_tolerance_m
-        numpy = [x.cpu().numpy() for x in (predicted, err, pa, depth, plausible, reward, detected)]
-        return StepResult(sample, data.numpy(), *numpy)
+        with stage("boundary"):  # the one copy to the host: numpy for info dicts and datasets
+            numpy = [x.cpu().numpy() for x in (predicted, err, pa, depth, plausible, reward, detected)]
+            return StepResult(sample, data.numpy(), *numpy)
 
     def _render(self, sample: Sample, rngs: list, subjects: np.ndarray | None,
                 styles: list[str] | None) -> PoseTensors:

@@ -18,6 +18,12 @@ import torch
 from posegen_env.render.camera import Camera, CameraParams
 
 
+def matvec(matrices: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
+    """``matrices`` (..., 3, 3) times ``vectors`` (..., 3), as plain arithmetic: millions of 3x3
+    products (one per ray or pixel) are memory-bound work, which a batched matrix product runs slowly."""
+    return (matrices * vectors.unsqueeze(-2)).sum(dim=-1)
+
+
 @dataclass(frozen=True)
 class Cameras:
     """B cameras of one image size: intrinsics ``K`` (B, 3, 3), rotations ``R`` (B, 3, 3) and
@@ -59,9 +65,8 @@ class Cameras:
         """Unit world directions (N, 3) of the rays through pixel coordinates ``u``, ``v`` (N,) of
         cameras ``image`` (N,); the rays start at ``centres[image]``."""
         pixel = torch.stack([u, v, torch.ones_like(u)], dim=-1).to(self.K.dtype)
-        inverse = torch.linalg.inv(self.K)
-        camera = torch.einsum("nij,nj->ni", inverse[image], pixel)
-        world = torch.einsum("nji,nj->ni", self.R[image], camera)  # R^T: camera -> world
+        to_world = self.R.transpose(1, 2) @ torch.linalg.inv(self.K)  # pixel -> world direction, per camera
+        world = matvec(to_world[image], pixel)
         return world / torch.linalg.vector_norm(world, dim=1, keepdim=True)
 
     def crop(self, centre: torch.Tensor, side: torch.Tensor, out_size: int) -> Cameras:
@@ -141,8 +146,8 @@ def crop_jitter(rngs: Sequence[np.random.Generator], jitter: float) -> np.ndarra
     side, drawn from the crop's own generator in the order ``camera.person_crop_box`` draws them."""
     if not jitter:
         return np.zeros((len(rngs), 3))
-    return np.array([[*rng.uniform(-jitter, jitter, size=2), rng.uniform(-jitter, jitter)] for rng in rngs]).reshape(
-        -1, 3)
+    # One call of three draws is the same stream as person_crop_box's two calls (two, then one).
+    return np.array([rng.uniform(-jitter, jitter, size=3) for rng in rngs]).reshape(-1, 3)
 
 
 def person_crop_boxes(joints2d: torch.Tensor, scale: float, jitter: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,6 +1,7 @@
 """train/evaluate.py evaluates any estimator on any dataset folder and writes JSON."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,11 @@ from posegen_env.render.camera import orbit_camera
 from posegen_env.render.crops import PoseBatch
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def bare_env(tmp_path: Path) -> dict:
+    """No PATH, and the user's module folder ahead of any PYTHONPATH the suite runs with."""
+    return {"PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]), "PATH": ""}
 
 
 def test_evaluate_script_on_a_dataset_folder(tmp_path):
@@ -30,7 +36,7 @@ def test_evaluate_script_on_a_dataset_folder(tmp_path):
     out = tmp_path / "result.json"
     run = subprocess.run([sys.executable, str(ROOT / "train" / "evaluate.py"), "--estimator", "zero_estimator:predict",
                           "--data", str(tmp_path / "data"), "--json", str(out)],
-                         capture_output=True, text=True, cwd=tmp_path, env={"PYTHONPATH": str(tmp_path), "PATH": ""})
+                         capture_output=True, text=True, cwd=tmp_path, env=bare_env(tmp_path))
     assert run.returncode == 0, run.stderr
     result = json.loads(out.read_text())["results"][str(tmp_path / "data")]
     expected = np.linalg.norm(joints, axis=-1).mean() * 1000
@@ -38,5 +44,5 @@ def test_evaluate_script_on_a_dataset_folder(tmp_path):
     assert "MPJPE" in run.stdout and "| " in run.stdout
     bad = subprocess.run([sys.executable, str(ROOT / "train" / "evaluate.py"), "--estimator", "zero_estimator:nope",
                           "--data", str(tmp_path / "data")], capture_output=True, text=True, cwd=tmp_path,
-                         env={"PYTHONPATH": str(tmp_path), "PATH": ""})
+                         env=bare_env(tmp_path))
     assert bad.returncode != 0 and "cannot load estimator" in bad.stderr and "Traceback" not in bad.stderr

@@ -189,7 +189,7 @@ class SkinnedProxy(torch.nn.Module):
         to_canonical = canonical[:R, None].repeat(1, 2, 1, 1)
         to_canonical[twice, 1] = canonical[R:]
         d = cast.direction
-        facing = torch.einsum("nkc,nc->nk", normals[slot[cast.image][:, None], cast.triangle], d).abs().float()
+        facing = (normals[slot[cast.image][:, None], cast.triangle] * d[:, None]).sum(dim=-1).abs().float()
         band = torch.tensor(self.band, dtype=torch.float32, device=device)  # band / facing (at most 4 bands)
         length = torch.minimum(band * (1 / facing.clamp(min=0.25)), 4 * band)
         origin = cameras.centres[cast.image].float() - bodies.transl[body].float()

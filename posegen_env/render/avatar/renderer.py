@@ -72,8 +72,10 @@ def _band_samples(field: CanonicalField, hits: RayHits, band: int, num_samples: 
     else:
         mids = starts + (ends - starts) * torch.rand(starts.shape, generator=jitter, device=starts.device)
     posed = hits.origin[:, None, :] + mids[..., None] * hits.direction[:, None, :]  # (R, S, 3)
-    # Canonical points coordinate-major, (3, R, S): every later step works on contiguous rows.
-    canonical = torch.einsum("rab,rsb->ars", to_canonical[:, :, :3], posed) + to_canonical[:, :, 3].T[:, :, None]
+    # Canonical points coordinate-major, (3, R, S): every later step works on contiguous rows. Written
+    # out rather than as a batched matrix product, which runs millions of 3x3 products slowly on a GPU.
+    m = to_canonical.permute(1, 2, 0)[:, :, :, None]  # (3, 4, R, 1)
+    canonical = m[:, 0] * posed[..., 0] + m[:, 1] * posed[..., 1] + m[:, 2] * posed[..., 2] + m[:, 3]
     rows, trilinear = field.corners_of_coordinates(canonical.reshape(3, -1))
     return rows, trilinear, starts, ends
 
@@ -81,15 +83,19 @@ def _band_samples(field: CanonicalField, hits: RayHits, band: int, num_samples: 
 def _march_band(field: CanonicalField, hits: RayHits, band: int, num_samples: int, jitter: torch.Generator | None,
                 packed: bool, subjects: RaySubjects | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     composite = _composite_packed if packed else _composite_batched
-    return composite(field, *_band_samples(field, hits, band, num_samples, jitter), subjects)
+    with stage("march: samples"):
+        samples = _band_samples(field, hits, band, num_samples, jitter)
+    return composite(field, *samples, subjects)
 
 
 def _composite_batched(field: CanonicalField, rows: torch.Tensor, trilinear: torch.Tensor, starts: torch.Tensor,
                        ends: torch.Tensor, subjects: RaySubjects | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """nerfacc's batched (n_rays, n_samples) compositing, which runs on any device."""
-    sigma = field.density_at(rows, trilinear).reshape(starts.shape)
-    weights, _, _ = nerfacc.render_weight_from_density(starts, ends, sigma)
-    return _weighted_colour(field, rows, trilinear, weights, subjects)
+    with stage("march: density"):
+        sigma = field.density_at(rows, trilinear).reshape(starts.shape)
+        weights, _, _ = nerfacc.render_weight_from_density(starts, ends, sigma)
+    with stage("march: colour"):
+        return _weighted_colour(field, rows, trilinear, weights, subjects)
 
 
 def _weighted_colour(field: CanonicalField, rows: torch.Tensor, trilinear: torch.Tensor, weights: torch.Tensor,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from posegen_env.render.cameras import Cameras
+from posegen_env.render.cameras import Cameras, matvec
 from posegen_env.render.raycast import embree_faces, embree_scene, next_hit
 
 EPSILON = 1e-4  # metres: a hit this close to the last one is the same hit
@@ -158,7 +158,7 @@ def _test_pairs(start: int, stop: int, count: torch.Tensor, lo: torch.Tensor, ex
     width = extent.reshape(-1, 2)[which, 0]
     corner = lo.reshape(-1, 2)[which]
     px, py = corner[:, 0] + offset % width, corner[:, 1] + offset // width
-    d = torch.einsum("nij,nj->ni", inverse_K[b], torch.stack([px, py, torch.ones_like(px)], dim=1).float())
+    d = matvec(inverse_K[b], torch.stack([px, py, torch.ones_like(px)], dim=1).float())
     a, p1, p2 = v0.reshape(-1, 3)[which], e1.reshape(-1, 3)[which], e2.reshape(-1, 3)[which]
     p = torch.linalg.cross(d, p2)
     det = (p1 * p).sum(dim=1)
