@@ -16,7 +16,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda)"
 
 part "throughput and time split at 64 px (benchmarks/env.py)"
-timeout 80 python benchmarks/env.py --device cuda --image-size 64 --num-envs 256 1024 2048 --steps 4096 \
+timeout 80 python benchmarks/env.py --device cuda --image-size 64 --num-envs 1024 2048 --steps 4096 \
     --caster torch --profile 2>&1 | tee "$out/env64.md"
 part "throughput and time split at 224 px"
 timeout 80 python benchmarks/env.py --device cuda --image-size 224 --num-envs 256 1024 --steps 2048 \

@@ -55,7 +55,7 @@ class SB3VecEnv(VecEnv):
         self.env.close()
 
     def get_images(self) -> list[np.ndarray]:
-        return list(self.env._images)
+        return list(self.env.last_images())
 
     def get_attr(self, attr_name: str, indices=None) -> list:
         return [getattr(self.env, attr_name) for _ in self._get_indices(indices)]

@@ -6,6 +6,7 @@ path, so a sample scores the same however it was produced.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass, replace
 
@@ -32,7 +33,7 @@ class StepResult:
     """Everything about N evaluated samples: rendered data, the estimator's output and the reward."""
 
     sample: Sample
-    data: PoseBatch  # images and exact labels (see render_data.PoseBatch)
+    tensors: PoseTensors  # images and exact labels on the task's device (``data`` is their numpy copy)
     predicted: np.ndarray  # (N, J, 3) root-relative camera-frame metres, the estimator's joint set (NaN: none found)
     mpjpe_mm: np.ndarray  # (N,) on its set's evaluation joints; ``no_detection_mm`` where it found no person
     pa_mpjpe_mm: np.ndarray
@@ -44,23 +45,35 @@ class StepResult:
     def __len__(self) -> int:
         return len(self.reward)
 
+    @functools.cached_property
+    def data(self) -> PoseBatch:
+        """Images and exact labels in numpy (``render.crops.PoseBatch``), copied from the device when
+        first asked for: an agent that learns from the reward alone never moves the images."""
+        return self.tensors.numpy()
+
+    @functools.cached_property
+    def _labels(self) -> PoseBatch:
+        """``data`` without the images (zero-size placeholders), for the info dicts."""
+        images = self.tensors.images
+        return replace(self.tensors, images=images.new_zeros((len(images), 0, 0, 3))).numpy()
+
     def _columns(self) -> dict:
         """Every info key as one array over the N samples (the camera as a dict of them): the single
         source that ``info`` reads rows from and ``infos`` hands to the vector env whole."""
-        cameras = self.sample.cameras
+        cameras, labels = self.sample.cameras, self._labels
         return {
             "global_orient": self.sample.global_orient, "body_pose": self.sample.body_pose,
             "betas": self.sample.betas,
             "camera": cameras.as_dict() | {"fov_deg": cameras.fov_deg},
-            "K": self.data.K, "R": self.data.R, "t": self.data.t,
-            "joints3d": self.data.joints3d, "joints2d": self.data.joints2d,
+            "K": labels.K, "R": labels.R, "t": labels.t,
+            "joints3d": labels.joints3d, "joints2d": labels.joints2d,
             "predicted_joints3d": self.predicted, "detected": self.detected,
             "mpjpe_mm": self.mpjpe_mm.astype(np.float64), "pa_mpjpe_mm": self.pa_mpjpe_mm.astype(np.float64),
             "limit_violation": self.sample.limit_violation.astype(np.float64),
             "penetration_m": self.penetration_m.astype(np.float64),
             # -1 without a cast; the background as render.backgrounds records it (JSON)
-            "subject": np.full(len(self), -1) if self.data.subject is None else self.data.subject,
-            "background": self.data.background if self.data.background is not None else np.full(len(self), ""),
+            "subject": np.full(len(self), -1) if labels.subject is None else labels.subject,
+            "background": labels.background if labels.background is not None else np.full(len(self), ""),
         }
 
     def info(self, i: int) -> dict:
@@ -236,7 +249,7 @@ class PoseGenTask:
         found = torch.nonzero(detected)[:, 0]
         if len(found):
             joint_set = self.spec.joint_set
-            truth = targets(joint_set, data.select(found), self.avatar.body)
+            truth = targets(joint_set, data, self.avatar.body)[found.to(data.joints3d.device)]
             guess = predicted[found].to(truth.device)
             err[found] = mpjpe(guess, truth, joints=joint_set.eval_index, root=None).to(err)
             pa[found] = pa_mpjpe(guess, truth, joints=joint_set.eval_index).to(err)
@@ -247,7 +260,7 @@ class PoseGenTask:
         plausible = depth <= self.reward_config.penetration_tolerance_m
         with stage("boundary"):  # the one copy to the host: numpy for info dicts and datasets
             numpy = [x.cpu().numpy() for x in (predicted, err, pa, depth, plausible, reward, detected)]
-            return StepResult(sample, data.numpy(), *numpy)
+            return StepResult(sample, data, *numpy)
 
     def _render(self, sample: Sample, rngs: list, subjects: np.ndarray | None,
                 styles: list[str] | None) -> PoseTensors:

@@ -38,7 +38,7 @@ class PoseGenVectorEnv(VectorEnv):
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._rngs = [np.random.default_rng() for _ in range(self.num_envs)]
         self._contexts = self._draw_contexts()
-        self._images = np.zeros((self.num_envs, self.task.image_size, self.task.image_size, 3), np.uint8)
+        self._last: StepResult | None = None  # the last step, whose crops render() copies from the device
 
     def _draw_contexts(self) -> np.ndarray:
         return np.stack([draw_context(rng, self.single_observation_space) for rng in self._rngs])
@@ -64,7 +64,7 @@ class PoseGenVectorEnv(VectorEnv):
         if actions.shape != self.action_space.shape:
             raise ValueError(f"actions must have shape {self.action_space.shape}, got {actions.shape}")
         result = self.task.evaluate(actions, self._rngs)
-        self._images = result.data.images
+        self._last = result
         ended = self._contexts
         self._contexts = self._draw_contexts()
         return self._contexts.copy(), ended, result.reward.astype(np.float64), result
@@ -78,4 +78,11 @@ class PoseGenVectorEnv(VectorEnv):
 
     def render(self) -> tuple[np.ndarray, ...] | None:
         """The last crop of every sub-environment with ``render_mode="rgb_array"``."""
-        return tuple(self._images) if self.render_mode == "rgb_array" else None
+        return tuple(self.last_images()) if self.render_mode == "rgb_array" else None
+
+    def last_images(self) -> np.ndarray:
+        """The crops (num_envs, S, S, 3) uint8 of the last step (black before the first), copied from the
+        device only now."""
+        if self._last is None:
+            return np.zeros((self.num_envs, self.task.image_size, self.task.image_size, 3), np.uint8)
+        return self._last.data.images

@@ -286,3 +286,33 @@ def test_search_policy_learns_towards_higher_reward_and_round_trips(task, tmp_pa
                                   again.act(contexts, np.random.default_rng(1)))
     actions = policy.act(contexts, np.random.default_rng(2))
     assert np.abs(actions).max() <= 1 and is_within_limits(decode(actions).body_pose).all()
+
+
+def test_a_batch_too_large_for_the_gpu_is_rendered_in_smaller_parts(task, monkeypatch):
+    """An out-of-memory render halves ``render_batch`` (with a warning) and renders the same crops; one
+    that fails even one crop at a time says what to lower instead of CUDA's raw error."""
+    from posegen_env.envs import task as task_module
+
+    real = task_module.render_crop_tensors
+
+    def small_gpu(*args, batch, **kwargs):
+        if batch > 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        return real(*args, batch=batch, **kwargs)
+
+    actions = uniform_actions(5, np.random.default_rng(7))
+    expected = task.evaluate(actions, [np.random.default_rng(k) for k in range(5)])
+    monkeypatch.setattr(task_module, "render_crop_tensors", small_gpu)
+    monkeypatch.setattr(task, "render_batch", 8)
+    with pytest.warns(UserWarning, match="rendering 2 crops at a time"):
+        got = task.evaluate(actions, [np.random.default_rng(k) for k in range(5)])
+    assert task.render_batch == 2
+    # Matrix products round by their batch's shape, so a pixel may move by one level; the draws are the same.
+    assert np.abs(got.data.images.astype(int) - expected.data.images).max() <= 1
+    np.testing.assert_array_equal(got.data.background, expected.data.background)
+    np.testing.assert_allclose(got.reward, expected.reward, atol=1e-3)
+    monkeypatch.setattr(task_module, "render_crop_tensors", lambda *a, **k: (_ for _ in ()).throw(
+        torch.cuda.OutOfMemoryError("CUDA out of memory")))
+    monkeypatch.setattr(task, "render_batch", 1)
+    with pytest.raises(MemoryError, match="smaller image_size"):
+        task.evaluate(actions[:1], [np.random.default_rng(0)])

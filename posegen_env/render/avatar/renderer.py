@@ -323,8 +323,15 @@ class AvatarRenderer(torch.nn.Module):
                 subject: torch.Tensor | None = None) -> AvatarRender:
         """One part of ``render_posed``: camera k shows body ``body_index[k]`` on background ``bg[k]``
         (in the colour of subject ``subject[k]``, when given)."""
+        # A cast's images are cast in order of subject, so that each subject's rays (and samples) come
+        # as one block to decode; ``image_of`` then maps each ray back to its own image.
+        order = None if subject is None else torch.argsort(subject.to(self.device), stable=True)
         with stage("cast"):
-            merged, image_of = self.proxy.cast_rays(bodies, body_index, cameras, self.caster)
+            if order is None:
+                merged, image_of = self.proxy.cast_rays(bodies, body_index, cameras, self.caster)
+            else:
+                merged, image_of = self.proxy.cast_rays(bodies, body_index[order], cameras.select(order), self.caster)
+                image_of = order[image_of]
         with stage("march"):
             return self._march_images(merged, image_of, bodies, cameras, body_index, bg, subject)
 
@@ -332,12 +339,7 @@ class AvatarRenderer(torch.nn.Module):
                       body_index: torch.Tensor, bg: torch.Tensor, subject: torch.Tensor | None) -> AvatarRender:
         """March the hit rays and lay them onto the images' backgrounds."""
         (H, W), B = (cameras.height, cameras.width), len(cameras)
-        subjects = None
-        if subject is not None:  # a cast's rays go in order of subject: each subject's samples form one block
-            subject = subject.to(self.device)
-            order = torch.argsort(subject[image_of], stable=True)
-            merged, image_of = merged.select(order), image_of[order]
-            subjects = self._ray_subjects(subject[image_of])
+        subjects = None if subject is None else self._ray_subjects(subject.to(self.device)[image_of])
         step = _MARCH_CHUNK.get(self.device.type, _MARCH_CHUNK["cpu"])
         chunks = [slice(s, s + step) for s in range(0, max(len(merged.pixel), 1), step)]
         parts = [march(self.field, merged.select(c), self.num_samples,
