@@ -1,7 +1,7 @@
 """PoseGen-v0 throughput: the vector environment on the cast, plain and textured backgrounds, and
 where a step's time goes.
 
-    python benchmarks/env.py [--device auto|cpu|cuda] [--image-size 64 224] [--num-envs 64 128]
+    python benchmarks/env.py [--device auto|cpu|cuda] [--image-size 64 224] [--num-envs N ...]
         [--steps 512] [--caster auto torch embree] [--single] [--estimator SPEC [--estimator-checkpoint PATH]]
 
 Each step is one NeRF rendering of a person crop, one estimator forward pass and the reward. For
@@ -25,7 +25,7 @@ import warnings
 import numpy as np
 import torch
 
-from posegen_env.device import device_argument
+from posegen_env.device import default_render_batch, device_argument
 from posegen_env.envs.action_space import uniform_actions
 from posegen_env.envs.env import PoseGenEnv
 from posegen_env.envs.task import PoseGenTask
@@ -105,7 +105,8 @@ def kernel_table(task: PoseGenTask, num_envs: int, rows: int = 15) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=512, help="steps per measurement (at least two batches)")
-    p.add_argument("--num-envs", type=int, nargs="+", default=[64, 128])
+    p.add_argument("--num-envs", type=int, nargs="+", default=None,
+                   help="vector env sizes (default: 64 128 on the CPU; one and two render batches on a GPU)")
     p.add_argument("--image-size", type=int, nargs="+", default=[64])
     p.add_argument("--caster", nargs="+", default=["auto"], choices=CASTERS)
     p.add_argument("--device", type=device_argument, default="auto", help="auto, cpu, cuda or cuda:N")
@@ -116,6 +117,9 @@ def main() -> None:
     p.add_argument("--estimator", default=None, help="an estimator to measure beside the cast baseline")
     p.add_argument("--estimator-checkpoint", default=None, help="weights for the module --estimator builds")
     args = p.parse_args()
+    if args.num_envs is None:
+        batch = default_render_batch(args.device)
+        args.num_envs = [64, 128] if args.device.type == "cpu" else [batch // 2, batch]
     warnings.filterwarnings("ignore", message=".*resampled to the estimator")
     mix = parse_backgrounds(args.background_mix)
     own = load_estimator(args.estimator, args.device, checkpoint=args.estimator_checkpoint) if args.estimator else None

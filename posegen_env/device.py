@@ -42,8 +42,3 @@ def default_render_batch(device: torch.device) -> int:
     """How many crops the environment renders at once on ``device``."""
     return _RENDER_BATCH.get(device.type, _RENDER_BATCH["cpu"])
 
-
-def default_num_envs(device: torch.device, cpu: int) -> int:
-    """A vector environment's size on ``device``: ``cpu`` on the CPU, and on a GPU as many
-    sub-environments as one render batch holds (each step is then one full batch)."""
-    return cpu if device.type == "cpu" else max(cpu, default_render_batch(device))

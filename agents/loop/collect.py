@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from agents.policies.base import SamplingPolicy
 from posegen_env.envs.vector_env import PoseGenVectorEnv
-from posegen_env.render.crops import PoseBatch
+from posegen_env.render.step import PoseBatch
 
 
 @dataclass

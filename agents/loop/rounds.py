@@ -44,7 +44,7 @@ from posegen_env.estimation.targets import training_data
 from posegen_env.estimation.training import finetune as finetune_estimator
 from posegen_env.estimation.training import make_optimizer, validation_mpjpe
 from posegen_env.files import atomic_write
-from posegen_env.render.crops import PoseBatch
+from posegen_env.render.step import PoseBatch
 from posegen_env.suites.suites import evaluate_suites
 
 Say = Callable[[str], None]  # where a run reports what it does, e.g. print

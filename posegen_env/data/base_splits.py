@@ -17,7 +17,8 @@ from posegen_env.data.dataset import load_dataset, write_dataset
 from posegen_env.distributions import BaseCameraSampler, BasePoseSampler
 from posegen_env.render.avatar.cast import CastRenderer
 from posegen_env.render.backgrounds import background_tag
-from posegen_env.render.crops import DEFAULT_CROP_SCALE, PoseBatch, crop_tag, render_crops
+from posegen_env.render.crops import DEFAULT_CROP_SCALE, crop_tag, render_crops
+from posegen_env.render.step import PoseBatch
 
 SPLIT_SEEDS = {"train": 1, "val": 2}
 

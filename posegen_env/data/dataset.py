@@ -36,7 +36,7 @@ from posegen_env.files import (
     require_directory,
 )
 from posegen_env.render.camera import Camera
-from posegen_env.render.crops import PoseBatch
+from posegen_env.render.step import PoseBatch
 
 FORMAT = "posegen-dataset"
 VERSION = 1

@@ -4,11 +4,12 @@
 them, ``reward`` shapes the error, ``env`` and ``vector_env`` are the Gymnasium faces.
 """
 
-from posegen_env.envs.action_space import ACTION_DIM, Sample, decode, encode, uniform_actions
+from posegen_env.envs.action_space import ACTION_DIM, decode, encode, uniform_actions
 from posegen_env.envs.env import PoseGenEnv
 from posegen_env.envs.reward import RewardConfig
-from posegen_env.envs.task import PoseGenTask, StepResult
+from posegen_env.envs.task import PoseGenTask
 from posegen_env.envs.vector_env import PoseGenVectorEnv
+from posegen_env.render.step import Sample, StepResult
 
 __all__ = [
     "ACTION_DIM",

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -41,6 +40,7 @@ from scipy.spatial.transform import Rotation
 from posegen_env.body.pose_space import BODY_POSE_DIM, BODY_POSE_HIGH, BODY_POSE_LOW, clip_to_limits, limit_violation
 from posegen_env.distributions import NUM_BETAS
 from posegen_env.render.camera import REFERENCE_WIDTH, CameraParams, focal_from_fov
+from posegen_env.render.step import Sample
 
 LIMIT_MARGIN = 0.1  # the pose part of the action reaches this fraction of each range beyond the limits
 ROOT_TILT_DEG = 90.0
@@ -135,21 +135,6 @@ def check_actions(actions, dim: int = ACTION_DIM) -> np.ndarray:
         raise ValueError(f"actions {np.flatnonzero(outside)[:5].tolist()} leave the action box [-1, 1] (largest "
                          f"|a| = {np.abs(a).max():.3g}); clip or squash the policy output into [-1, 1]")
     return np.clip(a, -1.0, 1.0)
-
-
-@dataclass
-class Sample:
-    """N decoded samples: what gets rendered, plus how far the raw pose left the joint limits."""
-
-    global_orient: np.ndarray  # (N, 3) axis-angle, world
-    body_pose: np.ndarray  # (N, 69), inside the joint limits
-    betas: np.ndarray  # (N, 10)
-    cameras: CameraParams
-    limit_violation: np.ndarray  # (N,) radians outside the limits before clipping
-    choices: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (N,) component in [-1, 1]
-
-    def poses(self) -> dict[str, np.ndarray]:
-        return {"global_orient": self.global_orient, "body_pose": self.body_pose, "betas": self.betas}
 
 
 def decode(actions, choose: str | Iterable[str] | None = ()) -> Sample:

@@ -6,9 +6,8 @@ path, so a sample scores the same however it was produced.
 
 from __future__ import annotations
 
-import functools
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -16,7 +15,7 @@ import torch
 from posegen_env.body.body_model import load_body_model
 from posegen_env.body.plausibility import penetration_depth
 from posegen_env.device import default_render_batch, resolve_device
-from posegen_env.envs.action_space import Sample, action_dim, check_choose, choice_action, choice_index, decode
+from posegen_env.envs.action_space import action_dim, check_choose, choice_action, choice_index, decode
 from posegen_env.envs.checks import check_int
 from posegen_env.envs.reward import RewardConfig
 from posegen_env.estimation.estimator import load_estimator, predict, predict_tensor, spec_of
@@ -25,87 +24,8 @@ from posegen_env.estimation.targets import targets
 from posegen_env.profiling import stage
 from posegen_env.render.avatar.cast import CastRenderer, load_renderer
 from posegen_env.render.backgrounds import Backgrounds
-from posegen_env.render.crops import PoseBatch, PoseTensors, render_crop_tensors
-
-
-@dataclass
-class StepResult:
-    """Everything about N evaluated samples: rendered data, the estimator's output and the reward."""
-
-    sample: Sample
-    tensors: PoseTensors  # images and exact labels on the task's device (``data`` is their numpy copy)
-    predicted: np.ndarray  # (N, J, 3) root-relative camera-frame metres, the estimator's joint set (NaN: none found)
-    mpjpe_mm: np.ndarray  # (N,) on its set's evaluation joints; ``no_detection_mm`` where it found no person
-    pa_mpjpe_mm: np.ndarray
-    penetration_m: np.ndarray
-    plausible: np.ndarray  # (N,) bool: limbs interpenetrate no deeper than the reward tolerates
-    reward: np.ndarray
-    detected: np.ndarray  # (N,) bool: the estimator returned a pose (False only in examine mode)
-
-    def __len__(self) -> int:
-        return len(self.reward)
-
-    @functools.cached_property
-    def data(self) -> PoseBatch:
-        """Images and exact labels in numpy (``render.crops.PoseBatch``), copied from the device when
-        first asked for: an agent that learns from the reward alone never moves the images."""
-        return self.tensors.numpy()
-
-    @functools.cached_property
-    def _labels(self) -> PoseBatch:
-        """``data`` without the images (zero-size placeholders), for the info dicts."""
-        images = self.tensors.images
-        return replace(self.tensors, images=images.new_zeros((len(images), 0, 0, 3))).numpy()
-
-    def _columns(self) -> dict:
-        """Every info key as one array over the N samples (the camera as a dict of them): the single
-        source that ``info`` reads rows from and ``infos`` hands to the vector env whole."""
-        cameras, labels = self.sample.cameras, self._labels
-        return {
-            "global_orient": self.sample.global_orient, "body_pose": self.sample.body_pose,
-            "betas": self.sample.betas,
-            "camera": cameras.as_dict() | {"fov_deg": cameras.fov_deg},
-            "K": labels.K, "R": labels.R, "t": labels.t,
-            "joints3d": labels.joints3d, "joints2d": labels.joints2d,
-            "predicted_joints3d": self.predicted, "detected": self.detected,
-            "mpjpe_mm": self.mpjpe_mm.astype(np.float64), "pa_mpjpe_mm": self.pa_mpjpe_mm.astype(np.float64),
-            "limit_violation": self.sample.limit_violation.astype(np.float64),
-            "penetration_m": self.penetration_m.astype(np.float64),
-            # -1 without a cast; the background as render.backgrounds records it (JSON)
-            "subject": np.full(len(self), -1) if labels.subject is None else labels.subject,
-            "background": labels.background if labels.background is not None else np.full(len(self), ""),
-        }
-
-    def info(self, i: int) -> dict:
-        """The whole i-th sample as plain arrays and floats, ready to be saved (the env's ``info``)."""
-        return _row(self._columns(), i)
-
-    def infos(self) -> dict:
-        """All N samples in Gymnasium's vector ``info`` layout, built from the arrays without per-sample
-        dicts: each key an array over the samples (the camera a dict of them) with a boolean ``_key``
-        mask beside it, all True since every sample has every key."""
-        present = np.ones(len(self), bool)
-        infos = {}
-        for key, column in self._columns().items():
-            infos[key], infos[f"_{key}"] = column, present.copy()
-        return infos
-
-
-def _row(columns: dict, i: int) -> dict:
-    """Row ``i`` of ``columns``: arrays stay arrays, a column of one number per sample gives a float."""
-    return {key: _cell(column, i) for key, column in columns.items()}
-
-
-def _cell(column: dict | np.ndarray, i: int) -> dict | np.ndarray | float | int | bool | str:
-    if isinstance(column, dict):
-        return _row(column, i)
-    if column.ndim > 1:
-        return column[i]
-    if column.dtype.kind in "US":
-        return str(column[i])
-    if column.dtype.kind == "b":
-        return bool(column[i])
-    return int(column[i]) if column.dtype.kind in "iu" else float(column[i])
+from posegen_env.render.crops import render_crop_tensors
+from posegen_env.render.step import PoseTensors, Sample, StepResult
 
 
 class PoseGenTask:

@@ -19,7 +19,8 @@ from gymnasium.vector.utils import batch_space
 from posegen_env.envs.action_space import as_numbers
 from posegen_env.envs.checks import check_int, check_render_mode
 from posegen_env.envs.env import DEFAULT_CONTEXT_DIM, action_box, context_space, draw_context
-from posegen_env.envs.task import PoseGenTask, StepResult
+from posegen_env.envs.task import PoseGenTask
+from posegen_env.render.step import StepResult
 
 
 class PoseGenVectorEnv(VectorEnv):

@@ -15,7 +15,7 @@ import torch
 from posegen_env.body.joint_sets import JOINT_SETS, JointSet, ground_truth
 from posegen_env.body.joints import SMPL_JOINT_NAMES
 from posegen_env.data.dataset import PoseData
-from posegen_env.render.crops import PoseBatch, PoseTensors
+from posegen_env.render.step import PoseBatch, PoseTensors
 
 
 def is_smpl24(joint_set: JointSet) -> bool:

@@ -25,8 +25,9 @@ from posegen_env.render.camera import (
     orbit_camera,
     person_crop_box,
 )
-from posegen_env.render.crops import PoseBatch, render_crops
+from posegen_env.render.crops import render_crops
 from posegen_env.render.mesh import MeshRenderer, Outfit, ProceduralAppearance
+from posegen_env.render.step import PoseBatch
 
 __all__ = [
     "AvatarError",

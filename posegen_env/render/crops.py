@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
-from typing import Any
 
 import numpy as np
 import torch
@@ -15,6 +13,7 @@ from posegen_env.profiling import stage
 from posegen_env.render.backgrounds import Backgrounds, background_images
 from posegen_env.render.camera import REFERENCE_WIDTH, CameraParams
 from posegen_env.render.cameras import crop_jitter, orbit_cameras, person_crop_boxes
+from posegen_env.render.step import PoseBatch, PoseTensors
 
 DEFAULT_CROP_SCALE = 1.25  # crop side over the projected joints' extent
 _DRAW_BLOCK = 64  # crops whose random draws a shared generator makes together (see _draws)
@@ -23,82 +22,6 @@ _DRAW_BLOCK = 64  # crops whose random draws a shared generator makes together (
 def crop_tag(crop_size: int, crop_scale: float = DEFAULT_CROP_SCALE) -> str:
     """How cached renders name their crop geometry: "-s64", or "-s128-c1.5" for another margin."""
     return f"-s{crop_size}" + ("" if crop_scale == DEFAULT_CROP_SCALE else f"-c{crop_scale:g}")
-
-
-@dataclass
-class PoseBatch:
-    """N labelled crops. joints3d are root-relative camera-frame metres; joints2d are crop pixels."""
-
-    images: np.ndarray  # (N, S, S, 3) uint8
-    joints3d: np.ndarray  # (N, 24, 3)
-    joints2d: np.ndarray  # (N, 24, 2)
-    visible: np.ndarray  # (N, 24) bool: joint projects inside the crop
-    pose: np.ndarray  # (N, 72) global_orient (world) + body_pose
-    betas: np.ndarray  # (N, 10)
-    K: np.ndarray  # (N, 3, 3) crop camera
-    R: np.ndarray  # (N, 3, 3)
-    t: np.ndarray  # (N, 3)
-    background: np.ndarray | None = None  # (N,) str: each crop's background record as JSON (render.backgrounds)
-    subject: np.ndarray | None = None  # (N,) int: the cast subject each crop shows (a cast's renders only)
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def select(self, index) -> PoseBatch:
-        """The samples at ``index`` (indices, a boolean mask or a slice), as a new batch."""
-        values: list[Any] = [None if (v := getattr(self, f.name)) is None else v[index] for f in fields(PoseBatch)]
-        return PoseBatch(*values)
-
-    @staticmethod
-    def concat(parts: list[PoseBatch]) -> PoseBatch:
-        """One batch of all parts; an optional field is kept only if every part has it."""
-        columns = ([getattr(p, f.name) for p in parts] for f in fields(PoseBatch))
-        values: list[Any] = [None if any(v is None for v in c) else np.concatenate(c) for c in columns]
-        return PoseBatch(*values)
-
-
-@dataclass
-class PoseTensors:
-    """``PoseBatch`` as tensors on the device that rendered it (the environment step's form); the
-    background records and nothing else stay on the CPU. ``numpy()`` converts at the boundary."""
-
-    images: torch.Tensor  # (N, S, S, 3) uint8
-    joints3d: torch.Tensor  # (N, 24, 3) float32
-    joints2d: torch.Tensor
-    visible: torch.Tensor  # (N, 24) bool
-    pose: torch.Tensor  # (N, 72) float32
-    betas: torch.Tensor
-    K: torch.Tensor
-    R: torch.Tensor
-    t: torch.Tensor
-    background: np.ndarray | None = None
-    subject: torch.Tensor | None = None
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def select(self, index) -> PoseTensors:
-        """The samples at ``index`` (indices or a boolean mask, a tensor or an array), as a new batch."""
-        rows = torch.as_tensor(index, device=self.images.device)
-        picked: dict[str, Any] = {f.name: None if (v := getattr(self, f.name)) is None else v[rows]
-                                  for f in fields(PoseTensors) if f.name != "background"}
-        background = None if self.background is None else self.background[rows.cpu().numpy()]
-        return PoseTensors(**picked, background=background)
-
-    def numpy(self) -> PoseBatch:
-        values = {f.name: v.cpu().numpy() if torch.is_tensor(v := getattr(self, f.name)) else v
-                  for f in fields(PoseTensors)}
-        return PoseBatch(**values)
-
-    @staticmethod
-    def concat(parts: list[PoseTensors]) -> PoseTensors:
-        """One batch of all parts; an optional field is kept only if every part has it."""
-        values: dict[str, Any] = {}
-        for f in fields(PoseTensors):
-            column = [getattr(p, f.name) for p in parts]
-            join = np.concatenate if f.name == "background" else torch.cat
-            values[f.name] = None if any(v is None for v in column) else join(column)
-        return PoseTensors(**values)
 
 
 def render_crops(avatar, poses: dict, cameras: CameraParams, crop_size: int = 64,

@@ -33,7 +33,8 @@ from posegen_env.estimation.evaluate import evaluate_dataset
 from posegen_env.render.avatar.cast import CastRenderer
 from posegen_env.render.backgrounds import background_tag
 from posegen_env.render.camera import CameraParams
-from posegen_env.render.crops import DEFAULT_CROP_SCALE, PoseBatch, crop_tag, render_crops
+from posegen_env.render.crops import DEFAULT_CROP_SCALE, crop_tag, render_crops
+from posegen_env.render.step import PoseBatch
 from posegen_env.suites.heldout_poses import heldout_array
 
 SUITES = ("in-distribution", "novel-views", "novel-poses", "hard")

@@ -15,7 +15,8 @@ from posegen_env.distributions import UniformCameraSampler, UniformPoseSampler
 from posegen_env.render.avatar import load_avatar
 from posegen_env.render.backgrounds import Backgrounds
 from posegen_env.render.camera import orbit_camera
-from posegen_env.render.crops import PoseBatch, render_crops
+from posegen_env.render.crops import render_crops
+from posegen_env.render.step import PoseBatch
 
 SIZE = 32
 N = 6

@@ -10,7 +10,7 @@ import numpy as np
 
 from posegen_env.data.dataset import write_dataset
 from posegen_env.render.camera import orbit_camera
-from posegen_env.render.crops import PoseBatch
+from posegen_env.render.step import PoseBatch
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -19,7 +19,8 @@ from posegen_env.render.backgrounds import (
     texture_image,
 )
 from posegen_env.render.camera import person_crop_box
-from posegen_env.render.crops import PoseBatch, render_crops
+from posegen_env.render.crops import render_crops
+from posegen_env.render.step import PoseBatch
 
 
 @pytest.fixture(scope="module")
