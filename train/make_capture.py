@@ -76,7 +76,7 @@ def capture_poses(num_train: int, num_test: int, rng: np.random.Generator) -> tu
     return np.concatenate(orients), np.concatenate(poses), num_train
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("captures/default"))
     parser.add_argument("--size", type=int, default=128, help="image side in pixels")
@@ -94,7 +94,7 @@ def main() -> None:
     parser.add_argument("--betas-seed", type=int, default=None, help="random body shape (default: mean shape)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing capture at --out")
     parser.add_argument("--quick", action="store_true", help="tiny capture for smoke tests")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.quick:
         args.size, args.train_cameras, args.test_cameras, args.train_poses, args.test_poses = 48, 4, 2, 3, 2
     if min(args.size, args.train_cameras, args.train_poses) < 1 or min(args.test_cameras, args.test_poses) < 0:
@@ -137,5 +137,9 @@ def main() -> None:
           f"({args.size}x{args.size}) in {time.time() - start:.0f} s; preview: {grid_path}")
 
 
+# What ends the script with one line instead of a traceback.
+ERRORS = (CaptureError, BodyModelError)
+
+
 if __name__ == "__main__":
-    run_script(main, "make_capture.py", (CaptureError, BodyModelError))
+    run_script(main, "make_capture.py", ERRORS)

@@ -132,5 +132,9 @@ def main(argv=None) -> None:
           f"in {time.time() - start:.0f} s")
 
 
+# What ends the script with one line instead of a traceback.
+ERRORS = (CaptureError, BodyModelError, AvatarError, FitError)
+
+
 if __name__ == "__main__":
-    run_script(main, "make_cast.py", (CaptureError, BodyModelError, AvatarError, FitError))
+    run_script(main, "make_cast.py", ERRORS)

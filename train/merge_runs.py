@@ -32,5 +32,9 @@ def main(argv=None) -> int:
     return 0
 
 
+# What ends the script with one line instead of a traceback.
+ERRORS = (RunError,)
+
+
 if __name__ == "__main__":
-    run_script(main, "merge_runs.py", (RunError,))
+    run_script(main, "merge_runs.py", ERRORS)

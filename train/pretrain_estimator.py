@@ -118,5 +118,9 @@ def main(argv=None) -> None:
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
 
 
+# What ends the script with one line instead of a traceback.
+ERRORS = (AvatarError, BackgroundError, DatasetError, EstimatorError)
+
+
 if __name__ == "__main__":
-    run_script(main, "pretrain_estimator.py", (AvatarError, BackgroundError, DatasetError, EstimatorError))
+    run_script(main, "pretrain_estimator.py", ERRORS)

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from posegen_env.body.body_model import load_body_model
+from posegen_env.body.body_model import BodyModelError, load_body_model
 from posegen_env.body.pose_library import get_pose, pose_names
+from posegen_env.cli import run_script
 from posegen_env.data.image_grid import save_image_grid
 from posegen_env.render.camera import orbit_camera
 from posegen_env.render.mesh.renderer import MeshRenderer
@@ -26,12 +27,12 @@ def pick_poses(wanted=POSES) -> list[str]:
     return [next(n for n in names if w in n) for w in wanted if any(w in n for n in names)]
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("docs/images/avatar_grid.png"))
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--body", default=None, help="SMPL .pkl or PoseGen body .npz (default: shipped body)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     body = load_body_model(args.body)
     renderer = MeshRenderer(body, background=(245, 245, 245), supersample=2)
@@ -46,5 +47,9 @@ def main() -> None:
     print(save_image_grid(args.out, np.stack(images), columns=len(VIEWS), labels=labels))
 
 
+# What ends the script with one line instead of a traceback.
+ERRORS = (BodyModelError,)
+
+
 if __name__ == "__main__":
-    main()
+    run_script(main, "render_avatar_grid.py", ERRORS)

@@ -14,20 +14,21 @@ from pathlib import Path
 import numpy as np
 
 from posegen_env.body.pose_library import get_pose
+from posegen_env.cli import run_script
 from posegen_env.data.image_grid import save_image_grid
 from posegen_env.distributions import UniformPoseSampler
-from posegen_env.render.avatar import load_avatar
+from posegen_env.render.avatar import AvatarError, load_avatar
 from posegen_env.render.camera import orbit_camera
 from posegen_env.render.mesh.renderer import MeshRenderer
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--avatar", default=None, help="avatar file (default: the shipped one)")
     parser.add_argument("--out", type=Path, default=Path("docs/images/avatar_nerf_vs_truth.png"))
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--views", type=int, default=6)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     avatar = load_avatar(args.avatar)
     truth = MeshRenderer(avatar.body, background=avatar.background, supersample=2)
@@ -46,5 +47,9 @@ def main() -> None:
     print(save_image_grid(args.out, np.stack(images), columns=args.views, labels=labels))
 
 
+# What ends the script with one line instead of a traceback.
+ERRORS = (AvatarError,)
+
+
 if __name__ == "__main__":
-    main()
+    run_script(main, "render_avatar_turntable.py", ERRORS)

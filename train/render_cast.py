@@ -22,13 +22,13 @@ from posegen_env.render.camera import orbit_camera
 VIEWS = ((20, 8), (200, 8))  # (azimuth, elevation) degrees: front and back, a little to the side
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cast", type=Path, default=DEFAULT_CAST_PATH)
     parser.add_argument("--out", type=Path, default=Path("docs/images/cast.png"))
     parser.add_argument("--pose", default="walk", help=f"a library pose ({', '.join(pose_names()[:6])}, ...)")
     parser.add_argument("--size", type=int, default=112)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     name = next((n for n in pose_names() if args.pose in n), None)
     if name is None:
         parser.error(f"no library pose matches {args.pose!r}; choose from {', '.join(pose_names())}")
@@ -45,5 +45,9 @@ def main() -> None:
     print(save_image_grid(args.out, np.stack(images), columns=2 * 5, labels=labels))
 
 
+# What ends the script with one line instead of a traceback.
+ERRORS = (AvatarError,)
+
+
 if __name__ == "__main__":
-    run_script(main, "render_cast.py", (AvatarError,))
+    run_script(main, "render_cast.py", ERRORS)

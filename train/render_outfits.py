@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from posegen_env.body.body_model import load_body_model
+from posegen_env.body.body_model import BodyModelError, load_body_model
 from posegen_env.body.pose_library import get_pose
 from posegen_env.body.subjects import subject_betas
+from posegen_env.cli import run_script
 from posegen_env.data.image_grid import save_image_grid
 from posegen_env.render.camera import orbit_camera
 from posegen_env.render.mesh.appearance import Outfit, ProceduralAppearance
@@ -27,7 +28,7 @@ def outfit_label(outfit: Outfit) -> str:
     return f"{outfit.top}{jacket}/{outfit.bottom.replace('_', ' ')}"
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("docs/images/cast_outfits.png"))
     parser.add_argument("--subjects", type=int, default=10)
@@ -36,7 +37,7 @@ def main() -> None:
     parser.add_argument("--spread", type=float, default=1.0, help="spread of the betas (0: mean shape)")
     parser.add_argument("--pose", default="rest", help="library pose all subjects take")
     parser.add_argument("--body", default=None, help="SMPL .pkl or PoseGen body .npz (default: shipped body)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     body = load_body_model(args.body)
     target = body.rest_joints()[0]
@@ -54,5 +55,9 @@ def main() -> None:
     print(save_image_grid(args.out, np.stack(images), columns=2 * min(args.subjects, 5), labels=labels))
 
 
+# What ends the script with one line instead of a traceback.
+ERRORS = (BodyModelError,)
+
+
 if __name__ == "__main__":
-    main()
+    run_script(main, "render_outfits.py", ERRORS)

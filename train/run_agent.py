@@ -34,6 +34,7 @@ from posegen_env.cli import run_script
 from posegen_env.data.dataset import DatasetError
 from posegen_env.device import device_argument
 from posegen_env.envs.action_space import check_choose
+from posegen_env.envs.checks import MAX_IMAGE_SIZE
 from posegen_env.envs.reward import METRICS, MODES, RewardConfig
 from posegen_env.estimation.estimator import EstimatorError, absolute_callable
 from posegen_env.estimation.training import OPTIMIZERS
@@ -120,8 +121,8 @@ def parse(argv=None) -> argparse.Namespace:
                 "or 'all'")
     if not 0 <= args.replay_ratio < 1:
         p.error("--replay-ratio must be in [0, 1)")
-    if args.image_size is not None and not 16 <= args.image_size <= 2048:
-        p.error("--image-size must be a crop side in pixels, 16 to 2048")
+    if args.image_size is not None and not 16 <= args.image_size <= MAX_IMAGE_SIZE:
+        p.error(f"--image-size must be a crop side in pixels, 16 to {MAX_IMAGE_SIZE}")
     if not args.finetune_lr > 0:
         p.error("--finetune-lr must be positive")
     args.freeze = [name for name in args.freeze.split(",") if name]
@@ -228,5 +229,9 @@ def main(argv=None) -> int:
     return 0
 
 
+# What ends the script with one line instead of a traceback.
+ERRORS = (RunError, EstimatorError, AvatarError, DatasetError, ValueError)
+
+
 if __name__ == "__main__":
-    run_script(main, "run_agent.py", (RunError, EstimatorError, AvatarError, DatasetError, ValueError))
+    run_script(main, "run_agent.py", ERRORS)

@@ -82,11 +82,25 @@ def examine(out_dir: Path, estimator, config: ExamineConfig, device=None,
             say: Callable[[str], None] = print) -> dict:
     """Learn and collect against ``estimator`` (anything ``load_estimator`` takes) for every policy and
     seed of ``config``; write the datasets and the report to ``out_dir`` and return the comparison."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write(out_dir / "config.json", lambda t: t.write_text(json.dumps(asdict(config), indent=1)))
+    # The task checks the estimator and every setting first: a failed start leaves the folder as it was.
     task = PoseGenTask(avatar=config.avatar, estimator=estimator, reward=config.reward, device=device,
                        background=parse_backgrounds(config.background_mix, config.backgrounds), choose=config.choose,
                        image_size=config.image_size, no_detection_mm=config.no_detection_mm)
+    created = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(out_dir / "config.json", lambda t: t.write_text(json.dumps(asdict(config), indent=1)))
+    try:
+        return _examine_all(out_dir, task, config, say)
+    except BaseException:
+        if not any(p.name != "config.json" for p in out_dir.iterdir()):  # failed before any result: leave no trace
+            (out_dir / "config.json").unlink(missing_ok=True)
+            if created:
+                out_dir.rmdir()
+        raise
+
+
+def _examine_all(out_dir: Path, task: PoseGenTask, config: ExamineConfig, say: Callable[[str], None]) -> dict:
+    """Every policy and seed of ``config``: learn, collect, record; then the report."""
     say(f"examining {getattr(task.estimator, 'name', type(task.estimator).__name__)}: {task.spec.describe()}")
     records: list[dict] = []
     for seed in config.seeds:
@@ -96,6 +110,7 @@ def examine(out_dir: Path, estimator, config: ExamineConfig, device=None,
             kwargs = config.search if name == "search" else {}
             policy = make_policy(name, seed=seed, anchoring=Anchoring(config.reach, config.uniform_share),
                                  action_dim=task.action_dim, **kwargs)
+            policy.prepare(env)  # an SB3 agent's untrained start is its initial network
             rounds = [(name + UNTRAINED, False), (name, True)] if policy.learns else [(name, False)]
             for label, learn in rounds:
                 curve: list[tuple[int, float]] = []

@@ -39,10 +39,11 @@ from posegen_env.estimation.estimator import (
     build_from,
     load_estimator,
     save_estimator,
+    warn_if_untrained,
 )
 from posegen_env.estimation.targets import training_data
+from posegen_env.estimation.training import check_loss, make_optimizer, validation_mpjpe
 from posegen_env.estimation.training import finetune as finetune_estimator
-from posegen_env.estimation.training import make_optimizer, validation_mpjpe
 from posegen_env.files import atomic_write
 from posegen_env.render.step import PoseBatch
 from posegen_env.suites.suites import evaluate_suites
@@ -182,12 +183,15 @@ class RoundRunner:
         torch.manual_seed(config.seed)  # whatever building the task draws from torch repeats with the seed
         self.loss = _user_loss(config.loss)
         estimator = load_estimator(config.estimator, device, checkpoint=config.estimator_checkpoint)
+        warn_if_untrained(config.estimator, config.estimator_checkpoint, estimator)
         self.task = PoseGenTask(avatar=config.avatar, estimator=_trainable(estimator), reward=config.reward,
                                 device=device, background=config.background, choose=config.choose,
                                 image_size=config.image_size)
         self.pretrained = self.task.estimator  # never trained itself: fine-tuning works on copies
         make_optimizer(self.pretrained, config.finetune_optimizer, config.finetune_lr, 0.0, config.freeze)  # checks
         self.replay = self._base("train", config.replay_samples)
+        if self.loss is not None:
+            check_loss(self.pretrained, self.loss, self.replay, self.task.device, f"loss {config.loss!r}")
         self.val = self._base("val", config.val_samples)
         self.reference = validation_mpjpe(self.pretrained, self.val)  # what the in-distribution guard keeps to
         self.tb = SummaryWriter(str(run_dir / "tensorboard"))

@@ -45,6 +45,10 @@ class SamplingPolicy(ABC):
     def act(self, contexts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One action in [-1, 1] per context row: a draw from the policy's distribution."""
 
+    def prepare(self, env: PoseGenVectorEnv) -> None:
+        """Make the policy ready to act before any learning (its untrained start), e.g. build a network."""
+        return None
+
     def learn(self, env: PoseGenVectorEnv, steps: int, progress: Progress | None = None) -> None:
         """Improve against ``env``'s current estimator using at most ``steps`` environment steps."""
         return None

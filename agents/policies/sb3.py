@@ -142,6 +142,10 @@ class SB3Policy(SamplingPolicy):
             self.model.set_env(vec)
         return self.model
 
+    def prepare(self, env: PoseGenVectorEnv) -> None:
+        """Build the network (its initial weights, from the seed): the untrained start acts with it."""
+        self._ensure_model(env)
+
     def learn(self, env: PoseGenVectorEnv, steps: int, progress: Progress | None = None) -> None:
         model = self._ensure_model(env)
         model.learn(total_timesteps=steps, callback=_Report(progress, model.num_timesteps),
@@ -149,7 +153,7 @@ class SB3Policy(SamplingPolicy):
 
     def act(self, contexts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if self.model is None:
-            raise RuntimeError(f"the {self.name} policy has not learned yet; call learn() or load() first")
+            raise RuntimeError(f"the {self.name} policy has no network yet; call prepare(), learn() or load() first")
         # SB3 samples with torch's generator: seed it from ``rng`` so draws are reproducible.
         anchors = self.anchoring.draw(len(contexts), rng, self.action_dim)
         torch.manual_seed(int(rng.integers(2**31)))

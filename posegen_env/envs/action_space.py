@@ -107,6 +107,9 @@ def as_numbers(actions) -> np.ndarray:
     ValueError naming what was passed."""
     if torch.is_tensor(actions):
         actions = actions.detach().cpu().numpy()
+    if np.iscomplexobj(actions):
+        raise ValueError("actions must be real numbers in [-1, 1], got complex values; pass their real part if "
+                         "that is what the policy means")
     try:
         a = np.asarray(actions, dtype=np.float64)
     except (TypeError, ValueError):

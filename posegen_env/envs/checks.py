@@ -7,16 +7,22 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def check_int(name: str, value, minimum: int = 1, meaning: str = "") -> int:
-    """``value`` as an int if it is an integer (not a bool) of at least ``minimum``, else a ValueError.
+def check_int(name: str, value, minimum: int = 1, meaning: str = "", maximum: int | None = None) -> int:
+    """``value`` as an int if it is an integer (not a bool) of at least ``minimum`` (and at most
+    ``maximum``), else a ValueError.
 
     ``meaning`` (e.g. "crop side in pixels") is added to the message to say what the number counts.
     """
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum or (
+            maximum is not None and value > maximum):
         need = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+        need = need if maximum is None else f"an int from {minimum} to {maximum}"
         detail = f" ({meaning})" if meaning else ""
         raise ValueError(f"{name} must be {need}{detail}, got {value!r}")
     return int(value)
+
+
+MAX_IMAGE_SIZE = 2048  # px: a crop side beyond this is a mistake (a 2048 px batch of 64 is already 3 GB of floats)
 
 
 def check_render_mode(render_mode: str | None, modes: Sequence[str] = ("rgb_array",)) -> str | None:

@@ -16,7 +16,7 @@ from posegen_env.body.body_model import load_body_model
 from posegen_env.body.plausibility import penetration_depth
 from posegen_env.device import default_render_batch, resolve_device
 from posegen_env.envs.action_space import action_dim, check_choose, choice_action, choice_index, decode
-from posegen_env.envs.checks import check_int
+from posegen_env.envs.checks import MAX_IMAGE_SIZE, check_int
 from posegen_env.envs.reward import RewardConfig
 from posegen_env.estimation.estimator import load_estimator, predict, predict_tensor, spec_of
 from posegen_env.estimation.metrics import mpjpe, pa_mpjpe
@@ -24,7 +24,7 @@ from posegen_env.estimation.targets import targets
 from posegen_env.profiling import stage
 from posegen_env.render.avatar.cast import CastRenderer, load_renderer
 from posegen_env.render.backgrounds import Backgrounds
-from posegen_env.render.crops import render_crop_tensors
+from posegen_env.render.crops import check_background, render_crop_tensors
 from posegen_env.render.step import PoseTensors, Sample, StepResult
 
 
@@ -50,7 +50,8 @@ class PoseGenTask:
                  device=None, render_batch: int | None = None, subjects="train", background="random",
                  allow_heldout: bool = False, choose=(), no_detection_mm: float | None = None):
         if image_size is not None:
-            image_size = check_int("image_size", image_size, minimum=16, meaning="crop side in pixels")
+            image_size = check_int("image_size", image_size, minimum=16, meaning="crop side in pixels",
+                                   maximum=MAX_IMAGE_SIZE)
         if no_detection_mm is not None and not (np.isfinite(no_detection_mm) and no_detection_mm > 0):
             raise ValueError(f"no_detection_mm must be a positive number of mm, got {no_detection_mm!r}")
         self.no_detection_mm = no_detection_mm
@@ -66,6 +67,7 @@ class PoseGenTask:
         self.reward_config = RewardConfig.from_any(reward)
         self.render_batch = default_render_batch(self.device) if render_batch is None else check_int(
             "render_batch", render_batch, meaning="crops rendered at once")
+        check_background(background)
         self.background = background
         self.subject_pool = self._subject_pool(subjects, allow_heldout)
         self.choose = check_choose(choose)

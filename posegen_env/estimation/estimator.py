@@ -124,7 +124,7 @@ class CallableEstimator:
 
     def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], name: str = "", device=None):
         self.fn = fn
-        self.name = name or getattr(fn, "__name__", type(fn).__name__)
+        self.name = name or getattr(fn, "name", None) or getattr(fn, "__name__", type(fn).__name__)
         self.spec = spec_of(fn)
         self.input_size = self.spec.input_size
         # the crops' device: as given, else as the callable declares (a ``device`` attribute), else the CPU
@@ -228,7 +228,7 @@ def predict_tensor(estimator, images, batch_size: int = 256, device=None, missin
             batch = as_batch(images[start:start + batch_size], spec.input_size)
             if device is not None:
                 batch = batch.to(device)
-            pred = check_prediction(estimator(spec.prepare(batch)), batch.shape[0], spec, name, missing)
+            pred = check_prediction(_call(estimator, spec.prepare(batch), name), batch.shape[0], spec, name, missing)
             out.append(spec.to_metres(pred).to(home))
     finally:
         if module is not None:
@@ -240,6 +240,18 @@ def predict_tensor(estimator, images, batch_size: int = 256, device=None, missin
         except SpecError as err:
             raise EstimatorError(str(err)) from None
     return joints
+
+
+def _call(estimator, images: torch.Tensor, name: str):
+    """The estimator's output on ``images``; an error in its own code is named, with its message kept
+    (the original traceback stays chained to it)."""
+    try:
+        return estimator(images)
+    except torch.cuda.OutOfMemoryError:
+        raise
+    except Exception as err:
+        raise EstimatorError(f"{name} raised {type(err).__name__} on a batch of {len(images)} crops of shape "
+                             f"{tuple(images.shape[1:])}: {err}") from err
 
 
 def save_estimator(path: str | os.PathLike, model: torch.nn.Module, meta: dict | None = None,
@@ -260,7 +272,8 @@ def save_estimator(path: str | os.PathLike, model: torch.nn.Module, meta: dict |
 
 def read_estimator_file(path: str | os.PathLike) -> dict:
     return read_checkpoint(path, ESTIMATOR_FORMAT, EstimatorError,
-                           "Train one with train/pretrain_estimator.py, or omit it for the shipped baseline")
+                           f"The shipped ones are named {' and '.join(repr(n) for n in SHIPPED_ESTIMATORS)}; "
+                           "train your own with train/pretrain_estimator.py, or name a 'module:callable'")
 
 
 def read_state_dict(path: str | os.PathLike) -> dict:
@@ -362,13 +375,26 @@ def build_from(spec: str, what: str = "estimator") -> Callable:
     class or takes no arguments (the one rule, whatever its name)."""
     obj = _import(spec, what)
     if isinstance(obj, type) or _is_factory(obj):
+        name = getattr(obj, "__qualname__", type(obj).__name__)
         try:
             obj = obj()
         except TypeError as err:
             raise EstimatorError(f"cannot build {what} {spec!r}: {err}. A class or a callable that takes no "
                                  "arguments is called to build the estimator; give its arguments defaults, "
                                  "or export a function of no arguments that returns the model") from err
+        except Exception as err:  # the user's own code failed: name it and keep its message
+            raise EstimatorError(f"cannot build {what} {spec!r}: calling {name}() raised {type(err).__name__}: "
+                                 f"{err}") from err
     return obj
+
+
+def warn_if_untrained(spec, checkpoint, estimator) -> None:
+    """Warn when a ``module:callable`` builds a torch module and no checkpoint gives it weights: unless
+    its factory loads trained weights itself, it is an untrained network (its errors mean nothing)."""
+    if isinstance(spec, str) and ":" in spec and checkpoint is None and isinstance(estimator, torch.nn.Module):
+        warnings.warn(f"{spec} builds a torch module and no --estimator-checkpoint gives it weights: unless its "
+                      "factory loads trained weights itself, it is an untrained network and 'pretrained' means its "
+                      "initial weights; pass --estimator-checkpoint WEIGHTS", UserWarning, stacklevel=2)
 
 
 def _from_checkpoint(path) -> torch.nn.Module:
@@ -422,6 +448,8 @@ def load_estimator(spec=None, device=None, checkpoint=None) -> PoseEstimator | t
     if isinstance(spec, torch.nn.Module):
         spec_of(spec)  # its declared spec is usable
         return spec.to(device) if device else spec
+    if isinstance(spec, CallableEstimator) and device is None:
+        return spec  # already wrapped and checked
     if callable(spec):
         return CallableEstimator(spec, device=device)
     raise EstimatorError(f"not an estimator: {spec!r}; pass a checkpoint path, 'module:callable' or a callable")

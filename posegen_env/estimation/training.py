@@ -83,6 +83,22 @@ def _checked_loss(value, step: int) -> torch.Tensor:
     return value.reshape(())
 
 
+def check_loss(model: torch.nn.Module, loss, data: PoseData, device, name: str = "the loss") -> None:
+    """Call a custom ``loss(model, batch)`` once on two samples of ``data`` (a copy of the model, so
+    nothing it holds changes), so that a wrong signature or output fails at start-up with its reason,
+    not at the first fine-tuning step of a long run."""
+    probe = copy.deepcopy(model)
+    batch = training_batch(probe, [data], [np.arange(min(2, len(data)))], torch.Generator().manual_seed(0), device,
+                           labels=True)
+    try:
+        value = loss(probe, batch)
+    except Exception as err:
+        raise EstimatorError(f"{name} failed on a batch of two replay samples: {type(err).__name__}: {err}. It is "
+                             f"called as loss(model, batch) with batch keys {', '.join(sorted(batch))} "
+                             "(docs/estimators.md)") from err
+    _checked_loss(value, 0)
+
+
 def make_optimizer(model: torch.nn.Module, name: str, lr: float, weight_decay: float,
                    freeze: Sequence[str] = ()) -> torch.optim.Optimizer:
     """``name``'s optimiser over the parameters whose names start with none of ``freeze``."""

@@ -67,9 +67,7 @@ def render_crop_tensors(avatar, poses: dict, cameras: CameraParams, crop_size: i
         raise ValueError(f"{n} poses but {len(rngs)} random generators; pass one Generator, or one per pose")
     if len(cameras) != n:
         raise ValueError(f"{n} poses but {len(cameras)} cameras; pass one camera per pose")
-    if isinstance(background, str) and background != "random":
-        raise ValueError(f'background must be an RGB triple in 0-255, "random" or a Backgrounds spec, '
-                         f'got {background!r}')
+    check_background(background)
     if styles is not None and (not isinstance(background, Backgrounds) or len(styles) != n):
         raise ValueError(f"styles need a Backgrounds spec and one style per pose ({n}), got {len(styles)} styles "
                          f"for background {background!r}")
@@ -94,6 +92,21 @@ def render_crop_tensors(avatar, poses: dict, cameras: CameraParams, crop_size: i
         if progress is not None:
             progress.update(len(idx))
     return PoseTensors.concat(parts)
+
+
+def check_background(background) -> None:
+    """Refuse a background ``render_crops`` cannot take: "random", a ``Backgrounds`` spec, or one RGB
+    triple of numbers in 0-255 (a colour outside that range would be clipped without a word)."""
+    if isinstance(background, Backgrounds) or (isinstance(background, str) and background == "random"):
+        return
+    try:
+        colour = np.asarray(background, dtype=np.float64) if not isinstance(background, str) else None
+    except (TypeError, ValueError):
+        colour = None
+    if colour is None or colour.shape != (3,) or not np.isfinite(colour).all() or (colour < 0).any() or (
+            colour > 255).any():
+        raise ValueError(f'background must be an RGB triple in 0-255, "random" or a Backgrounds spec, '
+                         f'got {background!r}')
 
 
 def _draws(background, rng: np.random.Generator | Sequence[np.random.Generator], n: int, jitter: float,

@@ -86,3 +86,13 @@ def test_run_agent_examine_runs_examine_mode(tmp_path):
     assert run_agent.main(["--examine", "--quick", "--avatar", "avatar", "--background-mix", "plain",
                            "--policy", "random", "--out", str(out)]) == 0
     assert json.loads((out / "comparison.json").read_text())["rows"]["random"]["samples"] == 32
+
+
+def test_examine_runs_the_sb3_agents_from_their_untrained_start(tmp_path):
+    """PPO and SAC act before they learn (their initial networks), so examine mode compares them too."""
+    out = tmp_path / "sb3"
+    assert examine.main(["--quick", "--avatar", "avatar", "--background-mix", "plain", "--policy", "ppo,sac",
+                         "--learn-steps", "16", "--samples", "16", "--out", str(out)]) == 0
+    rows = json.loads((out / "comparison.json").read_text())["rows"]
+    assert set(rows) == {"ppo (untrained)", "ppo", "sac (untrained)", "sac"}
+    assert all(row["samples"] == 16 for row in rows.values())

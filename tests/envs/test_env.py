@@ -252,7 +252,7 @@ def test_mismatched_estimator_and_missing_files_get_clear_errors(task, tmp_path)
     (lambda task: PoseGenVectorEnv(num_envs=True, task=task), "num_envs must be a positive int, got True"),
     (lambda task: PoseGenEnv(context_dim=2.0, task=task), "context_dim must be a positive int, got 2.0"),
     (lambda task: PoseGenTask(avatar=task.avatar, image_size=8),
-     "image_size must be an int >= 16 (crop side in pixels), got 8"),
+     "image_size must be an int from 16 to 2048 (crop side in pixels), got 8"),
     (lambda task: PoseGenEnv(render_mode="human", task=task), "render_mode must be None or 'rgb_array', got 'human'"),
     (lambda task: PoseGenVectorEnv(num_envs=2, render_mode="ansi", task=task),
      "render_mode must be None or 'rgb_array', got 'ansi'"),

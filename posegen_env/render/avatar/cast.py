@@ -340,7 +340,8 @@ def load_renderer(path: str | os.PathLike | None = None, body_model=None, device
         path = DEFAULT_CAST_PATH if path == "cast" else DEFAULT_AVATAR_PATH
     path = Path(path)
     state = read_checkpoint(path, (AVATAR_FORMAT, CAST_FORMAT), AvatarError,
-                            "Fit an avatar with train/fit_avatar.py or build a cast with train/make_cast.py")
+                            "The shipped ones are named 'avatar' (one person) and 'cast' (ten people); fit your own "
+                            "with train/fit_avatar.py or build a cast with train/make_cast.py")
     if state["format"] == CAST_FORMAT:
         return cast_from_state(path, state, body_model, device)
     return avatar_from_state(path, state, body_model, device)
