@@ -89,6 +89,11 @@ CASES = [
     ("render_cast", ["--cast", "{text}", "--out", "{root}/c.png"], "not a torch checkpoint file"),
     ("render_avatar_turntable", ["--avatar", "{text}", "--out", "{root}/t.png"], "not a torch checkpoint file"),
     ("render_avatar_grid", ["--body", "{root}/no-body.npz", "--out", "{root}/g.png"], "no-body"),
+    ("fit_avatar", ["--capture", "{root}/no-capture", "--out", "{root}/a.pt"], "no-capture"),
+    ("fit_avatar", ["--capture", "{full}", "--out", "{root}/a.pt"], "full"),
+    ("sweep", ["--address", "not_an_address", "--out", "{root}/s1"], "is not a Ray cluster address"),
+    ("sweep", ["--address", "127.0.0.1:1", "--out", "{root}/s2"], "no Ray cluster answers at 127.0.0.1:1"),
+    ("sweep", ["--grid", "reach=-1", "--out", "{root}/s3"], "reach"),
 ]
 
 

@@ -12,6 +12,10 @@ splits and SMPL parameters) and the settings that change the fit (--steps, --bat
 --seed, the body, and --voxel, --shell, --samples, --proxy-faces, --inflate or --geometry). A
 checkpoint that differs is refused with what differs: delete it to start over, or use another --out.
 
+An existing ``OUT`` fitted from another capture (its cameras, splits or SMPL parameters differ), or
+not readable as an avatar, is refused before anything is fitted, so a wrong --out never loses a fit:
+pass another --out, or ``--overwrite`` to replace an avatar. Refitting the same capture replaces it.
+
 Before fitting, what validation cannot see is refused: no training frames or cameras, non-zero
 distortion D (undistort first), training cameras that see none of the body (T in millimetres?),
 masks empty for a whole camera or frame, no training rays. A few empty masks only warn.
@@ -90,6 +94,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--eval-images", type=int, default=8, help="held-out images per PSNR evaluation")
     parser.add_argument("--device", type=device_argument, default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing avatar at --out that was fitted from another capture")
     parser.add_argument("--quick", action="store_true", help="a few seconds of fitting (smoke tests)")
     args = parser.parse_args(argv)
     if args.quick:
@@ -125,6 +131,30 @@ def fit_record(args: argparse.Namespace, capture, body) -> dict:
                      "proxy_faces": args.proxy_faces, "inflate": args.inflate}
 
 
+def check_out(out: Path, capture, overwrite: bool) -> None:
+    """Refuse to replace ``out`` unless it is an avatar fitted from ``capture`` (or ``overwrite``): another
+    capture's avatar would be lost. A file that is not an avatar at all is refused even with ``overwrite``,
+    as make_capture.py and export_zju.py refuse to replace what is not theirs."""
+    if not (out.exists() or out.is_symlink()):
+        return
+    if out.is_dir():
+        raise AvatarError(f"--out {out} is a folder; pass the avatar file to write, e.g. {out / 'avatar.pt'}")
+    try:
+        meta = read_avatar_file(out).get("meta")
+    except AvatarError as err:
+        raise AvatarError(f"--out {out} already exists and is not an avatar PoseGen can read ({err}); refusing to "
+                          "replace it: pass another --out, or remove it yourself") from None
+    meta = meta if isinstance(meta, dict) else {}
+    if meta.get("capture_fingerprint") == capture.fingerprint() or overwrite:
+        return
+    source = meta.get("capture", "an unrecorded capture")
+    why = ("fitted from another capture (its cameras, splits or SMPL parameters differ from those of "
+           f"{capture.root})" if "capture_fingerprint" in meta else
+           "that records no capture fingerprint, so it cannot be told to be of this capture")
+    raise AvatarError(f"--out {out} already holds an avatar of {source}, {why}; fitting would replace it. Pass "
+                      "another --out, or --overwrite to replace it")
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
     device = args.device
@@ -136,10 +166,14 @@ def main(argv=None) -> None:
     frames, cams = capture.splits["train_frames"], capture.splits["train_cameras"]
     ckpt_path = args.out.with_name(args.out.name + ".ckpt")
     record = fit_record(args, capture, body)
-    if ckpt_path.exists():
-        state = read_avatar_file(ckpt_path)
+    state = read_avatar_file(ckpt_path) if ckpt_path.exists() else None
+    checked = False
+    if state is not None:
         check_body(ckpt_path, state, body, f"delete {ckpt_path} to start over")
         checked = check_resumable(ckpt_path, state, record)
+    if not checked:  # a checkpoint that records this fit got past this check when it started: it goes on
+        check_out(args.out, capture, args.overwrite)
+    if state is not None:
         avatar = build_avatar(state, body, device).train()
         step = state["step"]
         print(f"resuming from {ckpt_path} at step {step}" + ("" if checked else
@@ -190,13 +224,18 @@ def main(argv=None) -> None:
                 bar.write(f"step {step}: " + ", ".join(f"{k} PSNR {v:.2f} dB" for k, v in scores.items()))
             if step % args.ckpt_every == 0 and step < args.steps:
                 save_avatar(ckpt_path, avatar, extra={"step": step, "optimizer": optimizer.state_dict(), "fit": record})
-    meta = {"capture": str(args.capture), "steps": step, "seconds": round(time.time() - start, 1),
-            "rays": len(bank), "history": history} | ({"geometry": str(args.geometry)} if args.geometry else {})
+    meta = {"capture": str(args.capture), "capture_fingerprint": capture.fingerprint(), "steps": step,
+            "seconds": round(time.time() - start, 1), "rays": len(bank), "history": history}
+    meta |= {"geometry": str(args.geometry)} if args.geometry else {}
     save_avatar(args.out, avatar, meta=meta)
     ckpt_path.unlink(missing_ok=True)
     print(json.dumps({k: v for k, v in meta.items() if k != "history"} | (history[-1] if history else {})))
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB) in {time.time() - start:.0f} s")
 
 
+# What ends the script with one line instead of a traceback.
+ERRORS = (CaptureError, BodyModelError, AvatarError, FitError)
+
+
 if __name__ == "__main__":
-    run_script(main, "fit_avatar.py", (CaptureError, BodyModelError, AvatarError, FitError))
+    run_script(main, "fit_avatar.py", ERRORS)

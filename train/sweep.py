@@ -19,7 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from agents.analysis.sweep import SweepConfig, compare, parse_value, run_sweep
+from agents.analysis.sweep import SweepConfig, check_address, compare, parse_value, require_tune, run_sweep
 from agents.loop.run import RunError
 from posegen_env.cli import run_script
 
@@ -49,8 +49,8 @@ def parse(argv=None) -> tuple[argparse.Namespace, SweepConfig]:
     p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs (and torch threads) per trial")
     p.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPU share per trial, e.g. 0.25")
     p.add_argument("--max-failures", type=int, default=1, help="retries of a failing trial before it is reported")
-    p.add_argument("--address", default=None, help="a Ray cluster (HOST:PORT or auto; default $RAY_ADDRESS, else a "
-                                                   "local instance)")
+    p.add_argument("--address", default=None, help="a Ray cluster (HOST:PORT, ray://HOST:PORT or auto; default "
+                                                   "$RAY_ADDRESS, else a local instance)")
     p.add_argument("--out", type=Path, default=None, help="sweep directory (default runs/sweep-<time>)")
     p.add_argument("--resume", type=Path, default=None, help="finish the sweep in this directory")
     p.add_argument("--quick", action="store_true", help="tiny runs for smoke tests")
@@ -85,7 +85,12 @@ def main(argv=None) -> int:
     import os
     import time
 
-    args, sweep = parse(argv)
+    args, sweep = parse(argv)  # every grid point's run settings are checked here
+    # What would fail only once Ray starts is refused before anything is written: no Ray Tune, or an
+    # address that is malformed or answers nothing.
+    require_tune()
+    address = args.address or os.environ.get("RAY_ADDRESS") or None
+    check_address(address, option="--address" if args.address else "RAY_ADDRESS")
     if args.resume is not None:
         out = args.resume
         print(f"resuming {out}: finished trials are kept, interrupted ones resume from their last round")
@@ -95,7 +100,6 @@ def main(argv=None) -> int:
             raise RunError(f"{out} already holds files; use --resume {out} to finish that sweep or another --out")
         out.mkdir(parents=True, exist_ok=True)
         sweep.write(out / "sweep.json")
-    address = args.address or os.environ.get("RAY_ADDRESS")
     failed = run_sweep(out, sweep, args.cpus_per_trial, args.gpus_per_trial, address, args.max_failures)
     compare(out, sweep)
     for trial, error in failed:
@@ -105,5 +109,9 @@ def main(argv=None) -> int:
     return 1 if failed else 0
 
 
+# What ends the script with one line instead of a traceback.
+ERRORS = (RunError,)
+
+
 if __name__ == "__main__":
-    run_script(main, "sweep.py", (RunError,))
+    run_script(main, "sweep.py", ERRORS)

@@ -11,6 +11,7 @@ its last good round; finished trials only re-read their results.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 from dataclasses import asdict, dataclass, field, fields
@@ -19,10 +20,22 @@ from pathlib import Path
 
 from agents.loop.run import RoundConfig, RunError
 from agents.policies import POLICIES
+from agents.policies.anchored import Anchoring
+from posegen_env.envs.action_space import check_choose
+from posegen_env.envs.checks import MAX_IMAGE_SIZE
+from posegen_env.envs.reward import RewardConfig
+from posegen_env.estimation.training import OPTIMIZERS
 from posegen_env.files import atomic_write
+from posegen_env.render.backgrounds import parse_backgrounds
 
 SWEEP_FORMAT = "posegen-sweep-v1"
 NOT_GRIDDED = ("policies", "seed", "format")  # the sweep's own axes, and what no one sets
+COUNTS = ("rounds", "samples", "learn_steps", "finetune_steps", "replay_samples", "val_samples", "suite_samples",
+          "num_envs")  # run settings that count something: at least 1
+INSTALL_RAY = 'pip install -e ".[ray]"'
+_HOST = re.compile(r"[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\]")  # a name, an IPv4 address or a bracketed IPv6 one
+ADDRESS_FORMS = ("HOST:PORT (e.g. 10.0.0.5:6379, as `ray start --head` prints it), ray://HOST:PORT (Ray Client), "
+                 "auto (the cluster `ray start` started on this machine)")
 
 
 @dataclass
@@ -46,6 +59,21 @@ class SweepConfig:
         if overlap:
             raise RunError(f"{', '.join(overlap)} both gridded and set; choose one")
         self.trial_config(self.trials()[0])  # every setting name and type is checked once, here
+        self._check_points()
+
+    def _check_points(self) -> None:
+        """Each grid point's run settings, checked here: a bad value would otherwise be found only by
+        every trial of the point on a Ray worker, after Ray started and after each trial's retries."""
+        try:
+            check_run_settings(RoundConfig(**self.settings))
+        except (TypeError, ValueError) as err:
+            raise RunError(f"--set: {err}; give a valid value") from None
+        first = [t for t in self.trials() if t["policy"] == self.policies[0] and t["seed"] == self.seeds[0]]
+        for trial in first:  # one trial per grid point
+            try:
+                check_run_settings(self.trial_config(trial))
+            except (TypeError, ValueError) as err:
+                raise RunError(f"--grid point {self.point(trial)}: {err}; drop or change that value") from None
 
     def trials(self) -> list[dict]:
         """One dict per trial: its policy, seed and grid values."""
@@ -81,11 +109,16 @@ class SweepConfig:
 
 
 def parse_value(key: str, text: str) -> object:
-    """A run setting's value from text, as the setting's type (``RoundConfig``'s default) asks."""
+    """A run setting's value from text, as the setting's type (``RoundConfig``'s default, or for a default
+    of None its annotation: ``image_size`` is a whole number or none) asks."""
     known = {f.name: f for f in fields(RoundConfig) if f.name not in NOT_GRIDDED}
     if key not in known:
         raise RunError(f"unknown run setting {key!r}; settings are {', '.join(sorted(known))}")
-    default = getattr(RoundConfig(), key)
+    default = example = getattr(RoundConfig(), key)
+    if default is None:
+        if text.lower() == "none":
+            return None
+        default = {"int | None": 0, "float | None": 0.0}.get(str(known[key].type))
     try:
         if isinstance(default, bool):
             if text.lower() not in ("true", "false", "1", "0"):
@@ -102,20 +135,72 @@ def parse_value(key: str, text: str) -> object:
         return None if text.lower() == "none" else text
     except ValueError:
         kind = {"int": "whole number", "float": "number", "dict": "JSON object"}.get(type(default).__name__, "value")
-        raise RunError(f"{key}={text!r}: {key} takes a {kind} (e.g. {default!r})") from None
+        hint = "or none" if example is None else f"e.g. {example!r}"
+        raise RunError(f"{key}={text!r}: {key} takes a {kind} ({hint})") from None
 
 
-def check_address(address: str, timeout_s: float = 5.0) -> None:
-    """Fail within seconds on a cluster address nothing answers at (``ray.init`` would wait long)."""
-    if address in ("auto", "local") or ":" not in address:
-        return
-    host, _, port = address.removeprefix("ray://").rpartition(":")
+def check_run_settings(config: RoundConfig) -> None:
+    """Raise ValueError, naming the setting, for a value a run refuses only once it runs (the checks
+    run_agent.py makes on its options): a sweep checks every grid point before Ray starts."""
+    for name in COUNTS:
+        if getattr(config, name) < 1:
+            raise ValueError(f"{name} must be a positive whole number, got {getattr(config, name)!r}")
+    if not 0 <= config.replay_ratio < 1:
+        raise ValueError(f"replay_ratio must be in [0, 1), got {config.replay_ratio!r}")
+    if not config.finetune_lr > 0:
+        raise ValueError(f"finetune_lr must be positive, got {config.finetune_lr!r}")
+    if config.image_size is not None and not 16 <= config.image_size <= MAX_IMAGE_SIZE:
+        raise ValueError(f"image_size must be a crop side in pixels, 16 to {MAX_IMAGE_SIZE}, got {config.image_size!r}")
+    if config.finetune_optimizer not in OPTIMIZERS:
+        raise ValueError(f"finetune_optimizer must be one of {', '.join(sorted(OPTIMIZERS))}, got "
+                         f"{config.finetune_optimizer!r}")
+    Anchoring(config.reach, config.uniform_share)
+    check_choose(config.choose)
+    parse_backgrounds(config.background_mix, config.backgrounds)
+    RewardConfig.from_any(config.reward)
+
+
+def require_tune() -> None:
+    """Refuse, before a sweep writes anything, an environment without Ray Tune: it is an extra, and the
+    sweep would otherwise die on an import after creating its directory."""
     try:
-        with socket.create_connection((host, int(port)), timeout=timeout_s):
+        import ray  # noqa: F401
+        from ray import tune  # noqa: F401
+    except ImportError as err:
+        raise RunError(f"sweeps run on Ray Tune, which cannot be imported here ({err}); install it with "
+                       f"`{INSTALL_RAY}` in PoseGen's checkout") from None
+
+
+def parse_address(address: str | None, option: str = "--address") -> tuple[str, int] | None:
+    """The host and port of a Ray cluster ``address`` (given as ``option``); None for the ones Ray
+    resolves itself ("auto", "local", none). Ray refuses any other form only after it starts, with a
+    bare ValueError."""
+    if not address or address in ("auto", "local"):
+        return None
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not _HOST.fullmatch(host) or not port.isdigit() or not 0 < int(port) < 65536:
+        raise RunError(f"{option} {address!r} is not a Ray cluster address; give {ADDRESS_FORMS}, or "
+                       f"{_run_here(option)}")
+    return host.strip("[]"), int(port)
+
+
+def check_address(address: str | None, timeout_s: float = 2.0, option: str = "--address") -> None:
+    """Fail within seconds on a malformed address or one nothing answers at: ``ray.init`` would wait
+    about 25 s, printing Ray's warnings, before it gives up."""
+    where = parse_address(address, option)
+    if where is None:
+        return
+    try:
+        with socket.create_connection(where, timeout=timeout_s):
             return
-    except (OSError, ValueError) as err:
-        raise RunError(f"no Ray cluster answers at {address} ({err}); start one with `ray start --head`, check the "
-                       "address, or leave --address out for a local instance") from None
+    except OSError as err:
+        reason = err.strerror or str(err) or type(err).__name__
+    raise RunError(f"no Ray cluster answers at {address} ({reason}); start one with `ray start --head` or "
+                   f"{_run_here(option)}")
+
+
+def _run_here(option: str) -> str:
+    return f"{'unset' if option.isupper() else 'leave out'} {option} to run on this machine"
 
 
 def _trial(config: dict) -> None:
@@ -151,8 +236,7 @@ def run_sweep(sweep_dir: Path, sweep: SweepConfig, cpus_per_trial: float = 1.0, 
     import ray
     from ray import tune
 
-    if address:
-        check_address(address)
+    check_address(address)
     env = {k: os.environ[k] for k in ("POSEGEN_CACHE", "POSEGEN_BODY_MODEL") if k in os.environ}
     ray.init(address=address, num_cpus=None if address else os.cpu_count(), include_dashboard=False,
              ignore_reinit_error=True, log_to_driver=False, runtime_env={"env_vars": env} if env else None)

@@ -29,7 +29,10 @@ MAP_BINS = {"azimuth_deg": np.linspace(-180, 180, 13), "elevation_deg": np.linsp
 
 def summarise(records: list[dict], policies: list[str]) -> dict:
     """Per row (policy or untrained start): mean ± spread over seeds of its samples' error, its
-    no-detection and implausible rates, ratios to the references, and the verdict for learned ones."""
+    no-detection and implausible rates, ratios to the references, and the verdict for learned ones.
+
+    One seed has no run-to-run spread: its ``spread_mm`` is None (not 0.0, which would read as a measured
+    spread of nothing), and so are a verdict's ``spread_mm`` and ``beats`` when either side has one seed."""
     rows: dict[str, dict] = {}
     labels = list(dict.fromkeys(r["policy"] for r in records))
     for label in labels:
@@ -37,7 +40,7 @@ def summarise(records: list[dict], policies: list[str]) -> dict:
         errors = np.array([r["mean_error_mm"] for r in mine])
         rows[label] = {"seeds": len(mine), "samples": int(np.mean([r["samples"] for r in mine])),
                        "mean_error_mm": float(errors.mean()),
-                       "spread_mm": float(errors.std(ddof=1)) if len(mine) > 1 else 0.0,
+                       "spread_mm": float(errors.std(ddof=1)) if len(mine) > 1 else None,
                        "per_seed_mm": errors.round(2).tolist(),
                        "no_detection_pct": float(np.mean([r["no_detection_pct"] for r in mine])),
                        "implausible_pct": float(np.mean([r["implausible_pct"] for r in mine]))}
@@ -56,25 +59,37 @@ def summarise(records: list[dict], policies: list[str]) -> dict:
             if other_label in rows:
                 other = rows[other_label]
                 margin = learned["mean_error_mm"] - other["mean_error_mm"]
-                spread = max(learned["spread_mm"], other["spread_mm"])
-                row[other_label] = {"margin_mm": margin, "spread_mm": spread, "beats": bool(margin > spread)}
+                spreads = (learned["spread_mm"], other["spread_mm"])
+                spread = None if None in spreads else max(spreads)
+                row[other_label] = {"margin_mm": margin, "spread_mm": spread,
+                                    "beats": None if spread is None else bool(margin > spread)}
         learned["vs_untrained"] = learned["mean_error_mm"] / start["mean_error_mm"]
         verdicts[name] = row
     return {"rows": rows, "verdicts": verdicts}
 
 
+def _spread_cell(spread_mm: float | None) -> str:
+    return "none (one seed)" if spread_mm is None else f"{spread_mm:.1f}"
+
+
 def comparison_markdown(summary: dict) -> str:
+    """The comparison table and one verdict line per learned policy and reference; with one seed the verdict
+    gives the margin alone, as there is no run-to-run spread to weigh it against."""
     rows = summary["rows"]
     lines = ["| policy | seeds | mean error of its samples (mm) | spread (mm) | x random | x anchor | x untrained | "
              "no detection % | implausible draws % |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for label, r in rows.items():
         def ratio(key: str, row: dict = r) -> str:
             return f"{row[key]:.2f}" if key in row else ""
-        lines.append(f"| {label} | {r['seeds']} | {r['mean_error_mm']:.1f} | {r['spread_mm']:.1f} | "
+        lines.append(f"| {label} | {r['seeds']} | {r['mean_error_mm']:.1f} | {_spread_cell(r['spread_mm'])} | "
                      f"{ratio('vs_random')} | {ratio('vs_anchor')} | {ratio('vs_untrained')} | "
                      f"{r['no_detection_pct']:.1f} | {r['implausible_pct']:.1f} |")
     for name, against in summary["verdicts"].items():
         for other, v in against.items():
+            if v["spread_mm"] is None:
+                lines.append(f"\n{name} against {other}: {v['margin_mm']:+.1f} mm in the mean error of its samples; no "
+                             "spread to report (one seed; run three or more seeds to see run-to-run spread).")
+                continue
             verb = "beats" if v["beats"] else "does not beat"
             lines.append(f"\n{name} {verb} {other} by more than the run-to-run spread: "
                          f"{v['margin_mm']:+.1f} mm against a spread of {v['spread_mm']:.1f} mm.")

@@ -151,28 +151,51 @@ def plot_suites(run_dir: Path, rows: list[dict]) -> None:
     save_plot(fig, run_dir / "plots" / "suites_vs_round.png")
 
 
-def plot_rewards(run_dir: Path, curves: dict[str, list[tuple[int, float]]]) -> None:
-    """Mean reward of each learning batch against environment steps, per learned policy."""
-    fig = Figure(figsize=(6, 3.5))
+def plot_rewards(run_dir: Path, curves: dict[str, list[tuple[int, float]]],
+                 round_starts: dict[int, int] | None = None) -> None:
+    """Mean reward of each learning batch against environment steps, per learned policy.
+
+    Each round learns against the estimator the round before fine-tuned, so the reward drops at a round
+    boundary when fine-tuning worked; ``round_starts`` (round -> its first step) marks those boundaries so
+    the drop does not read as learning getting worse."""
+    fig = Figure(figsize=(7, 4.2))
     ax = fig.subplots()
     for name, pts in curves.items():
         if pts:
             steps, values = zip(*pts, strict=True)
             ax.plot(steps, values, label=name, lw=1)
+    last = max((s for pts in curves.values() for s, _ in pts), default=0)
+    boundaries = {k: step for k, step in sorted((round_starts or {}).items()) if 0 < step < last}
+    for k, step in boundaries.items():
+        ax.axvline(step, color="0.35", ls="--", lw=0.9)
+        ax.text(step, 0.98, f"round {k}: fine-tuned estimator", transform=ax.get_xaxis_transform(), rotation=90,
+                ha="center", va="top", fontsize=7, color="0.2",
+                bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "0.6", "lw": 0.5, "alpha": 0.9})
+    ax.set_title("Learning reward, against each round's estimator", fontsize=10)
     ax.set_xlabel("environment steps (all rounds)")
     ax.set_ylabel("mean reward per batch")
     ax.grid(alpha=0.3)
     if curves:
         ax.legend(fontsize=8)
+        note = ("The reward grows with the error of the estimator a round faces. Each round faces the estimator "
+                "fine-tuned at the end of the round before, so a drop at a dashed line means the estimator got "
+                "better, not that the policy learned worse." if boundaries else
+                "The reward grows with the error of the estimator the round faces (round 1: the pre-trained one).")
+    else:
+        note = "No learned policy in this run: fixed policies do not learn, so there is no reward curve."
+    fig.text(0.5, -0.02, note, ha="center", va="top", fontsize=7.5, wrap=True)
     save_plot(fig, run_dir / "plots" / "rewards.png")
 
 
 def plot_sample_space(run_dir: Path, samples: dict[str, dict]) -> None:
-    """Where each policy's collected samples lie: camera azimuth/elevation and body tilt, coloured by error."""
+    """Where each policy's collected samples lie: camera azimuth/elevation and body tilt, coloured by error.
+
+    Written once, at the end of a run, from each policy's last round (``samples[name]["round"]``): the title
+    says which round, as the samples move from round to round while the estimator they face is fine-tuned."""
     names = list(samples)
     if not names:
         return
-    fig = Figure(figsize=(3.4 * len(names), 6))
+    fig = Figure(figsize=(3.4 * len(names), 6.4))
     axes = fig.subplots(2, len(names), squeeze=False)
     fig.subplots_adjust(wspace=0.35, hspace=0.3)
     for k, name in enumerate(names):
@@ -180,7 +203,7 @@ def plot_sample_space(run_dir: Path, samples: dict[str, dict]) -> None:
         top, bottom = axes[0, k], axes[1, k]
         dots = {"c": s["mpjpe_mm"], "s": 4, "lw": 0, "cmap": "viridis", "vmin": 0, "vmax": 500}
         sc = top.scatter(s["azimuth_deg"], s["elevation_deg"], **dots)
-        top.set_title(name)
+        top.set_title(f"{name}, round {s['round']}" if "round" in s else name, fontsize=10)
         top.set_xlim(-180, 180)
         top.set_ylim(-60, 85)
         top.set_xlabel("camera azimuth (deg)")
@@ -190,5 +213,6 @@ def plot_sample_space(run_dir: Path, samples: dict[str, dict]) -> None:
         bottom.set_xlabel("body pitch (deg)")
     axes[0, 0].set_ylabel("camera elevation (deg)")
     axes[1, 0].set_ylabel("body roll (deg)")
-    fig.colorbar(sc, ax=axes.ravel().tolist(), label="MPJPE (mm)")
+    fig.colorbar(sc, ax=axes.ravel().tolist(), label="MPJPE (mm) of the estimator the round collected against")
+    fig.suptitle("Samples collected in each policy's last round", fontsize=11)
     save_plot(fig, run_dir / "plots" / "sample_space.png")

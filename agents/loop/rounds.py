@@ -358,13 +358,17 @@ def _collected_so_far(run_dir: Path, name: str, k: int, current: PoseBatch) -> P
 
 
 def final_plots(run_dir: Path, config: RoundConfig) -> None:
+    """The run's reward curves (with round boundaries) and where each policy's last round sampled."""
     curves, samples = {}, {}
+    round_starts: dict[int, int] = {}  # round -> its first step on the reward plot's axis
     for name in config.policies:
         offset, pts = 0, []
         for k in range(1, config.rounds + 1):
             path = round_dir(run_dir, name, k)
             if (path / "learning.json").is_file():
                 curve = json.loads((path / "learning.json").read_text())["curve"]
+                if curve and k > 1:
+                    round_starts.setdefault(k, offset)
                 pts += [(offset + s, r) for s, r in curve]
                 offset += config.learn_steps
             if (path / "dataset" / "dataset.json").is_file():
@@ -372,8 +376,9 @@ def final_plots(run_dir: Path, config: RoundConfig) -> None:
                 actions = data.extras["action"].astype(np.float64)
                 cams, tilt = decode(actions, config.choose).cameras, actions[:, ROOT_SLICE] * ROOT_TILT_DEG
                 samples[name] = {"azimuth_deg": cams.azimuth_deg, "elevation_deg": cams.elevation_deg,
-                                 "pitch_deg": tilt[:, 0], "roll_deg": tilt[:, 1], "mpjpe_mm": data.extras["mpjpe_mm"]}
+                                 "pitch_deg": tilt[:, 0], "roll_deg": tilt[:, 1], "mpjpe_mm": data.extras["mpjpe_mm"],
+                                 "round": k}
         if pts:
             curves[name] = pts
-    plot_rewards(run_dir, curves)
+    plot_rewards(run_dir, curves, round_starts)
     plot_sample_space(run_dir, samples)

@@ -6,6 +6,7 @@ settings a set of policies reads and therefore which runs compare fairly.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -128,7 +129,8 @@ def check_comparable(runs: list[Path], configs: list[RoundConfig], vary: tuple[s
 @contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
     """Hold ``run_dir`` for this process: a second process writing the same run would redo its work and
-    overwrite its files, so it is refused with the holder's PID. The OS releases the lock if we die."""
+    overwrite its files, so it is refused with the holder's PID. The OS releases the lock if we die.
+    Filelock does not count a lock on a removed file, so removing both files before the release is safe."""
     from filelock import FileLock, Timeout
 
     lock, pid_file = FileLock(run_dir / ".posegen.lock"), run_dir / ".posegen.pid"
@@ -142,6 +144,11 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         atomic_write(pid_file, lambda t: t.write_text(str(os.getpid())))
         yield
     finally:
+        # A finished folder holds no sign of a writer: both files go while the lock is still held, so no
+        # second writer gets in between; a killed run leaves them, and the next run takes the lock the OS freed.
+        for path in (pid_file, run_dir / ".posegen.lock"):
+            with contextlib.suppress(OSError):  # e.g. Windows, which keeps a held file; the lock still goes
+                path.unlink(missing_ok=True)
         lock.release()
 
 

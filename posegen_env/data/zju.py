@@ -17,6 +17,7 @@ import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -36,7 +37,7 @@ from posegen_env.data.capture import (
     load_capture,
 )
 from posegen_env.files import listing, require_directory
-from posegen_env.render.camera import Camera
+from posegen_env.render.camera import MAX_CAMERA_DISTANCE, Camera
 
 ANNOTS = "annots.npy"
 PARAMS_DIRS = ("new_params", "params")  # new_params (EasyMocap's refit) wins when both are present
@@ -142,6 +143,9 @@ class ZjuCapture(Capture):
     coefficients are in ``raw_distortion``.
     """
 
+    # What fitting's messages name about the cameras: the file that holds them and the unit of T there.
+    calibration_file: ClassVar[str] = ANNOTS
+    t_unit: ClassVar[str] = "millimetres"
     image_files: dict[str, list[str]] = field(default_factory=dict)  # camera -> per-frame path under root
     mask_dirs: tuple[str, ...] = ()
     raw_distortion: dict[str, np.ndarray] = field(default_factory=dict)
@@ -302,6 +306,27 @@ def _check_millimetres(Rs: list[np.ndarray], Ts: list[np.ndarray], path: Path) -
         raise _fail(path, f"camera centres |-R^T T| are {distances.min():.3g} to {distances.max():.3g} (median "
                           f"{median:.3g}) from the origin, which is metres, not the millimetres ZJU-MoCap's T is "
                           "in (centres of order 1e3). Multiply every cams['T'] by 1000 and save annots.npy again")
+
+
+def _check_distances(cameras: dict[str, Camera], transl: np.ndarray, path: Path) -> None:
+    """Cameras far from the body see (almost) nothing of it, so fitting would get no rays: refused here as
+    ``load_capture`` refuses them, in annots.npy's terms (its T is in millimetres, read as T / 1000 m)."""
+    body = np.median(transl, axis=0)
+    far = {f"'{n}' (cams[{i}])": float(np.linalg.norm(c.center - body)) for i, (n, c) in enumerate(cameras.items())}
+    far = {n: d for n, d in far.items() if d > MAX_CAMERA_DISTANCE}
+    if not far:
+        return
+    lo, hi = min(far.values()), max(far.values())
+    distances = f"{lo:.3g} to {hi:.3g} m" if hi > lo else f"{hi:.3g} m"
+    if all(0.3 < d / 1000 < MAX_CAMERA_DISTANCE for d in far.values()):
+        fix = (f"their cams['T'] look 1000 times too large: {ANNOTS}'s T must be in millimetres (ZJU-MoCap's "
+               f"unit), so divide each listed camera's T by 1000 and save {ANNOTS} again")
+    else:
+        fix = (f"fix the calibration in {ANNOTS} (world-to-camera, x_cam = R @ X + T, T in millimetres) or the "
+               "SMPL parameters (Th in metres)")
+    raise _fail(path, f"camera(s) {listing(list(far))} are {distances} from the body (its median position over "
+                      f"the frames), more than {MAX_CAMERA_DISTANCE:g} m, so they would see almost nothing of it; "
+                      f"{fix}")
 
 
 def _read_image_lists(annots: dict, num_cameras: int, root: Path) -> tuple[list[str], dict[str, list[str]]]:
@@ -484,6 +509,7 @@ def load_zju_capture(path: str | os.PathLike, body: BodyModel | str | os.PathLik
     smpl = _read_all_params(folder, num_frames, model)
     image_size = _image_size(root / image_files[names[0]][0])
     cameras = {n: Camera(K, R, T, image_size[1], image_size[0]) for n, (K, _, R, T) in zip(names, cams, strict=True)}
+    _check_distances(cameras, smpl["transl"], root / ANNOTS)
     splits = _check_splits(default_splits(names, num_frames, test_cameras, test_frames), names, num_frames,
                            str(root / ANNOTS))
     capture = ZjuCapture(root=root, cameras=cameras, smpl=smpl, splits=splits, background=BACKGROUND,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -107,7 +108,7 @@ def check_fittable(body, capture: Capture, frames, cameras) -> None:
     """Refuse, as a ``FitError`` naming the cameras and the fix, a capture that validates but cannot
     be fitted: no training frames or cameras, non-zero distortion (fitting casts pinhole rays and does
     not undistort), or a training camera that does not see the body (see ``_sees``) in any training frame."""
-    where = capture.root / "capture.json"  # the file that holds the cameras and splits
+    where, unit = _calibration(capture)
     for key, values in (("train_frames", frames), ("train_cameras", cameras)):
         if not len(values):
             raise FitError(f"{where}: splits.{key} is empty, so there is nothing to fit on; list the "
@@ -128,14 +129,21 @@ def check_fittable(body, capture: Capture, frames, cameras) -> None:
         centre = joints.mean(axis=(0, 1))
         mm = [n for n in blind if np.linalg.norm(capture.cameras[n].center - centre) > MAX_CAMERA_DISTANCE
               and any(_sees(_metres(capture.cameras[n]), j) for j in joints)]
+        unit_fix = ("their T looks like millimetres (ZJU-MoCap's unit) and must be in metres" if unit == "metres"
+                    else f"their T looks 1000 times too large for {unit}, the unit {where.name} must use")
         hint = (f"; camera(s) {listing([repr(n) for n in mm])} are far away and would see it with T / 1000: "
-                "their T looks like millimetres (ZJU-MoCap's unit) and must be in metres, divide it by 1000"
-                if mm else "")
+                f"{unit_fix}, divide it by 1000" if mm else "")
         raise FitError(f"{where}: training camera(s) {listing([repr(n) for n in blind])} do not see the body "
                        f"in any of the {len(frames)} training frame(s) (its joints are behind the camera, "
                        f"outside the image or under {_MIN_BODY_PIXELS:g} pixels across), so they would give "
                        "no training rays; check their K, R and T (world-to-camera, x_cam = R @ X + T, T in "
-                       f"metres) and the SMPL parameters{hint}")
+                       f"{unit}) and the SMPL parameters{hint}")
+
+
+def _calibration(capture: Capture) -> tuple[Path, str]:
+    """The file that holds ``capture``'s cameras and the unit of T in it, for messages: a format other than
+    PoseGen's (capture.json, metres) declares its own (a ZJU-MoCap capture: annots.npy, millimetres)."""
+    return capture.root / getattr(capture, "calibration_file", "capture.json"), getattr(capture, "t_unit", "metres")
 
 
 def _metres(camera: Camera) -> Camera:
@@ -192,8 +200,10 @@ def build_ray_bank(renderer: AvatarRenderer, capture: Capture, frames, cameras, 
             progress.update(1)
     _check_masks(capture, frames, cameras, empty)
     if not sum(len(a) for a in alphas):
+        where, unit = _calibration(capture)
         raise FitError(f"{capture.root}: 0 training rays: no pixel's ray of the {empty.size} training images "
-                       "hits the posed body; check the cameras (K, R, T in metres) against the SMPL parameters")
+                       f"hits the posed body; check the cameras (K, R, T in {unit}) in {where} against the SMPL "
+                       "parameters")
     rays = RayHits.concat(parts)
     return RayBank(rays, torch.cat(rgbs).to(renderer.device), torch.cat(alphas).to(renderer.device), missed)
 
