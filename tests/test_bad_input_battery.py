@@ -181,3 +181,17 @@ def test_zz_counts(capsys):
         print(f"\nbad-input battery: tried {COUNTS['tried']}, clear error {COUNTS['clear error']}, correct "
               f"acceptance {COUNTS['correct acceptance']}, other {other}")
     assert COUNTS["tried"] == COUNTS["clear error"] + COUNTS["correct acceptance"]
+
+
+def test_a_factory_without_weights_is_not_silently_called_pretrained(recwarn):
+    """A ``module:callable`` torch module with no checkpoint warns (its factory may load weights itself);
+    with a checkpoint, or for a plain callable, nothing is said."""
+    import torch
+
+    from posegen_env.estimation.estimator import warn_if_untrained
+
+    with pytest.warns(UserWarning, match="untrained network"):
+        warn_if_untrained("my_pkg.model:make", None, torch.nn.Linear(2, 2))
+    warn_if_untrained("my_pkg.model:make", "weights.pt", torch.nn.Linear(2, 2))
+    warn_if_untrained("my_pkg.model:predict", None, lambda images: images)
+    assert not [w for w in recwarn if "untrained network" in str(w.message)]
