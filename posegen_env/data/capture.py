@@ -321,17 +321,26 @@ def _read_smpl(path: Path, num_frames: int) -> dict[str, np.ndarray]:
     return smpl
 
 
-def _check_camera_distances(cameras: dict[str, Camera], transl: np.ndarray, where: str) -> None:
-    """Cameras far from the body see (almost) nothing of it; fitting would then get no rays. The usual
-    cause is T in millimetres (ZJU-MoCap's habit), which puts every camera ~1000x too far."""
+def far_cameras(cameras: dict[str, Camera], transl: np.ndarray) -> tuple[dict[str, float], str, bool]:
+    """The cameras farther than ``MAX_CAMERA_DISTANCE`` from the body (its median position), their
+    distances as text, and whether every one of them looks like T in millimetres read as metres."""
     body = np.median(transl, axis=0)
     far = {n: float(np.linalg.norm(c.center - body)) for n, c in cameras.items()}
     far = {n: d for n, d in far.items() if d > MAX_CAMERA_DISTANCE}
     if not far:
-        return
+        return far, "", False
     lo, hi = min(far.values()), max(far.values())
     distances = f"{lo:.3g} to {hi:.3g} m" if hi > lo else f"{hi:.3g} m"
-    if all(0.3 < d / 1000 < MAX_CAMERA_DISTANCE for d in far.values()):
+    return far, distances, all(0.3 < d / 1000 < MAX_CAMERA_DISTANCE for d in far.values())
+
+
+def _check_camera_distances(cameras: dict[str, Camera], transl: np.ndarray, where: str) -> None:
+    """Cameras far from the body see (almost) nothing of it; fitting would then get no rays. The usual
+    cause is T in millimetres (ZJU-MoCap's habit), which puts every camera ~1000x too far."""
+    far, distances, millimetres = far_cameras(cameras, transl)
+    if not far:
+        return
+    if millimetres:
         fix = "T looks like millimetres (ZJU-MoCap's unit); T must be in metres: divide each listed camera's T by 1000"
     else:
         fix = "fix the calibration (world-to-camera, x_cam = R @ X + T, T in metres)"

@@ -34,6 +34,7 @@ from posegen_env.data.capture import (
     CaptureError,
     _check_camera,
     _check_splits,
+    far_cameras,
     load_capture,
 )
 from posegen_env.files import listing, require_directory
@@ -311,14 +312,11 @@ def _check_millimetres(Rs: list[np.ndarray], Ts: list[np.ndarray], path: Path) -
 def _check_distances(cameras: dict[str, Camera], transl: np.ndarray, path: Path) -> None:
     """Cameras far from the body see (almost) nothing of it, so fitting would get no rays: refused here as
     ``load_capture`` refuses them, in annots.npy's terms (its T is in millimetres, read as T / 1000 m)."""
-    body = np.median(transl, axis=0)
-    far = {f"'{n}' (cams[{i}])": float(np.linalg.norm(c.center - body)) for i, (n, c) in enumerate(cameras.items())}
-    far = {n: d for n, d in far.items() if d > MAX_CAMERA_DISTANCE}
+    named = {f"'{n}' (cams[{i}])": c for i, (n, c) in enumerate(cameras.items())}
+    far, distances, millimetres = far_cameras(named, transl)
     if not far:
         return
-    lo, hi = min(far.values()), max(far.values())
-    distances = f"{lo:.3g} to {hi:.3g} m" if hi > lo else f"{hi:.3g} m"
-    if all(0.3 < d / 1000 < MAX_CAMERA_DISTANCE for d in far.values()):
+    if millimetres:
         fix = (f"their cams['T'] look 1000 times too large: {ANNOTS}'s T must be in millimetres (ZJU-MoCap's "
                f"unit), so divide each listed camera's T by 1000 and save {ANNOTS} again")
     else:
