@@ -85,9 +85,8 @@ def render_crop_tensors(avatar, poses: dict, cameras: CameraParams, crop_size: i
     parts = []
     for start in range(0, n, batch):
         idx = np.arange(start, min(start + batch, n))
-        part_colours = colours[idx] if isinstance(colours, np.ndarray) and colours.ndim == 2 else colours
         parts.append(_render_part(avatar, poses, cameras, idx, crop_size, crop_scale, shifts[idx], background,
-                                  records[start:start + len(idx)], part_colours,
+                                  records[start:start + len(idx)], colours[idx],
                                   None if subjects is None else subjects[idx]))
         if progress is not None:
             progress.update(len(idx))
@@ -110,8 +109,9 @@ def check_background(background) -> None:
 
 
 def _draws(background, rng: np.random.Generator | Sequence[np.random.Generator], n: int, jitter: float,
-           styles: Sequence[str] | None) -> tuple[np.ndarray, list[dict], np.ndarray | Sequence[float]]:
-    """Every crop's jitter, background record and render colour, drawn on the CPU before any rendering.
+           styles: Sequence[str] | None) -> tuple[np.ndarray, list[dict], np.ndarray]:
+    """Every crop's jitter (N, 3), background record and render colour (N, 3), drawn on the CPU before
+    any rendering.
 
     Each crop's own generator draws its jitter, then its background. One shared generator draws
     them in blocks of ``_DRAW_BLOCK`` crops (the jitter of a block, then its backgrounds), whatever
@@ -130,8 +130,7 @@ def _draws(background, rng: np.random.Generator | Sequence[np.random.Generator],
                                  None if styles is None else [styles[int(i)] for i in idx])
         records += r
         colours.append(c)
-    fixed = not isinstance(background, (str, Backgrounds))  # one RGB triple for every crop
-    return np.concatenate(shifts), records, background if fixed else np.concatenate([np.zeros((0, 3)), *colours])
+    return np.concatenate(shifts), records, np.concatenate([np.zeros((0, 3)), *colours])
 
 
 def _render_part(avatar, poses: dict, cameras: CameraParams, idx: np.ndarray, crop_size: int, crop_scale: float,
@@ -172,9 +171,9 @@ def _render_part(avatar, poses: dict, cameras: CameraParams, idx: np.ndarray, cr
 
 
 def _crop_backgrounds(background, rng: np.random.Generator | list[np.random.Generator],
-                      count: int, styles: list[str] | None = None) -> tuple[list[dict], np.ndarray | Sequence[float]]:
-    """Each of ``count`` crops' background record, and the colours (0-255) the avatar is rendered on:
-    ``background`` itself, for "random" a colour drawn from the crop's own generator (a list, after
+                      count: int, styles: list[str] | None = None) -> tuple[list[dict], np.ndarray]:
+    """Each of ``count`` crops' background record, and the colours (count, 3) in 0-255 the avatar is
+    rendered on: ``background`` itself, for "random" a colour drawn from the crop's own generator (a list, after
     its jitter) or from the shared one, and for a spec its plain colours (black under a texture,
     which ``_render_part`` then fills in); ``styles`` fixes each spec crop's style."""
     if isinstance(background, Backgrounds):
@@ -182,7 +181,7 @@ def _crop_backgrounds(background, rng: np.random.Generator | list[np.random.Gene
         records = [background.draw(r, None if styles is None else styles[k]) for k, r in enumerate(gens)]
         return records, np.array([r["colour"] if r["kind"] == "plain" else (0.0, 0.0, 0.0) for r in records])
     if not isinstance(background, str):
-        return [_plain(background)] * count, background
+        return [_plain(background)] * count, np.tile(np.asarray(background, np.float64), (count, 1))
     if isinstance(rng, list):
         colours = np.stack([r.uniform(0.0, 255.0, size=3) for r in rng])
     else:

@@ -66,6 +66,13 @@ class RayHits:
     def select(self, index: torch.Tensor | slice) -> RayHits:
         return replace(self, **{f: getattr(self, f)[index] for f in self.FIELDS})
 
+    def per_image(self, image: torch.Tensor, count: int) -> list[RayHits]:
+        """The rays of each of ``count`` images, in image order (``image``: each ray's image)."""
+        order = torch.argsort(image, stable=True)
+        sizes = torch.bincount(image, minlength=count).tolist()
+        return [RayHits(*part, self.num_pixels) for part in  # type: ignore[call-arg]
+                zip(*(torch.split(getattr(self, f)[order], sizes) for f in self.FIELDS), strict=True)]
+
     @staticmethod
     def concat(parts: list[RayHits], num_pixels: int = 0) -> RayHits:
         return RayHits(**{f: torch.cat([getattr(h, f) for h in parts]) for f in RayHits.FIELDS},  # type: ignore[arg-type]
@@ -163,10 +170,7 @@ class SkinnedProxy(torch.nn.Module):
         device = bodies.vertices.device
         hits, image = self.cast_rays(bodies, torch.as_tensor(np.asarray(body_index), device=device),
                                      Cameras.from_list(cameras, device))
-        order = torch.argsort(image, stable=True)
-        per_image = torch.bincount(image, minlength=len(cameras)).tolist()
-        return [RayHits(*part, hits.num_pixels) for part in  # type: ignore[call-arg]
-                zip(*(torch.split(getattr(hits, f)[order], per_image) for f in RayHits.FIELDS), strict=True)]
+        return hits.per_image(image, len(cameras))
 
     @torch.no_grad()
     def cast_rays(self, bodies: PosedBodies, body_index: torch.Tensor, cameras: Cameras,

@@ -261,11 +261,7 @@ class AvatarRenderer(torch.nn.Module):
         batch, body_index = self._pair(len(bodies), cameras)
         self._check_outside(bodies, batch, body_index)
         hits, image = self.proxy.cast_rays(bodies, body_index, batch, self.caster)
-        order = torch.argsort(image, stable=True)
-        per_image = torch.bincount(image, minlength=len(batch)).tolist()
-        parts = [RayHits(*p, hits.num_pixels) for p in  # type: ignore[call-arg]
-                 zip(*(torch.split(getattr(hits, f)[order], per_image) for f in RayHits.FIELDS), strict=True)]
-        return bodies, parts, batch.to_list(), body_index.tolist()
+        return bodies, hits.per_image(image, len(batch)), batch.to_list(), body_index.tolist()
 
     @staticmethod
     def _check_outside(bodies: PosedBodies, cameras: Cameras, body_index: torch.Tensor, first_camera: int = 0) -> None:

@@ -59,7 +59,7 @@ def cast_shells(shells: torch.Tensor, faces: torch.Tensor, normals: torch.Tensor
     if len(cameras) == 0:
         return _no_hits(shells.device)
     if resolve_caster(caster, shells.device) == "torch":
-        return _rasterise(shells, faces, normals, cameras, slot)
+        return _rasterise(shells, faces, cameras, slot)
     return _embree(shells, faces, normals, cameras, slot, faces_embree)
 
 
@@ -102,9 +102,10 @@ def _select_bands(key: torch.Tensor, t: torch.Tensor, triangle: torch.Tensor, ba
     return key[first], triangle[bands], t[bands], bary[bands], enters1 | enters2
 
 
-def _rasterise(shells: torch.Tensor, faces: torch.Tensor, normals: torch.Tensor, cameras: Cameras,
-               slot: torch.Tensor) -> ShellHits:
-    """The torch caster (see the module docstring); works in each camera's frame, where rays start at 0."""
+def _rasterise(shells: torch.Tensor, faces: torch.Tensor, cameras: Cameras, slot: torch.Tensor) -> ShellHits:
+    """The torch caster (see the module docstring); works in each camera's frame, where rays start at 0.
+    Whether a hit enters the shell comes from the sign of its ray-triangle determinant (the face
+    normal's side), so it needs no normals."""
     device, (H, W) = shells.device, (cameras.height, cameras.width)
     B, F = len(cameras), faces.shape[0]
     # Triangle corners in each camera's frame (B, F, 3 corners, 3) and their pixel boxes.
