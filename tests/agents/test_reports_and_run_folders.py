@@ -3,8 +3,6 @@ and a finished run folder without the lock and PID files of the process that wro
 
 import json
 import os
-import subprocess
-import sys
 import time
 from types import SimpleNamespace
 
@@ -16,6 +14,7 @@ from agents.loop import examine_report, report
 from agents.loop import rounds as rounds_module
 from agents.loop.run import RunError, run_lock
 from posegen_env.estimation.estimator import EstimatorError
+from tests.agents.test_resume_reliability import hold_run
 
 pytestmark = pytest.mark.usefixtures("private_cache")  # renders go to a cache of their own
 LOCKS = (".posegen.lock", ".posegen.pid")
@@ -166,9 +165,7 @@ def test_a_failed_start_leaves_no_lock_files(tmp_path):
 def test_a_killed_run_leaves_stale_lock_files_that_the_next_run_takes_over(tmp_path, monkeypatch):
     run = tmp_path / "run"
     run.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom agents.loop.run import run_lock\n"
-                               "from pathlib import Path\nwith run_lock(Path(sys.argv[1])):\n    print('held', "
-                               "flush=True)\n    time.sleep(60)", str(run)], stdout=subprocess.PIPE, text=True)
+    holder = hold_run(run)
     try:
         assert holder.stdout.readline().strip() == "held"
     finally:

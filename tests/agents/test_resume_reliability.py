@@ -91,12 +91,17 @@ def test_a_failed_start_leaves_no_run_behind(tmp_path):
         run_agent.main(["--seed", "-1"])
 
 
+def hold_run(run) -> subprocess.Popen:
+    """Another process holding ``run``'s lock, once it prints 'held' (kill it when done)."""
+    return subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom agents.loop.run import run_lock\n"
+                             "from pathlib import Path\nwith run_lock(Path(sys.argv[1])):\n    print('held', "
+                             "flush=True)\n    time.sleep(60)", str(run)], stdout=subprocess.PIPE, text=True)
+
+
 def test_a_second_writer_of_a_run_is_told_who_holds_it(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom agents.loop.run import run_lock\n"
-                               "from pathlib import Path\nwith run_lock(Path(sys.argv[1])):\n    print('held', "
-                               "flush=True)\n    time.sleep(60)", str(run)], stdout=subprocess.PIPE, text=True)
+    holder = hold_run(run)
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(RunError, match=f"run in use by PID {holder.pid}"):
