@@ -30,6 +30,7 @@ from agents.loop.rounds import run_rounds
 from agents.loop.run import RoundConfig, RunError
 from agents.policies import POLICIES
 from agents.policies.anchored import Anchoring
+from agents.policies.objectives import OBJECTIVES
 from posegen_env.cli import run_script
 from posegen_env.data.dataset import DatasetError
 from posegen_env.device import device_argument
@@ -71,6 +72,14 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--uniform-share", type=float, default=defaults.uniform_share,
                    help="share of the anchored policies' anchors drawn uniformly over the action box instead of "
                         "from the base distribution; default %(default)s, chosen on the suites' validation split")
+    p.add_argument("--objective", choices=OBJECTIVES, default=defaults.objective,
+                   help="what learned policies maximise: the estimator's error (the reward) or its learnability, "
+                        "the error a briefly fine-tuned copy removes (agents/policies/objectives.py); "
+                        "default %(default)s")
+    p.add_argument("--fresh-share", type=float, default=defaults.fresh_share,
+                   help="share of a learned policy's collected draws left at their anchor, so that the learned "
+                        "samples add to the anchor distribution (Prioritized Level Replay's mixture); "
+                        "default %(default)s")
     reward = RewardConfig.from_any(defaults.reward)
     p.add_argument("--reward-metric", choices=METRICS, default=reward.metric)
     p.add_argument("--reward-mode", choices=MODES, default=reward.mode,
@@ -123,6 +132,8 @@ def parse(argv=None) -> argparse.Namespace:
         p.error("--replay-ratio must be in [0, 1)")
     if args.image_size is not None and not 16 <= args.image_size <= MAX_IMAGE_SIZE:
         p.error(f"--image-size must be a crop side in pixels, 16 to {MAX_IMAGE_SIZE}")
+    if not 0 <= args.fresh_share < 1:
+        p.error("--fresh-share must be in [0, 1)")
     if not args.finetune_lr > 0:
         p.error("--finetune-lr must be positive")
     args.freeze = [name for name in args.freeze.split(",") if name]
@@ -156,7 +167,8 @@ def new_config(args: argparse.Namespace) -> RoundConfig:
     """The run ``args`` asks for."""
     config = RoundConfig(
         policies=args.policies, rounds=args.rounds, samples=args.samples,
-        learn_steps=args.learn_steps, finetune_steps=args.finetune_steps, replay_ratio=args.replay_ratio,
+        learn_steps=args.learn_steps, objective=args.objective, fresh_share=args.fresh_share,
+        finetune_steps=args.finetune_steps, replay_ratio=args.replay_ratio,
         replay_samples=args.replay_samples, reach=args.reach, uniform_share=args.uniform_share,
         num_envs=args.num_envs, estimator=absolute_callable(args.estimator), avatar=args.avatar, seed=args.seed,
         estimator_checkpoint=args.estimator_checkpoint and str(Path(args.estimator_checkpoint).resolve()),

@@ -27,6 +27,7 @@ from agents.loop.collect import collect as collect_samples
 from agents.loop.report import BASELINE, ood_mean, plot_rewards, plot_sample_space, plot_suites, write_tables
 from agents.loop.run import RoundConfig, RunError, round_dir, rounds_done, run_lock
 from agents.policies import SamplingPolicy, make_policy
+from agents.policies.objectives import Objective
 from posegen_env.data.base_splits import base_split
 from posegen_env.data.dataset import DatasetError, PoseData, load_dataset, write_dataset
 from posegen_env.data.image_grid import save_image_grid
@@ -212,7 +213,8 @@ class RoundRunner:
 
     def _new_policy(self, name: str) -> SamplingPolicy:
         return make_policy(name, seed=self.config.seed, anchoring=self.config.anchoring,
-                           action_dim=self.task.action_dim, tensorboard_log=str(self.run_dir / "tensorboard"))
+                           action_dim=self.task.action_dim, tensorboard_log=str(self.run_dir / "tensorboard"),
+                           objective=Objective(self.config.objective), fresh_share=self.config.fresh_share)
 
     def policy(self, name: str, k: int) -> SamplingPolicy:
         """A ``name`` policy in the state round ``k - 1`` left it; a fresh one (noted in the round's

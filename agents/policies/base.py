@@ -7,7 +7,8 @@ state, so interrupted runs resume and later rounds start from the policy of the 
 
 Every policy takes the same settings (``seed``, ``anchoring``, ``tensorboard_log``, ``action_dim``:
 the environment's action length, longer than ``ACTION_DIM`` when it lets actions choose the subject
-or background), so a run builds them all alike; a policy with no use for one ignores it.
+or background; ``objective``, what a learned policy maximises, and ``fresh_share``), so a run builds
+them all alike; a policy with no use for one ignores it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from agents.policies.anchored import DEFAULT_ANCHORING, Anchoring
+from agents.policies.objectives import DEFAULT_OBJECTIVE, Objective
 from posegen_env.envs.action_space import ACTION_DIM
 from posegen_env.envs.vector_env import PoseGenVectorEnv
 
@@ -33,17 +35,33 @@ class SamplingPolicy(ABC):
     state_file: str | None = None  # the file ``save`` writes in a round's directory, if any
 
     def __init__(self, *, seed: int = 0, anchoring: Anchoring = DEFAULT_ANCHORING,
-                 tensorboard_log: str | None = None, action_dim: int = ACTION_DIM) -> None:
+                 tensorboard_log: str | None = None, action_dim: int = ACTION_DIM,
+                 objective: Objective = DEFAULT_OBJECTIVE, fresh_share: float = 0.0) -> None:
+        if not 0.0 <= fresh_share < 1.0:
+            raise ValueError(f"fresh_share must be in [0, 1) (the share of a learned policy's draws left at their "
+                             f"anchor), got {fresh_share}")
         if action_dim < ACTION_DIM:
             raise ValueError(f"action_dim must be at least {ACTION_DIM} (body and camera), got {action_dim}")
         self.action_dim = action_dim
         self.seed = seed  # of the policy's own randomness (its initial state, its learning), if it has any
         self.anchoring = anchoring  # read only by anchored policies
         self.tensorboard_log = tensorboard_log  # where a policy that logs its own training writes it
+        self.objective = objective  # what a learned policy maximises (agents/policies/objectives.py)
+        self.fresh_share = fresh_share  # read only by anchored learned policies (``keep_fresh``)
 
     @abstractmethod
     def act(self, contexts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One action in [-1, 1] per context row: a draw from the policy's distribution."""
+
+    def keep_fresh(self, steps: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``steps`` with about ``fresh_share`` of the rows zeroed: those draws stay at their anchor.
+
+        Prioritized Level Replay's mixture: a learned curriculum replays what scored high but keeps
+        drawing fresh tasks from the fixed distribution, so what it learns adds to the anchor's broad
+        coverage of views instead of replacing it. With no share the random stream is untouched."""
+        if self.fresh_share == 0.0:
+            return steps
+        return np.where((rng.random(len(steps)) < self.fresh_share)[:, None], 0.0, steps)
 
     def prepare(self, env: PoseGenVectorEnv) -> None:
         """Make the policy ready to act before any learning (its untrained start), e.g. build a network."""

@@ -22,6 +22,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from agents.policies.anchored import DEFAULT_ANCHORING, Anchoring, observation_space, observe
 from agents.policies.base import Progress, SamplingPolicy
+from agents.policies.objectives import DEFAULT_OBJECTIVE, Objective
 from posegen_env.envs.action_space import ACTION_DIM
 from posegen_env.envs.vector_env import PoseGenVectorEnv
 from posegen_env.files import atomic_write
@@ -30,8 +31,9 @@ from posegen_env.files import atomic_write
 class SB3VecEnv(VecEnv):
     """Stable-Baselines3 view of a ``PoseGenVectorEnv``: one ``step_wait`` renders the whole batch."""
 
-    def __init__(self, env: PoseGenVectorEnv):
-        self.env = env
+    def __init__(self, env: PoseGenVectorEnv, objective: Objective = DEFAULT_OBJECTIVE, seed: int = 0):
+        self.env, self.objective = env, objective
+        self._scoring_seed = seed  # of the objective's own draws (learnability's folds), one per step
         super().__init__(env.num_envs, env.single_observation_space, env.single_action_space)
         self._actions: np.ndarray | None = None
         self.render_mode = env.render_mode
@@ -47,6 +49,8 @@ class SB3VecEnv(VecEnv):
 
     def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict]]:
         contexts, ended, rewards, result = self.env.step_batch(self._actions)
+        rewards = self.objective.score(self.env.task, [result], seed=self._scoring_seed)
+        self._scoring_seed += 1
         infos = [result.info(i) | {"terminal_observation": ended[i], "TimeLimit.truncated": False}
                  for i in range(self.num_envs)]
         return contexts, rewards.astype(np.float32), np.ones(self.num_envs, bool), infos
@@ -86,8 +90,9 @@ class _Report(BaseCallback):
 class AnchoredVecEnv(SB3VecEnv):
     """SB3's view of the vector env for an anchored policy: observations carry the anchor, actions step from it."""
 
-    def __init__(self, env: PoseGenVectorEnv, rng: np.random.Generator, anchoring: Anchoring = DEFAULT_ANCHORING):
-        super().__init__(env)
+    def __init__(self, env: PoseGenVectorEnv, rng: np.random.Generator, anchoring: Anchoring = DEFAULT_ANCHORING,
+                 objective: Objective = DEFAULT_OBJECTIVE, seed: int = 0):
+        super().__init__(env, objective, seed)
         self.action_dim = env.task.action_dim
         self.observation_space = observation_space(env.single_observation_space, self.action_dim)
         self._rng, self.anchoring = rng, anchoring
@@ -123,8 +128,10 @@ class SB3Policy(SamplingPolicy):
     # The policies are small MLPs fed batches of 64: they run faster on the CPU, even beside a GPU
     # that renders and runs the estimator (SB3 warns when PPO without a CNN is put on a GPU).
     def __init__(self, *, seed: int = 0, anchoring: Anchoring = DEFAULT_ANCHORING, tensorboard_log: str | None = None,
-                 device: str = "cpu", action_dim: int = ACTION_DIM, **hyperparameters) -> None:
-        super().__init__(seed=seed, anchoring=anchoring, tensorboard_log=tensorboard_log, action_dim=action_dim)
+                 device: str = "cpu", action_dim: int = ACTION_DIM, objective: Objective = DEFAULT_OBJECTIVE,
+                 fresh_share: float = 0.0, **hyperparameters) -> None:
+        super().__init__(seed=seed, anchoring=anchoring, tensorboard_log=tensorboard_log, action_dim=action_dim,
+                         objective=objective, fresh_share=fresh_share)
         self.device = device
         self.hyperparameters = self.defaults() | hyperparameters
         self.model: OnPolicyAlgorithm | OffPolicyAlgorithm | None = None
@@ -134,7 +141,8 @@ class SB3Policy(SamplingPolicy):
 
     def _ensure_model(self, env: PoseGenVectorEnv) -> OnPolicyAlgorithm | OffPolicyAlgorithm:
         done = 0 if self.model is None else self.model.num_timesteps
-        vec = AnchoredVecEnv(env, np.random.default_rng([self.seed, done]), self.anchoring)
+        vec = AnchoredVecEnv(env, np.random.default_rng([self.seed, done]), self.anchoring, self.objective,
+                             seed=1000 * self.seed + done)
         if self.model is None:
             self.model = self.algorithm("MlpPolicy", vec, seed=self.seed, device=self.device,
                                         tensorboard_log=self.tensorboard_log, verbose=0, **self.hyperparameters)
@@ -158,7 +166,7 @@ class SB3Policy(SamplingPolicy):
         anchors = self.anchoring.draw(len(contexts), rng, self.action_dim)
         torch.manual_seed(int(rng.integers(2**31)))
         steps, _ = self.model.predict(observe(np.asarray(contexts, np.float32), anchors), deterministic=False)
-        return self.anchoring.move(anchors, steps)
+        return self.anchoring.move(anchors, self.keep_fresh(steps, rng))
 
     def save(self, path: Path) -> None:
         model = self.model

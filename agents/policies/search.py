@@ -18,6 +18,7 @@ import numpy as np
 
 from agents.policies.anchored import DEFAULT_ANCHORING, Anchoring
 from agents.policies.base import Progress, SamplingPolicy
+from agents.policies.objectives import DEFAULT_OBJECTIVE, Objective
 from posegen_env.envs.action_space import ACTION_DIM
 from posegen_env.envs.vector_env import PoseGenVectorEnv
 from posegen_env.files import atomic_write
@@ -32,11 +33,13 @@ class SearchPolicy(SamplingPolicy):
     def __init__(self, num_agents: int = 16, init_std: float = 0.5, min_std: float = 0.3, elite_frac: float = 0.25,
                  smoothing: float = 0.6, population_per_agent: int = 16, *, seed: int = 0,
                  anchoring: Anchoring = DEFAULT_ANCHORING, tensorboard_log: str | None = None,
-                 action_dim: int = ACTION_DIM) -> None:
+                 action_dim: int = ACTION_DIM, objective: Objective = DEFAULT_OBJECTIVE,
+                 fresh_share: float = 0.0) -> None:
         if num_agents < 1 or not 0 < elite_frac <= 1 or not 0 < smoothing <= 1 or not 0 < min_std <= init_std:
             raise ValueError("search needs num_agents >= 1, elite_frac and smoothing in (0, 1], "
                              "0 < min_std <= init_std")
-        super().__init__(seed=seed, anchoring=anchoring, tensorboard_log=tensorboard_log, action_dim=action_dim)
+        super().__init__(seed=seed, anchoring=anchoring, tensorboard_log=tensorboard_log, action_dim=action_dim,
+                         objective=objective, fresh_share=fresh_share)
         self.num_agents, self.min_std, self.elite_frac, self.smoothing = num_agents, min_std, elite_frac, smoothing
         self.population_per_agent = population_per_agent
         rng = np.random.default_rng(seed)  # the agents' starting means
@@ -54,7 +57,7 @@ class SearchPolicy(SamplingPolicy):
 
     def act(self, contexts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         anchors = self.anchoring.draw(len(contexts), rng, self.action_dim)
-        return self.anchoring.move(anchors, self._steps(self.agent_of(contexts), rng))
+        return self.anchoring.move(anchors, self.keep_fresh(self._steps(self.agent_of(contexts), rng), rng))
 
     def learn(self, env: PoseGenVectorEnv, steps: int, progress: Progress | None = None) -> None:
         rng = np.random.default_rng(1000 + self.iterations)
@@ -66,8 +69,8 @@ class SearchPolicy(SamplingPolicy):
             agent = np.arange(population) % self.num_agents
             moves = self._steps(agent, rng)
             actions = self.anchoring.move(self.anchoring.draw(population, rng, self.action_dim), moves)
-            batches = np.split(actions, population // env.num_envs)
-            rewards = np.concatenate([env.step_batch(chunk)[2] for chunk in batches])
+            results = [env.step_batch(chunk)[3] for chunk in np.split(actions, population // env.num_envs)]
+            rewards = self.objective.score(env.task, results, seed=1000 + self.iterations)
             for k in range(self.num_agents):
                 mine = np.flatnonzero(agent == k)
                 if len(mine) < 2:  # a budget smaller than twice the agents leaves some with nothing to rank

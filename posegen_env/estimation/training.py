@@ -28,11 +28,16 @@ OPTIMIZERS = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam, "sgd": torch
 Loss = Callable[[torch.nn.Module, dict], torch.Tensor]
 
 
-def validation_mpjpe(model, data: PoseData) -> float:
-    """Mean MPJPE in mm of ``model`` on ``data`` over its joint set's evaluation subset (``data.joints3d``
-    holds the targets in that set, root-relative)."""
+def sample_mpjpe(model, data: PoseData) -> np.ndarray:
+    """MPJPE in mm of ``model`` on each sample of ``data`` over its joint set's evaluation subset
+    (``data.joints3d`` holds the targets in that set, root-relative)."""
     pred = predict(model, data.images, units_check=False)
-    return float(mpjpe(pred, data.joints3d, joints=spec_of(model).joint_set.eval_index, root=None).mean())
+    return mpjpe(pred, data.joints3d, joints=spec_of(model).joint_set.eval_index, root=None)
+
+
+def validation_mpjpe(model, data: PoseData) -> float:
+    """Mean ``sample_mpjpe`` of ``model`` on ``data``."""
+    return float(sample_mpjpe(model, data).mean())
 
 
 def default_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
@@ -222,6 +227,28 @@ def train_estimator(model: torch.nn.Module, sources: list[tuple[PoseData, float]
     model.load_state_dict(best[1])
     model.eval()
     return history | {"initial_score": initial, "best_score": best[0], "best_step": best[2]}
+
+
+def adapted_copy(model: torch.nn.Module, data: PoseData, steps: int, lr: float, batch_size: int = 32,
+                 seed: int = 0) -> torch.nn.Module:
+    """A copy of ``model`` briefly fine-tuned on ``data`` alone (the default loss, AdamW at a constant
+    ``lr``, batch-norm statistics frozen as in ``finetune``): a cheap stand-in for what a round's
+    fine-tuning would make of these samples. ``model`` itself is untouched."""
+    adapted = copy.deepcopy(model)
+    opt = make_optimizer(adapted, "adamw", lr, 0.0)
+    generator, rng = torch.Generator().manual_seed(seed), np.random.default_rng(seed)
+    device = next(adapted.parameters()).device
+    adapted.train()
+    for m in adapted.modules():
+        if isinstance(m, BATCH_NORMS):
+            m.eval()
+    for step in range(steps):
+        batch = training_batch(adapted, [data], [rng.integers(len(data), size=batch_size)], generator, device)
+        value = _checked_loss(default_loss(adapted, batch), step)
+        opt.zero_grad(set_to_none=True)
+        value.backward()
+        opt.step()
+    return adapted.eval()
 
 
 def finetune(model: torch.nn.Module, new: PoseData, replay: PoseData, val: PoseData, replay_ratio: float = 0.85,

@@ -1,0 +1,81 @@
+"""What a learned sampling policy maximises while it learns: the rounds' *objective*.
+
+``error`` is the task's reward: the current estimator's error (minimax). Adaptive-curriculum work
+found that maximising it drifts to hard samples that training cannot fix (PAIRED, PLR, ACCEL;
+PoseExaminer's "unusual" poses), and in PoseGen's rounds it ends no better than the fixed
+``anchor`` distribution (benchmarks/RESULTS.md).
+
+``learnability`` scores what fine-tuning can learn: regret against an *adapted* copy of the
+estimator, the antagonist of PAIRED made by a few steps of fine-tuning. The drawn samples are
+split into folds; for each fold a copy of the estimator is fine-tuned briefly on the other folds,
+and each sample scores its error under the current estimator minus its error under the copy
+that never saw it. A sample scores high when what the copy learnt from its neighbours *transfers*
+to it: hard and learnable. Both errors are of the same image, so the draw's own difficulty
+(body, view, person, background) cancels in the difference, a paired estimate far less noisy than
+the raw error. The reward's penalties (joint limits, limbs through each other) are kept.
+
+Only the samples a policy drew feed either objective: no held-out pose, person, validation or
+test suite reaches it (an import-linter contract keeps ``agents.policies`` away from the suites).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from posegen_env.envs.task import PoseGenTask
+from posegen_env.estimation.targets import training_data
+from posegen_env.estimation.training import adapted_copy, sample_mpjpe
+from posegen_env.render.step import PoseBatch, StepResult
+
+OBJECTIVES = ("error", "learnability")
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One objective (``name`` in ``OBJECTIVES``) and, for ``learnability``, how its copies adapt:
+    ``folds`` copies, each fine-tuned ``adapt_steps`` steps of ``adapt_batch`` samples at ``adapt_lr``."""
+
+    name: str = "error"
+    folds: int = 2
+    adapt_steps: int = 32
+    adapt_lr: float = 1e-3
+    adapt_batch: int = 32
+
+    def __post_init__(self) -> None:
+        if self.name not in OBJECTIVES:
+            raise ValueError(f"unknown objective {self.name!r}; choose one of {', '.join(OBJECTIVES)}")
+        if self.folds < 2 or self.adapt_steps < 1 or self.adapt_batch < 1 or not self.adapt_lr > 0:
+            raise ValueError("learnability needs folds >= 2, adapt_steps >= 1, adapt_batch >= 1 and adapt_lr > 0")
+
+    def score(self, task: PoseGenTask, results: Sequence[StepResult], seed: int) -> np.ndarray:
+        """Each drawn sample's score (higher is what the policy seeks), over ``results`` in order.
+
+        ``learnability`` needs at least ``folds`` samples; its folds are drawn from ``seed``."""
+        rewards = np.concatenate([r.reward for r in results]).astype(np.float64)
+        if self.name == "error":
+            return rewards
+        if len(rewards) < self.folds:
+            raise ValueError(f"learnability needs at least {self.folds} samples per scoring, got {len(rewards)}")
+        config = task.reward_config
+        error_mm = np.concatenate([r.mpjpe_mm if config.metric == "mpjpe" else r.pa_mpjpe_mm for r in results])
+        penalties = np.asarray(config.shaped_error(error_mm), np.float64) - rewards
+        return self.learnable_mm(task, PoseBatch.concat([r.data for r in results]), seed) / 1000.0 - penalties
+
+    def learnable_mm(self, task: PoseGenTask, batch: PoseBatch, seed: int) -> np.ndarray:
+        """Per sample: MPJPE (mm) under ``task``'s estimator minus under a copy adapted on the other folds."""
+        data = training_data(task.spec.joint_set, batch, task.avatar.body)
+        before = sample_mpjpe(task.estimator, data)
+        fold = np.random.default_rng(seed).permutation(len(data)) % self.folds
+        after = np.empty_like(before)
+        for f in range(self.folds):
+            held = np.flatnonzero(fold == f)
+            copy = adapted_copy(task.estimator, data.select(np.flatnonzero(fold != f)), self.adapt_steps,
+                                self.adapt_lr, self.adapt_batch, seed=seed + f)
+            after[held] = sample_mpjpe(copy, data.select(held))
+        return before - after
+
+
+DEFAULT_OBJECTIVE = Objective()  # frozen, so one shared default is safe
