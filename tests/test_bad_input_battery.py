@@ -69,6 +69,8 @@ CASES = [
     ("run_agent", ["--resume", "{root}/nowhere"], "nowhere"),
     ("run_agent", ["--device", "cuda:7"], "CUDA"),
     ("run_agent", ["--background-mix", "plain=x"], "KIND=WEIGHT"),
+    ("run_agent", ["--objective", "regret"], "choose from 'error', 'learnability'"),
+    ("run_agent", ["--fresh-share", "1"], "--fresh-share must be in [0, 1)"),
     ("examine", ["--image-size", "0", "--out", "{root}/e1"], "16 to 2048"),
     ("examine", ["--image-size", "99999", "--out", "{root}/e2"], "16 to 2048"),
     ("examine", ["--policy", "walk", "--out", "{root}/e3"], "name distinct ones of"),

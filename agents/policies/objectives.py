@@ -61,7 +61,7 @@ class Objective:
             raise ValueError(f"learnability needs at least {self.folds} samples per scoring, got {len(rewards)}")
         config = task.reward_config
         error_mm = np.concatenate([r.mpjpe_mm if config.metric == "mpjpe" else r.pa_mpjpe_mm for r in results])
-        penalties = np.asarray(config.shaped_error(error_mm), np.float64) - rewards
+        penalties = np.asarray(config.shaped_error(error_mm), np.float64) / 1000.0 - rewards  # the rest of the reward
         return self.learnable_mm(task, PoseBatch.concat([r.data for r in results]), seed) / 1000.0 - penalties
 
     def learnable_mm(self, task: PoseGenTask, batch: PoseBatch, seed: int) -> np.ndarray:

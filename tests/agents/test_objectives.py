@@ -1,0 +1,107 @@
+"""The learning objectives: the raw error is the reward itself; learnability is a paired, cross-fitted
+error drop that never scores a sample with a copy that trained on it; fresh draws stay at their anchor."""
+
+import numpy as np
+import pytest
+import torch
+
+import agents.policies.objectives as objectives
+from agents.policies import make_policy
+from agents.policies.anchored import Anchoring
+from agents.policies.objectives import Objective
+from posegen_env.envs.task import PoseGenTask
+from posegen_env.envs.vector_env import PoseGenVectorEnv
+from posegen_env.estimation.estimator import load_estimator
+
+QUICK = Objective("learnability", adapt_steps=8)
+
+
+@pytest.fixture(scope="module")
+def task():
+    return PoseGenTask(estimator=load_estimator(None, "cpu"), reward={"mode": "raw", "penetration_weight": 50.0})
+
+
+@pytest.fixture(scope="module")
+def results(task):
+    env = PoseGenVectorEnv(num_envs=32, task=task)
+    env.reset(seed=0)
+    actions = Anchoring().draw(64, np.random.default_rng(1))
+    return [env.step_batch(chunk)[3] for chunk in np.split(actions, 2)]
+
+
+def test_the_error_objective_is_the_reward(task, results):
+    np.testing.assert_array_equal(Objective().score(task, results, seed=0),
+                                  np.concatenate([r.reward for r in results]))
+
+
+def test_learnability_is_deterministic_per_seed_and_leaves_the_estimator_alone(task, results):
+    before = {k: v.clone() for k, v in task.estimator.state_dict().items()}
+    first, again, other = (QUICK.score(task, results, seed=s) for s in (3, 3, 4))
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)  # other folds, other copies
+    assert all(torch.equal(before[k], v) for k, v in task.estimator.state_dict().items())
+
+
+def test_learnability_keeps_the_rewards_penalties(task, results):
+    learnable = QUICK.learnable_mm(task, type(results[0].data).concat([r.data for r in results]), seed=3)
+    rewards = np.concatenate([r.reward for r in results])
+    penalties = np.concatenate([r.mpjpe_mm for r in results]) / 1000.0 - rewards
+    assert (penalties > 0).any()  # some draws bend past the limits or through themselves
+    np.testing.assert_allclose(QUICK.score(task, results, seed=3), learnable / 1000.0 - penalties, atol=1e-12)
+
+
+def test_no_sample_is_scored_by_a_copy_that_trained_on_it(task, results, monkeypatch):
+    seen = []
+
+    def recording(model, data, *args, **kwargs):
+        seen.append({img.tobytes() for img in data.images})
+        return real(model, data, *args, **kwargs)
+
+    real = objectives.adapted_copy
+    monkeypatch.setattr(objectives, "adapted_copy", recording)
+    held = []
+    monkeypatch.setattr(objectives, "sample_mpjpe",
+                        lambda model, data, real_mpjpe=objectives.sample_mpjpe: (
+                            held.append({img.tobytes() for img in data.images}), real_mpjpe(model, data))[1])
+    learnable = QUICK.learnable_mm(task, type(results[0].data).concat([r.data for r in results]), seed=0)
+    scored = held[1:]  # the first call scores every sample under the current estimator
+    assert len(seen) == len(scored) == QUICK.folds
+    assert all(not (train & test) for train, test in zip(seen, scored, strict=True))
+    assert sum(len(s) for s in scored) == len(learnable) == 64
+    assert learnable.mean() > 0  # what the copies learn from the other fold transfers
+
+
+def test_search_learns_the_learnability_the_same_way_twice(task):
+    policies = [make_policy("search", num_agents=2, population_per_agent=16, objective=QUICK) for _ in range(2)]
+    curves = []
+    for policy in policies:
+        curve, env = [], PoseGenVectorEnv(num_envs=16, task=task)
+        env.reset(seed=0)  # the rendering's own draws (person, background, crop) repeat too
+        policy.learn(env, 32, lambda done, scores, c=curve: c.append(scores))
+        curves.append(np.concatenate(curve))
+    np.testing.assert_array_equal(*curves)
+    np.testing.assert_array_equal(policies[0].mean, policies[1].mean)
+    assert not np.array_equal(policies[0].mean, make_policy("search", num_agents=2).mean)
+
+
+@pytest.mark.parametrize("name", ["search", "ppo"])
+def test_a_fresh_share_of_draws_stays_at_the_anchor(name, task):
+    contexts = np.random.default_rng(2).uniform(-1, 1, (400, 8))
+    policy = make_policy(name, fresh_share=0.5)
+    policy.prepare(PoseGenVectorEnv(num_envs=4, task=task))
+    anchors = Anchoring().draw(400, np.random.default_rng(9))  # act draws its anchors first
+    at_anchor = np.all(policy.act(contexts, np.random.default_rng(9)) == Anchoring().move(anchors, 0 * anchors), axis=1)
+    assert 0.4 < at_anchor.mean() < 0.6
+    plain = make_policy(name)
+    plain.prepare(PoseGenVectorEnv(num_envs=4, task=task))
+    assert not np.any(np.all(plain.act(contexts, np.random.default_rng(9)) == Anchoring().move(anchors, 0 * anchors),
+                             axis=1))
+
+
+def test_bad_objectives_and_shares_are_refused():
+    with pytest.raises(ValueError, match="unknown objective 'regret'; choose one of error, learnability"):
+        Objective("regret")
+    with pytest.raises(ValueError, match="folds >= 2"):
+        Objective("learnability", folds=1)
+    with pytest.raises(ValueError, match=r"fresh_share must be in \[0, 1\)"):
+        make_policy("search", fresh_share=1.0)
