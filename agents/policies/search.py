@@ -8,6 +8,12 @@ behind, raise the arms, ...). A standard-deviation floor keeps every agent a *di
 sampling training data from rather than a single point. The environment's context picks the
 agent (its first component, split into equal bins), so sampling the policy gives an even
 mixture of all agents.
+
+With a ``replay_share`` the search also replays (Prioritized Level Replay, with ACCEL's small
+edits): it keeps the ``archive_size`` best-scoring actions drawn while learning against the
+current estimator, and draws that share of its samples as one of them moved by Gaussian noise of
+``edit_std`` action units. One draw's error varies far more than the agents' means do, so the
+best draws themselves hold most of what learning found.
 """
 
 from __future__ import annotations
@@ -34,7 +40,11 @@ class SearchPolicy(SamplingPolicy):
                  smoothing: float = 0.6, population_per_agent: int = 16, *, seed: int = 0,
                  anchoring: Anchoring = DEFAULT_ANCHORING, tensorboard_log: str | None = None,
                  action_dim: int = ACTION_DIM, objective: Objective = DEFAULT_OBJECTIVE,
-                 fresh_share: float = 0.0) -> None:
+                 fresh_share: float = 0.0, replay_share: float = 0.0, archive_size: int = 64,
+                 edit_std: float = 0.05) -> None:
+        if not 0.0 <= replay_share <= 1.0 or archive_size < 1 or not edit_std >= 0:
+            raise ValueError(f"search needs replay_share in [0, 1], archive_size >= 1 and edit_std >= 0, got "
+                             f"{replay_share}, {archive_size}, {edit_std}")
         if num_agents < 1 or not 0 < elite_frac <= 1 or not 0 < smoothing <= 1 or not 0 < min_std <= init_std:
             raise ValueError("search needs num_agents >= 1, elite_frac and smoothing in (0, 1], "
                              "0 < min_std <= init_std")
@@ -46,6 +56,10 @@ class SearchPolicy(SamplingPolicy):
         self.mean = rng.uniform(-init_std, init_std, (num_agents, action_dim))
         self.std = np.full((num_agents, action_dim), float(init_std))
         self.iterations = 0
+        # Replay (PLR/ACCEL): the best-scoring actions of the last learning, re-drawn with small edits.
+        self.replay_share, self.archive_size, self.edit_std = replay_share, archive_size, edit_std
+        self.archive = np.zeros((0, action_dim))
+        self.archive_scores = np.zeros(0)
 
     def agent_of(self, contexts: np.ndarray) -> np.ndarray:
         u = (np.asarray(contexts)[:, 0] + 1.0) / 2.0
@@ -57,10 +71,24 @@ class SearchPolicy(SamplingPolicy):
 
     def act(self, contexts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         anchors = self.anchoring.draw(len(contexts), rng, self.action_dim)
-        return self.anchoring.move(anchors, self.keep_fresh(self._steps(self.agent_of(contexts), rng), rng))
+        actions = self.anchoring.move(anchors, self.keep_fresh(self._steps(self.agent_of(contexts), rng), rng))
+        if self.replay_share > 0 and len(self.archive):
+            replayed = np.flatnonzero(rng.random(len(actions)) < self.replay_share)
+            picks = self.archive[rng.integers(len(self.archive), size=len(replayed))]
+            edits = rng.standard_normal(picks.shape) * (self.edit_std / self.anchoring.reach)
+            actions[replayed] = self.anchoring.move(picks, edits)
+        return actions
+
+    def _remember(self, actions: np.ndarray, scores: np.ndarray) -> None:
+        """Keep the ``archive_size`` best-scoring actions seen since learning began."""
+        pool = np.concatenate([self.archive, actions])
+        pool_scores = np.concatenate([self.archive_scores, scores])
+        best = np.argsort(pool_scores, kind="stable")[::-1][:self.archive_size]
+        self.archive, self.archive_scores = pool[best], pool_scores[best]
 
     def learn(self, env: PoseGenVectorEnv, steps: int, progress: Progress | None = None) -> None:
         rng = np.random.default_rng(1000 + self.iterations)
+        self.archive, self.archive_scores = np.zeros((0, self.action_dim)), np.zeros(0)  # scores of this estimator
         # whole vector-env batches, at most the budget (but at least one batch)
         wanted = min(self.population_per_agent * self.num_agents, steps)
         population = env.num_envs * max(1, -(-wanted // env.num_envs))
@@ -71,6 +99,7 @@ class SearchPolicy(SamplingPolicy):
             actions = self.anchoring.move(self.anchoring.draw(population, rng, self.action_dim), moves)
             results = [env.step_batch(chunk)[3] for chunk in np.split(actions, population // env.num_envs)]
             rewards = self.objective.score(env.task, results, seed=1000 + self.iterations)
+            self._remember(actions, rewards)
             for k in range(self.num_agents):
                 mine = np.flatnonzero(agent == k)
                 if len(mine) < 2:  # a budget smaller than twice the agents leaves some with nothing to rank
@@ -86,10 +115,13 @@ class SearchPolicy(SamplingPolicy):
 
     def save(self, path: Path) -> None:
         atomic_write(Path(path) / self.state_file,
-                     lambda tmp: np.savez(tmp, mean=self.mean, std=self.std, iterations=self.iterations))
+                     lambda tmp: np.savez(tmp, mean=self.mean, std=self.std, iterations=self.iterations,
+                                          archive=self.archive, archive_scores=self.archive_scores))
 
     def load(self, path: Path) -> None:
         with np.load(Path(path) / self.state_file) as f:
             if f["mean"].shape != self.mean.shape:
                 raise ValueError(f"{path}: search state has shape {f['mean'].shape}, expected {self.mean.shape}")
             self.mean, self.std, self.iterations = f["mean"], f["std"], int(f["iterations"])
+            if "archive" in f:  # states saved before replay have none
+                self.archive, self.archive_scores = f["archive"], f["archive_scores"]

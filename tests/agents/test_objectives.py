@@ -105,3 +105,23 @@ def test_bad_objectives_and_shares_are_refused():
         Objective("learnability", folds=1)
     with pytest.raises(ValueError, match=r"fresh_share must be in \[0, 1\)"):
         make_policy("search", fresh_share=1.0)
+
+
+def test_replay_keeps_the_best_draws_and_redraws_them_with_small_edits(task, tmp_path):
+    search = make_policy("search", num_agents=2, population_per_agent=16, replay_share=1.0, archive_size=8,
+                         edit_std=0.02)
+    env = PoseGenVectorEnv(num_envs=16, task=task)
+    env.reset(seed=0)
+    seen = []
+    search.learn(env, 64, lambda done, scores: seen.append(scores))
+    assert len(search.archive) == 8
+    np.testing.assert_array_equal(search.archive_scores, np.sort(np.concatenate(seen))[::-1][:8])
+    actions = search.act(np.zeros((40, 8)), np.random.default_rng(3))
+    nearest = np.abs(actions[:, None, :] - search.archive[None]).max(axis=2).min(axis=1)
+    assert (nearest < 0.2).all() and (nearest > 0).all()  # near an archived action, never the same one
+    search.save(tmp_path)
+    again = make_policy("search", num_agents=2, replay_share=1.0, archive_size=8, edit_std=0.02)
+    again.load(tmp_path)
+    np.testing.assert_array_equal(again.act(np.zeros((40, 8)), np.random.default_rng(3)), actions)
+    with pytest.raises(ValueError, match="replay_share in"):
+        make_policy("search", replay_share=1.5)
