@@ -74,6 +74,7 @@ CASES = [
     ("examine", ["--image-size", "0", "--out", "{root}/e1"], "16 to 2048"),
     ("examine", ["--image-size", "99999", "--out", "{root}/e2"], "16 to 2048"),
     ("examine", ["--policy", "walk", "--out", "{root}/e3"], "name distinct ones of"),
+    ("examine", ["--search-replay", "2", "--out", "{root}/e7"], "replay_share in [0, 1]"),
     ("examine", ["--reward", "limit_weight=x", "--out", "{root}/e4"], "KEY=NUMBER"),
     ("examine", ["--estimator", "kast", "--out", "{root}/e5"], "'baseline' and 'cast-baseline'"),
     ("examine", ["--estimator", "{factory}:broken", "--out", "{root}/e6"], "weights server unreachable"),

@@ -52,6 +52,9 @@ def parse(argv=None) -> tuple[argparse.Namespace, ExamineConfig]:
                    help=f"agents of the search policy (default {d.search['num_agents']}; the rounds use 16)")
     p.add_argument("--search-draws", type=int, default=None,
                    help="draws per search agent and iteration (default 16)")
+    p.add_argument("--search-replay", type=float, default=None,
+                   help=f"share of the search's samples replayed from the best draws of its learning, with small "
+                        f"edits (default {d.search['replay_share']}; 0: draw from its agents)")
     p.add_argument("--avatar", default=d.avatar)
     p.add_argument("--background-mix", default=d.background_mix)
     p.add_argument("--backgrounds", default=None, metavar="DIR")
@@ -78,7 +81,8 @@ def parse(argv=None) -> tuple[argparse.Namespace, ExamineConfig]:
         if getattr(args, name) is not None:
             values[name] = getattr(args, name)
     search = dict(d.search) | {k: v for k, v in (("num_agents", args.search_agents),
-                                                 ("population_per_agent", args.search_draws)) if v is not None}
+                                                 ("population_per_agent", args.search_draws),
+                                                 ("replay_share", args.search_replay)) if v is not None}
     reward = dict(d.reward)
     for item in filter(None, args.reward.split(",")):
         key, _, value = item.partition("=")
