@@ -80,6 +80,9 @@ def parse(argv=None) -> argparse.Namespace:
                    help="share of a learned policy's collected draws left at their anchor, so that the learned "
                         "samples add to the anchor distribution (Prioritized Level Replay's mixture); "
                         "default %(default)s")
+    p.add_argument("--learn-view", action=argparse.BooleanOptionalAction, default=defaults.learn_view,
+                   help="whether learned policies step the camera too; with --no-learn-view the view stays the "
+                        "anchor's, uniform over the sphere, and only the body moves (default: learn it)")
     reward = RewardConfig.from_any(defaults.reward)
     p.add_argument("--reward-metric", choices=METRICS, default=reward.metric)
     p.add_argument("--reward-mode", choices=MODES, default=reward.mode,
@@ -168,6 +171,7 @@ def new_config(args: argparse.Namespace) -> RoundConfig:
     config = RoundConfig(
         policies=args.policies, rounds=args.rounds, samples=args.samples,
         learn_steps=args.learn_steps, objective=args.objective, fresh_share=args.fresh_share,
+        learn_view=args.learn_view,
         finetune_steps=args.finetune_steps, replay_ratio=args.replay_ratio,
         replay_samples=args.replay_samples, reach=args.reach, uniform_share=args.uniform_share,
         num_envs=args.num_envs, estimator=absolute_callable(args.estimator), avatar=args.avatar, seed=args.seed,

@@ -214,7 +214,8 @@ class RoundRunner:
     def _new_policy(self, name: str) -> SamplingPolicy:
         return make_policy(name, seed=self.config.seed, anchoring=self.config.anchoring,
                            action_dim=self.task.action_dim, tensorboard_log=str(self.run_dir / "tensorboard"),
-                           objective=Objective(self.config.objective), fresh_share=self.config.fresh_share)
+                           objective=Objective(self.config.objective), fresh_share=self.config.fresh_share,
+                           learn_view=self.config.learn_view)
 
     def policy(self, name: str, k: int) -> SamplingPolicy:
         """A ``name`` policy in the state round ``k - 1`` left it; a fresh one (noted in the round's

@@ -7,8 +7,8 @@ state, so interrupted runs resume and later rounds start from the policy of the 
 
 Every policy takes the same settings (``seed``, ``anchoring``, ``tensorboard_log``, ``action_dim``:
 the environment's action length, longer than ``ACTION_DIM`` when it lets actions choose the subject
-or background; ``objective``, what a learned policy maximises, and ``fresh_share``), so a run builds
-them all alike; a policy with no use for one ignores it.
+or background; ``objective``, what a learned policy maximises, ``fresh_share`` and ``learn_view``), so a
+run builds them all alike; a policy with no use for one ignores it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 
 from agents.policies.anchored import DEFAULT_ANCHORING, Anchoring
 from agents.policies.objectives import DEFAULT_OBJECTIVE, Objective
-from posegen_env.envs.action_space import ACTION_DIM
+from posegen_env.envs.action_space import ACTION_DIM, CAMERA_SLICE
 from posegen_env.envs.vector_env import PoseGenVectorEnv
 
 # Called after every batch of learning steps with (steps done so far, rewards of that batch).
@@ -36,7 +36,7 @@ class SamplingPolicy(ABC):
 
     def __init__(self, *, seed: int = 0, anchoring: Anchoring = DEFAULT_ANCHORING,
                  tensorboard_log: str | None = None, action_dim: int = ACTION_DIM,
-                 objective: Objective = DEFAULT_OBJECTIVE, fresh_share: float = 0.0) -> None:
+                 objective: Objective = DEFAULT_OBJECTIVE, fresh_share: float = 0.0, learn_view: bool = True) -> None:
         if not 0.0 <= fresh_share < 1.0:
             raise ValueError(f"fresh_share must be in [0, 1) (the share of a learned policy's draws left at their "
                              f"anchor), got {fresh_share}")
@@ -48,10 +48,20 @@ class SamplingPolicy(ABC):
         self.tensorboard_log = tensorboard_log  # where a policy that logs its own training writes it
         self.objective = objective  # what a learned policy maximises (agents/policies/objectives.py)
         self.fresh_share = fresh_share  # read only by anchored learned policies (``keep_fresh``)
+        self.learn_view = learn_view  # False: an anchored learned policy's steps leave the camera as drawn
 
     @abstractmethod
     def act(self, contexts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One action in [-1, 1] per context row: a draw from the policy's distribution."""
+
+    def view_kept(self, steps: np.ndarray) -> np.ndarray:
+        """``steps`` without their camera components unless the policy learns the view: the anchor's
+        camera, uniform over the sphere, then stays as drawn and only the body moves."""
+        if self.learn_view:
+            return steps
+        steps = np.array(steps, dtype=np.float64)
+        steps[:, CAMERA_SLICE] = 0.0
+        return steps
 
     def keep_fresh(self, steps: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """``steps`` with about ``fresh_share`` of the rows zeroed: those draws stay at their anchor.

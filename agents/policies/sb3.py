@@ -10,6 +10,7 @@ reward (PPO's baseline). Learning continues across rounds from the saved model.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -91,8 +92,10 @@ class AnchoredVecEnv(SB3VecEnv):
     """SB3's view of the vector env for an anchored policy: observations carry the anchor, actions step from it."""
 
     def __init__(self, env: PoseGenVectorEnv, rng: np.random.Generator, anchoring: Anchoring = DEFAULT_ANCHORING,
-                 objective: Objective = DEFAULT_OBJECTIVE, seed: int = 0):
+                 objective: Objective = DEFAULT_OBJECTIVE, seed: int = 0,
+                 shape_steps: Callable[[np.ndarray], np.ndarray] | None = None):
         super().__init__(env, objective, seed)
+        self._shape_steps = shape_steps  # what the policy does to its steps before they move the anchor
         self.action_dim = env.task.action_dim
         self.observation_space = observation_space(env.single_observation_space, self.action_dim)
         self._rng, self.anchoring = rng, anchoring
@@ -107,7 +110,8 @@ class AnchoredVecEnv(SB3VecEnv):
         return self._observe(super().reset())
 
     def step_async(self, actions: np.ndarray) -> None:
-        super().step_async(self.anchoring.move(self._anchors, actions))
+        steps = actions if self._shape_steps is None else self._shape_steps(actions)
+        super().step_async(self.anchoring.move(self._anchors, steps))
 
     def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict]]:
         ended = self._observed
@@ -129,9 +133,9 @@ class SB3Policy(SamplingPolicy):
     # that renders and runs the estimator (SB3 warns when PPO without a CNN is put on a GPU).
     def __init__(self, *, seed: int = 0, anchoring: Anchoring = DEFAULT_ANCHORING, tensorboard_log: str | None = None,
                  device: str = "cpu", action_dim: int = ACTION_DIM, objective: Objective = DEFAULT_OBJECTIVE,
-                 fresh_share: float = 0.0, **hyperparameters) -> None:
+                 fresh_share: float = 0.0, learn_view: bool = True, **hyperparameters) -> None:
         super().__init__(seed=seed, anchoring=anchoring, tensorboard_log=tensorboard_log, action_dim=action_dim,
-                         objective=objective, fresh_share=fresh_share)
+                         objective=objective, fresh_share=fresh_share, learn_view=learn_view)
         self.device = device
         self.hyperparameters = self.defaults() | hyperparameters
         self.model: OnPolicyAlgorithm | OffPolicyAlgorithm | None = None
@@ -142,7 +146,7 @@ class SB3Policy(SamplingPolicy):
     def _ensure_model(self, env: PoseGenVectorEnv) -> OnPolicyAlgorithm | OffPolicyAlgorithm:
         done = 0 if self.model is None else self.model.num_timesteps
         vec = AnchoredVecEnv(env, np.random.default_rng([self.seed, done]), self.anchoring, self.objective,
-                             seed=1000 * self.seed + done)
+                             seed=1000 * self.seed + done, shape_steps=self.view_kept)
         if self.model is None:
             self.model = self.algorithm("MlpPolicy", vec, seed=self.seed, device=self.device,
                                         tensorboard_log=self.tensorboard_log, verbose=0, **self.hyperparameters)
@@ -166,7 +170,7 @@ class SB3Policy(SamplingPolicy):
         anchors = self.anchoring.draw(len(contexts), rng, self.action_dim)
         torch.manual_seed(int(rng.integers(2**31)))
         steps, _ = self.model.predict(observe(np.asarray(contexts, np.float32), anchors), deterministic=False)
-        return self.anchoring.move(anchors, self.keep_fresh(steps, rng))
+        return self.anchoring.move(anchors, self.keep_fresh(self.view_kept(steps), rng))
 
     def save(self, path: Path) -> None:
         model = self.model
