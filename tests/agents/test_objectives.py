@@ -9,6 +9,7 @@ import agents.policies.objectives as objectives
 from agents.policies import make_policy
 from agents.policies.anchored import Anchoring
 from agents.policies.objectives import Objective
+from posegen_env.envs.action_space import CAMERA_SLICE
 from posegen_env.envs.task import PoseGenTask
 from posegen_env.envs.vector_env import PoseGenVectorEnv
 from posegen_env.estimation.estimator import load_estimator
@@ -125,3 +126,17 @@ def test_replay_keeps_the_best_draws_and_redraws_them_with_small_edits(task, tmp
     np.testing.assert_array_equal(again.act(np.zeros((40, 8)), np.random.default_rng(3)), actions)
     with pytest.raises(ValueError, match="replay_share in"):
         make_policy("search", replay_share=1.5)
+
+
+@pytest.mark.parametrize("name", ["search", "ppo"])
+def test_without_learning_the_view_the_camera_stays_the_anchors(name, task):
+    contexts = np.random.default_rng(2).uniform(-1, 1, (50, 8))
+    anchors = Anchoring().draw(50, np.random.default_rng(9))  # act draws its anchors first
+    at_anchor = Anchoring().move(anchors, 0 * anchors)
+    for learn_view in (False, True):
+        policy = make_policy(name, learn_view=learn_view)
+        policy.prepare(PoseGenVectorEnv(num_envs=4, task=task))
+        actions = policy.act(contexts, np.random.default_rng(9))
+        same_view = np.allclose(actions[:, CAMERA_SLICE], at_anchor[:, CAMERA_SLICE])
+        assert same_view != learn_view
+        assert not np.allclose(actions[:, :CAMERA_SLICE.start], at_anchor[:, :CAMERA_SLICE.start])  # the body moves
