@@ -83,6 +83,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--learn-view", action=argparse.BooleanOptionalAction, default=defaults.learn_view,
                    help="whether learned policies step the camera too; with --no-learn-view the view stays the "
                         "anchor's, uniform over the sphere, and only the body moves (default: learn it)")
+    p.add_argument("--search-replay", type=float, default=defaults.search_replay,
+                   help="share of the search's samples replayed from the best draws of its learning with small "
+                        "edits (Prioritized Level Replay); default %(default)s")
     reward = RewardConfig.from_any(defaults.reward)
     p.add_argument("--reward-metric", choices=METRICS, default=reward.metric)
     p.add_argument("--reward-mode", choices=MODES, default=reward.mode,
@@ -137,6 +140,8 @@ def parse(argv=None) -> argparse.Namespace:
         p.error(f"--image-size must be a crop side in pixels, 16 to {MAX_IMAGE_SIZE}")
     if not 0 <= args.fresh_share < 1:
         p.error("--fresh-share must be in [0, 1)")
+    if not 0 <= args.search_replay <= 1:
+        p.error("--search-replay must be in [0, 1]")
     if not args.finetune_lr > 0:
         p.error("--finetune-lr must be positive")
     args.freeze = [name for name in args.freeze.split(",") if name]
@@ -171,7 +176,7 @@ def new_config(args: argparse.Namespace) -> RoundConfig:
     config = RoundConfig(
         policies=args.policies, rounds=args.rounds, samples=args.samples,
         learn_steps=args.learn_steps, objective=args.objective, fresh_share=args.fresh_share,
-        learn_view=args.learn_view,
+        learn_view=args.learn_view, search_replay=args.search_replay,
         finetune_steps=args.finetune_steps, replay_ratio=args.replay_ratio,
         replay_samples=args.replay_samples, reach=args.reach, uniform_share=args.uniform_share,
         num_envs=args.num_envs, estimator=absolute_callable(args.estimator), avatar=args.avatar, seed=args.seed,

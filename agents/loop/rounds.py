@@ -212,7 +212,8 @@ class RoundRunner:
         return _trainable(load_estimator(round_dir(self.run_dir, name, k) / "estimator.pt", self.task.device))
 
     def _new_policy(self, name: str) -> SamplingPolicy:
-        return make_policy(name, seed=self.config.seed, anchoring=self.config.anchoring,
+        extra = {"replay_share": self.config.search_replay} if name == "search" else {}
+        return make_policy(name, **extra, seed=self.config.seed, anchoring=self.config.anchoring,
                            action_dim=self.task.action_dim, tensorboard_log=str(self.run_dir / "tensorboard"),
                            objective=Objective(self.config.objective), fresh_share=self.config.fresh_share,
                            learn_view=self.config.learn_view)

@@ -21,7 +21,7 @@ from posegen_env.files import atomic_write
 from posegen_env.render.backgrounds import Backgrounds, parse_backgrounds
 
 ANCHORING_SETTINGS = tuple(f.name for f in fields(Anchoring))  # read only by anchored policies
-LEARNING_SETTINGS = ("reward", "learn_steps", "objective", "fresh_share", "learn_view")  # read only by learned policies
+LEARNING_SETTINGS = ("reward", "learn_steps", "objective", "fresh_share", "learn_view", "search_replay")  # read only by learned policies
 RUN_FORMAT = "posegen-run-v2"  # v2: learned policies are anchored (their saved states are steps, not actions)
 
 
@@ -38,6 +38,7 @@ class RoundConfig:
     objective: str = "error"  # what learned policies maximise (agents/policies/objectives.py)
     fresh_share: float = 0.0  # share of a learned policy's collected draws left at their anchor
     learn_view: bool = True  # False: learned policies step the body only; the view stays the anchor's
+    search_replay: float = 0.0  # share of the search's samples replayed from its best learning draws
     finetune_steps: int = 2400
     finetune_lr: float = 3e-4
     replay_ratio: float = 0.85
