@@ -21,7 +21,8 @@ from posegen_env.files import atomic_write
 from posegen_env.render.backgrounds import Backgrounds, parse_backgrounds
 
 ANCHORING_SETTINGS = tuple(f.name for f in fields(Anchoring))  # read only by anchored policies
-LEARNING_SETTINGS = ("reward", "learn_steps", "objective", "fresh_share", "learn_view", "search_replay")  # read only by learned policies
+# read only by learned policies
+LEARNING_SETTINGS = ("reward", "learn_steps", "objective", "fresh_share", "learn_view", "search_replay")
 RUN_FORMAT = "posegen-run-v2"  # v2: learned policies are anchored (their saved states are steps, not actions)
 
 
