@@ -30,7 +30,7 @@ from posegen_env.envs.action_space import uniform_actions
 from posegen_env.envs.env import PoseGenEnv
 from posegen_env.envs.task import PoseGenTask
 from posegen_env.envs.vector_env import PoseGenVectorEnv
-from posegen_env.estimation.estimator import load_estimator
+from posegen_env.estimation.checkpoints import load_estimator
 from posegen_env.profiling import timing
 from posegen_env.render.avatar.shell_cast import CASTERS
 from posegen_env.render.backgrounds import parse_backgrounds

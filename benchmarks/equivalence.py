@@ -21,8 +21,8 @@ import torch
 from posegen_env.device import device_argument
 from posegen_env.envs.action_space import decode, uniform_actions
 from posegen_env.envs.task import PoseGenTask
-from posegen_env.estimation.estimator import predict
 from posegen_env.estimation.metrics import evaluate_poses, format_table
+from posegen_env.estimation.prediction import predict
 from posegen_env.estimation.targets import targets
 from posegen_env.render.avatar.cast import load_renderer
 from posegen_env.render.backgrounds import parse_backgrounds

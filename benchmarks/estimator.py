@@ -14,8 +14,10 @@ import time
 import numpy as np
 import torch
 
-from posegen_env.estimation.estimator import INPUT_SIZE, as_batch, load_estimator
+from posegen_env.estimation.baseline import INPUT_SIZE
+from posegen_env.estimation.checkpoints import load_estimator
 from posegen_env.estimation.metrics import format_table
+from posegen_env.estimation.prediction import as_batch
 from posegen_env.render.avatar import load_avatar
 from posegen_env.suites.suites import OUT_OF_DISTRIBUTION, evaluate_suites
 

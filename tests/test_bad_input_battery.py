@@ -191,7 +191,7 @@ def test_a_factory_without_weights_is_not_silently_called_pretrained(recwarn):
     with a checkpoint, or for a plain callable, nothing is said."""
     import torch
 
-    from posegen_env.estimation.estimator import warn_if_untrained
+    from posegen_env.estimation.checkpoints import warn_if_untrained
 
     with pytest.warns(UserWarning, match="untrained network"):
         warn_if_untrained("my_pkg.model:make", None, torch.nn.Linear(2, 2))

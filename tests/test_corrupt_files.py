@@ -7,7 +7,8 @@ import pytest
 import torch
 
 import posegen_env  # noqa: F401  (registers PoseGen-v0)
-from posegen_env.estimation.estimator import DEFAULT_ESTIMATOR_PATH, EstimatorError, load_estimator
+from posegen_env.estimation.checkpoints import DEFAULT_ESTIMATOR_PATH, load_estimator
+from posegen_env.estimation.spec import EstimatorError
 from posegen_env.files import zip_checksum_failure
 from posegen_env.render.avatar import AvatarError
 from posegen_env.render.avatar.cast import DEFAULT_CAST_PATH, load_renderer

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from posegen_env.device import resolve_device
-from posegen_env.estimation.estimator import load_estimator
+from posegen_env.estimation.checkpoints import load_estimator
 
 
 def test_auto_and_none_pick_cuda_only_when_torch_sees_it():

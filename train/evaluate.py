@@ -21,9 +21,10 @@ from posegen_env.body.body_model import BodyModelError, load_body_model
 from posegen_env.body.joint_sets import JointSetError
 from posegen_env.cli import run_script
 from posegen_env.data.dataset import DatasetError, load_dataset
-from posegen_env.estimation.estimator import EstimatorError, load_estimator, spec_of
+from posegen_env.estimation.checkpoints import load_estimator
 from posegen_env.estimation.evaluate import evaluate_dataset
 from posegen_env.estimation.metrics import format_table
+from posegen_env.estimation.spec import EstimatorError, spec_of
 from posegen_env.render.avatar import AvatarError
 from posegen_env.render.avatar.cast import load_renderer
 from posegen_env.render.backgrounds import BackgroundError, parse_backgrounds

@@ -29,7 +29,8 @@ from posegen_env.data.dataset import DatasetError
 from posegen_env.device import device_argument
 from posegen_env.envs.checks import MAX_IMAGE_SIZE
 from posegen_env.envs.reward import RewardConfig
-from posegen_env.estimation.estimator import EstimatorError, load_estimator, warn_if_untrained
+from posegen_env.estimation.checkpoints import load_estimator, warn_if_untrained
+from posegen_env.estimation.spec import EstimatorError
 from posegen_env.render.avatar import AvatarError
 from posegen_env.render.backgrounds import BackgroundError
 

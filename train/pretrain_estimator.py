@@ -24,15 +24,10 @@ from posegen_env.cli import run_script
 from posegen_env.data.base_splits import base_split
 from posegen_env.data.dataset import DatasetError
 from posegen_env.device import device_argument
-from posegen_env.estimation.estimator import (
-    BaselineEstimator,
-    EstimatorError,
-    absolute_callable,
-    load_estimator,
-    read_estimator_file,
-    save_estimator,
-    spec_of,
-)
+from posegen_env.estimation.baseline import BaselineEstimator
+from posegen_env.estimation.checkpoints import load_estimator, read_estimator_file, save_estimator
+from posegen_env.estimation.plugins import absolute_callable
+from posegen_env.estimation.spec import EstimatorError, spec_of
 from posegen_env.estimation.targets import training_data
 from posegen_env.estimation.training import train_estimator, validation_mpjpe
 from posegen_env.render.avatar import AvatarError

@@ -37,7 +37,8 @@ from posegen_env.device import device_argument
 from posegen_env.envs.action_space import check_choose
 from posegen_env.envs.checks import MAX_IMAGE_SIZE
 from posegen_env.envs.reward import METRICS, MODES, RewardConfig
-from posegen_env.estimation.estimator import EstimatorError, absolute_callable
+from posegen_env.estimation.plugins import absolute_callable
+from posegen_env.estimation.spec import EstimatorError
 from posegen_env.estimation.training import OPTIMIZERS
 from posegen_env.render.avatar import AvatarError
 from posegen_env.render.backgrounds import parse_backgrounds

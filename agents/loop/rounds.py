@@ -34,14 +34,10 @@ from posegen_env.data.image_grid import save_image_grid
 from posegen_env.envs.action_space import ROOT_SLICE, ROOT_TILT_DEG, decode
 from posegen_env.envs.task import PoseGenTask
 from posegen_env.envs.vector_env import PoseGenVectorEnv
-from posegen_env.estimation.estimator import (
-    BaselineEstimator,
-    EstimatorError,
-    build_from,
-    load_estimator,
-    save_estimator,
-    warn_if_untrained,
-)
+from posegen_env.estimation.baseline import BaselineEstimator
+from posegen_env.estimation.checkpoints import load_estimator, save_estimator, warn_if_untrained
+from posegen_env.estimation.plugins import build_from
+from posegen_env.estimation.spec import EstimatorError
 from posegen_env.estimation.targets import training_data
 from posegen_env.estimation.training import check_loss, make_optimizer, validation_mpjpe
 from posegen_env.estimation.training import finetune as finetune_estimator

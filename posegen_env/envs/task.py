@@ -18,8 +18,10 @@ from posegen_env.device import default_render_batch, resolve_device
 from posegen_env.envs.action_space import action_dim, check_choose, choice_action, choice_index, decode
 from posegen_env.envs.checks import MAX_IMAGE_SIZE, check_int
 from posegen_env.envs.reward import RewardConfig
-from posegen_env.estimation.estimator import load_estimator, predict, predict_tensor, spec_of
+from posegen_env.estimation.checkpoints import load_estimator
 from posegen_env.estimation.metrics import mpjpe, pa_mpjpe
+from posegen_env.estimation.prediction import predict, predict_tensor
+from posegen_env.estimation.spec import spec_of
 from posegen_env.estimation.targets import targets
 from posegen_env.profiling import stage
 from posegen_env.render.avatar.cast import CastRenderer, load_renderer

@@ -4,17 +4,12 @@ Any estimator -- the shipped baseline, a checkpoint, or a user's ``module:callab
 and called here, scored with the standard metrics, and (if it is a torch module) fine-tuned.
 """
 
-from posegen_env.estimation.estimator import (
-    INPUT_SIZE,
-    BaselineEstimator,
-    EstimatorError,
-    PoseEstimator,
-    load_estimator,
-    predict,
-    save_estimator,
-)
+from posegen_env.estimation.baseline import INPUT_SIZE, BaselineEstimator
+from posegen_env.estimation.checkpoints import load_estimator, save_estimator
 from posegen_env.estimation.evaluate import evaluate_dataset
 from posegen_env.estimation.metrics import evaluate_poses, format_table, mpjpe, pa_mpjpe, pck3d
+from posegen_env.estimation.prediction import predict
+from posegen_env.estimation.spec import EstimatorError, PoseEstimator
 from posegen_env.estimation.training import finetune, train_estimator, validation_mpjpe
 
 __all__ = [

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from posegen_env.data.dataset import PoseDataset
-from posegen_env.estimation.estimator import predict, spec_of
 from posegen_env.estimation.metrics import evaluate_poses
+from posegen_env.estimation.prediction import predict
+from posegen_env.estimation.spec import spec_of
 from posegen_env.estimation.targets import targets
 
 

@@ -1,4 +1,8 @@
-"""How an estimator is called: the crops it takes and the joints it returns.
+"""How an estimator is called: the interface, the crops it takes and the joints it returns.
+
+The interface is one call (``PoseEstimator``): a batch of square person crops in, 3D joints in
+camera axes out. It lives here, with ``EstimatorError`` and ``spec_of``, because every other
+estimation module needs them and this one imports none of those.
 
 PoseGen renders crops for each estimator as *it* expects them -- the size it was trained at, with
 the context margin its detector wants -- prepares them as it was trained (normalisation, channel
@@ -11,11 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
 
 from posegen_env.body.joint_sets import JointSet, JointSetError, get_joint_set
+from posegen_env.body.joints import MIRROR_JOINTS
 from posegen_env.render.crops import DEFAULT_CROP_SCALE
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -26,6 +32,10 @@ CHANNEL_ORDERS = ("RGB", "BGR")
 
 class SpecError(ValueError):
     """An estimator's declared spec that cannot be used, and how to fix it."""
+
+
+class EstimatorError(ValueError):
+    """An estimator, its file, its input or its output that cannot be used, and what to do."""
 
 
 @dataclass(frozen=True)
@@ -141,3 +151,29 @@ def check_units(joints_m: np.ndarray | torch.Tensor, spec: EstimatorSpec, name: 
     if reach > 20.0 if spec.units == "m" else 0.0 < reach < 0.02:
         raise SpecError(f"{name} declares units={spec.units!r}, but its joints reach {reach:.3g} m from the root "
                         f"(a body reaches about 0.2-1 m): its output looks like {other}; declare units={other!r}")
+
+
+@runtime_checkable
+class PoseEstimator(Protocol):
+    """Anything PoseGen can evaluate and (if it is a torch module) fine-tune; its spec attributes
+    (``EstimatorSpec`` fields, or one ``spec``) are optional."""
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) prepared crops -> (B, J, 3) joints in camera axes, in the declared set and unit."""
+        ...
+
+
+def spec_of(estimator) -> EstimatorSpec:
+    """The estimator's declared spec, or a clear error naming the estimator."""
+    try:
+        return EstimatorSpec.of(estimator)
+    except SpecError as err:
+        raise EstimatorError(f"{getattr(estimator, 'name', type(estimator).__name__)}: {err}") from None
+
+
+def mirror_joints(joints: torch.Tensor, mirror=MIRROR_JOINTS) -> torch.Tensor:
+    """Camera-frame joints of the horizontally flipped image: swap left/right (``mirror``: each
+    joint's partner in the set), negate x."""
+    mirrored = joints[:, list(mirror)].clone()
+    mirrored[..., 0] = -mirrored[..., 0]
+    return mirrored

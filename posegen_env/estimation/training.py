@@ -17,8 +17,9 @@ import torch
 from tqdm import tqdm
 
 from posegen_env.data.dataset import PoseData
-from posegen_env.estimation.estimator import EstimatorError, as_batch, mirror_joints, predict, spec_of
 from posegen_env.estimation.metrics import mpjpe
+from posegen_env.estimation.prediction import as_batch, predict
+from posegen_env.estimation.spec import EstimatorError, mirror_joints, spec_of
 
 # Every public torch module with batch-norm running statistics (their common base class is private).
 BATCH_NORMS = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d, torch.nn.SyncBatchNorm,

@@ -28,8 +28,8 @@ from posegen_env.body.pose_library import mirror_pose
 from posegen_env.data.cache import cache_root, ensure_cached
 from posegen_env.data.dataset import PoseDataset, load_dataset, write_dataset
 from posegen_env.distributions import BaseCameraSampler, BasePoseSampler, RangeCameraSampler
-from posegen_env.estimation.estimator import spec_of
 from posegen_env.estimation.evaluate import evaluate_dataset
+from posegen_env.estimation.spec import spec_of
 from posegen_env.render.avatar.cast import CastRenderer
 from posegen_env.render.backgrounds import background_tag
 from posegen_env.render.camera import CameraParams

@@ -69,7 +69,7 @@ def test_examine_refuses_bad_settings(tmp_path, capsys):
 
 def test_a_detector_nan_outside_examine_mode_says_where_nan_is_allowed():
     from posegen_env.envs.task import PoseGenTask
-    from posegen_env.estimation.estimator import EstimatorError
+    from posegen_env.estimation.spec import EstimatorError
 
     def blind(images):
         return torch.full((len(images), 24, 3), float("nan"))

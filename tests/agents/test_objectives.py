@@ -12,7 +12,7 @@ from agents.policies.objectives import Objective
 from posegen_env.envs.action_space import CAMERA_SLICE
 from posegen_env.envs.task import PoseGenTask
 from posegen_env.envs.vector_env import PoseGenVectorEnv
-from posegen_env.estimation.estimator import load_estimator
+from posegen_env.estimation.checkpoints import load_estimator
 
 QUICK = Objective("learnability", adapt_steps=8)
 

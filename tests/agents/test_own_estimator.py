@@ -8,7 +8,9 @@ import pytest
 import run_agent
 import torch
 
-from posegen_env.estimation.estimator import EstimatorError, build_from, load_estimator
+from posegen_env.estimation.checkpoints import load_estimator
+from posegen_env.estimation.plugins import build_from
+from posegen_env.estimation.spec import EstimatorError
 
 MODEL = '''
 import torch

@@ -13,7 +13,7 @@ import run_agent
 from agents.loop import examine_report, report
 from agents.loop import rounds as rounds_module
 from agents.loop.run import RunError, run_lock
-from posegen_env.estimation.estimator import EstimatorError
+from posegen_env.estimation.spec import EstimatorError
 from tests.agents.test_resume_reliability import hold_run
 
 pytestmark = pytest.mark.usefixtures("private_cache")  # renders go to a cache of their own

@@ -10,7 +10,7 @@ import pytest
 import run_agent
 
 from agents.loop.run import RunError, run_lock
-from posegen_env.estimation.estimator import EstimatorError
+from posegen_env.estimation.spec import EstimatorError
 from posegen_env.render.avatar import AvatarError
 from tests.test_corrupt_files import flip_bytes_inside
 

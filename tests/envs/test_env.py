@@ -26,7 +26,7 @@ from posegen_env.envs.env import PoseGenEnv
 from posegen_env.envs.reward import RewardConfig
 from posegen_env.envs.task import PoseGenTask
 from posegen_env.envs.vector_env import PoseGenVectorEnv
-from posegen_env.estimation.estimator import EstimatorError
+from posegen_env.estimation.spec import EstimatorError
 from posegen_env.render.avatar import AvatarError
 
 

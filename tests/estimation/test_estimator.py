@@ -9,15 +9,10 @@ import torch
 
 from posegen_env.data.dataset import PoseData
 from posegen_env.device import resolve_device
-from posegen_env.estimation.estimator import (
-    DEFAULT_ESTIMATOR_PATH,
-    BaselineEstimator,
-    EstimatorError,
-    as_batch,
-    load_estimator,
-    predict,
-    save_estimator,
-)
+from posegen_env.estimation.baseline import BaselineEstimator
+from posegen_env.estimation.checkpoints import DEFAULT_ESTIMATOR_PATH, load_estimator, save_estimator
+from posegen_env.estimation.prediction import as_batch, predict
+from posegen_env.estimation.spec import EstimatorError
 from posegen_env.estimation.training import cosine_factor, finetune, train_estimator, validation_mpjpe
 
 

@@ -4,17 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from posegen_env.estimation.estimator import (
-    BaselineEstimator,
-    EstimatorError,
-    as_batch,
-    check_prediction,
-    load_estimator,
-    predict,
-    save_estimator,
-    spec_of,
-)
-from posegen_env.estimation.spec import IMAGENET_MEAN, IMAGENET_STD, EstimatorSpec, SpecError
+from posegen_env.estimation.baseline import BaselineEstimator
+from posegen_env.estimation.checkpoints import load_estimator, save_estimator
+from posegen_env.estimation.prediction import as_batch, check_prediction, predict
+from posegen_env.estimation.spec import IMAGENET_MEAN, IMAGENET_STD, EstimatorError, EstimatorSpec, SpecError, spec_of
 
 
 class H36MNet(torch.nn.Module):
