@@ -16,7 +16,7 @@ import torch
 
 from posegen_env.device import resolve_device
 from posegen_env.estimation.baseline import BaselineEstimator
-from posegen_env.estimation.plugins import CallableEstimator, _check_not_a_module, build_from
+from posegen_env.estimation.plugins import CallableEstimator, build_from, check_not_a_module
 from posegen_env.estimation.spec import EstimatorError, PoseEstimator, spec_of
 from posegen_env.files import atomic_write, read_checkpoint, read_torch_file
 
@@ -120,7 +120,7 @@ def load_estimator(spec=None, device=None, checkpoint=None) -> PoseEstimator | t
     if isinstance(spec, str) and spec in SHIPPED_ESTIMATORS:
         spec = SHIPPED_ESTIMATORS[spec]
     if isinstance(spec, (str, os.PathLike)) and ":" not in str(spec):
-        _check_not_a_module(str(spec))
+        check_not_a_module(str(spec))
     if spec is None or isinstance(spec, (str, os.PathLike)) and (Path(spec).suffix in (".pt", ".pth")
                                                                   or ":" not in str(spec)):
         if checkpoint is not None:

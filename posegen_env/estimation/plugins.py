@@ -51,7 +51,7 @@ def _is_factory(obj) -> bool:
         p.kind == inspect.Parameter.VAR_POSITIONAL for p in params)
 
 
-def _check_not_a_module(spec: str) -> None:
+def check_not_a_module(spec: str) -> None:
     """A spec without a colon is a checkpoint; if it names a Python file or module instead, say how to
     name the callable in it."""
     if Path(spec).is_file() and Path(spec).suffix != ".py":
