@@ -20,18 +20,10 @@ from pathlib import Path
 
 from agents.loop.run import RoundConfig, RunError
 from agents.policies import POLICIES
-from agents.policies.anchored import Anchoring
-from posegen_env.envs.action_space import check_choose
-from posegen_env.envs.checks import MAX_IMAGE_SIZE
-from posegen_env.envs.reward import RewardConfig
-from posegen_env.estimation.training import OPTIMIZERS
 from posegen_env.files import atomic_write
-from posegen_env.render.backgrounds import parse_backgrounds
 
 SWEEP_FORMAT = "posegen-sweep-v1"
 NOT_GRIDDED = ("policies", "seed", "format")  # the sweep's own axes, and what no one sets
-COUNTS = ("rounds", "samples", "learn_steps", "finetune_steps", "replay_samples", "val_samples", "suite_samples",
-          "num_envs")  # run settings that count something: at least 1
 INSTALL_RAY = 'pip install -e ".[ray]"'
 _HOST = re.compile(r"[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\]")  # a name, an IPv4 address or a bracketed IPv6 one
 ADDRESS_FORMS = ("HOST:PORT (e.g. 10.0.0.5:6379, as `ray start --head` prints it), ray://HOST:PORT (Ray Client), "
@@ -65,13 +57,13 @@ class SweepConfig:
         """Each grid point's run settings, checked here: a bad value would otherwise be found only by
         every trial of the point on a Ray worker, after Ray started and after each trial's retries."""
         try:
-            check_run_settings(RoundConfig(**self.settings))
+            RoundConfig(**self.settings).check()
         except (TypeError, ValueError) as err:
             raise RunError(f"--set: {err}; give a valid value") from None
         first = [t for t in self.trials() if t["policy"] == self.policies[0] and t["seed"] == self.seeds[0]]
         for trial in first:  # one trial per grid point
             try:
-                check_run_settings(self.trial_config(trial))
+                self.trial_config(trial).check()
             except (TypeError, ValueError) as err:
                 raise RunError(f"--grid point {self.point(trial)}: {err}; drop or change that value") from None
 
@@ -137,27 +129,6 @@ def parse_value(key: str, text: str) -> object:
         kind = {"int": "whole number", "float": "number", "dict": "JSON object"}.get(type(default).__name__, "value")
         hint = "or none" if example is None else f"e.g. {example!r}"
         raise RunError(f"{key}={text!r}: {key} takes a {kind} ({hint})") from None
-
-
-def check_run_settings(config: RoundConfig) -> None:
-    """Raise ValueError, naming the setting, for a value a run refuses only once it runs (the checks
-    run_agent.py makes on its options): a sweep checks every grid point before Ray starts."""
-    for name in COUNTS:
-        if getattr(config, name) < 1:
-            raise ValueError(f"{name} must be a positive whole number, got {getattr(config, name)!r}")
-    if not 0 <= config.replay_ratio < 1:
-        raise ValueError(f"replay_ratio must be in [0, 1), got {config.replay_ratio!r}")
-    if not config.finetune_lr > 0:
-        raise ValueError(f"finetune_lr must be positive, got {config.finetune_lr!r}")
-    if config.image_size is not None and not 16 <= config.image_size <= MAX_IMAGE_SIZE:
-        raise ValueError(f"image_size must be a crop side in pixels, 16 to {MAX_IMAGE_SIZE}, got {config.image_size!r}")
-    if config.finetune_optimizer not in OPTIMIZERS:
-        raise ValueError(f"finetune_optimizer must be one of {', '.join(sorted(OPTIMIZERS))}, got "
-                         f"{config.finetune_optimizer!r}")
-    Anchoring(config.reach, config.uniform_share)
-    check_choose(config.choose)
-    parse_backgrounds(config.background_mix, config.backgrounds)
-    RewardConfig.from_any(config.reward)
 
 
 def require_tune() -> None:

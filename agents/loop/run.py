@@ -16,13 +16,19 @@ from pathlib import Path
 
 from agents.policies import POLICIES
 from agents.policies.anchored import REACH, UNIFORM_SHARE, Anchoring
+from agents.policies.objectives import Objective
+from posegen_env.envs.action_space import check_choose
+from posegen_env.envs.checks import MAX_IMAGE_SIZE
 from posegen_env.envs.reward import RewardConfig
+from posegen_env.estimation.training import OPTIMIZERS
 from posegen_env.files import atomic_write
 from posegen_env.render.backgrounds import Backgrounds, parse_backgrounds
 
 ANCHORING_SETTINGS = tuple(f.name for f in fields(Anchoring))  # read only by anchored policies
 # read only by learned policies
 LEARNING_SETTINGS = ("reward", "learn_steps", "objective", "fresh_share", "learn_view", "search_replay")
+COUNTS = ("rounds", "samples", "learn_steps", "finetune_steps", "replay_samples", "val_samples", "suite_samples",
+          "num_envs")  # settings that count something: at least 1
 RUN_FORMAT = "posegen-run-v2"  # v2: learned policies are anchored (their saved states are steps, not actions)
 
 
@@ -71,6 +77,32 @@ class RoundConfig:
     uniform_share: float = UNIFORM_SHARE  # share of anchors drawn uniformly over the action box
     seed: int = 0
     format: str = RUN_FORMAT
+
+    def check(self) -> None:
+        """Raise ValueError, naming the setting, for a value a run would refuse only once it runs: a
+        sweep checks every grid point with it before Ray starts."""
+        for name in COUNTS:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive whole number, got {getattr(self, name)!r}")
+        if not 0 <= self.replay_ratio < 1:
+            raise ValueError(f"replay_ratio must be in [0, 1), got {self.replay_ratio!r}")
+        if not self.finetune_lr > 0:
+            raise ValueError(f"finetune_lr must be positive, got {self.finetune_lr!r}")
+        if self.image_size is not None and not 16 <= self.image_size <= MAX_IMAGE_SIZE:
+            raise ValueError(f"image_size must be a crop side in pixels, 16 to {MAX_IMAGE_SIZE}, "
+                             f"got {self.image_size!r}")
+        if self.finetune_optimizer not in OPTIMIZERS:
+            raise ValueError(f"finetune_optimizer must be one of {', '.join(sorted(OPTIMIZERS))}, got "
+                             f"{self.finetune_optimizer!r}")
+        Objective(self.objective)
+        if not 0 <= self.fresh_share < 1:
+            raise ValueError(f"fresh_share must be in [0, 1), got {self.fresh_share!r}")
+        if not 0 <= self.search_replay <= 1:
+            raise ValueError(f"search_replay must be in [0, 1], got {self.search_replay!r}")
+        self.anchoring  # noqa: B018 -- Anchoring checks reach and uniform_share
+        check_choose(self.choose)
+        self.background  # noqa: B018 -- parse_backgrounds checks the mix
+        RewardConfig.from_any(self.reward)
 
     @property
     def anchoring(self) -> Anchoring:

@@ -140,3 +140,13 @@ def test_without_learning_the_view_the_camera_stays_the_anchors(name, task):
         same_view = np.allclose(actions[:, CAMERA_SLICE], at_anchor[:, CAMERA_SLICE])
         assert same_view != learn_view
         assert not np.allclose(actions[:, :CAMERA_SLICE.start], at_anchor[:, :CAMERA_SLICE.start])  # the body moves
+
+
+def test_the_run_config_checks_its_learning_settings():
+    from agents.loop.run import RoundConfig
+
+    RoundConfig(objective="learnability", fresh_share=0.5, search_replay=1.0, learn_view=False).check()
+    for bad, match in (({"objective": "regret"}, "unknown objective"), ({"fresh_share": 1.0}, "fresh_share"),
+                       ({"search_replay": 2.0}, "search_replay"), ({"samples": 0}, "samples")):
+        with pytest.raises(ValueError, match=match):
+            RoundConfig(**bad).check()
