@@ -32,8 +32,12 @@ def main(argv=None) -> int:
     p.add_argument("--split", choices=SPLITS, default="test",
                    help="test: the scores the runs recorded; validation: re-score the final estimators")
     p.add_argument("--reference", default="random", help="the policy every other one's lead is measured against")
+    p.add_argument("--round", type=int, default=None, metavar="K",
+                   help="compare round K of every run (default: each run's last round), e.g. round 2 of 5-round runs")
     args = p.parse_args(argv)
-    config, baseline, finals = final_rounds(args.runs)
+    if args.round is not None and args.round < 1:
+        p.error(f"--round {args.round}: give a round number, 1 or more")
+    config, baseline, finals = final_rounds(args.runs, args.round)
     if args.split != "test":
         baseline, finals = rescore(config, baseline, finals, args.split)
     summary = summarise(baseline, finals, reference=args.reference)

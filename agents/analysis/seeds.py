@@ -44,11 +44,13 @@ class FinalRound:
     row: dict  # the round's result row (its ``suites`` are on the split being compared)
 
 
-def final_rounds(runs: list[Path]) -> tuple[RoundConfig, dict, list[FinalRound]]:
-    """The last round of every policy of every run, and the pre-trained row of the first run.
+def final_rounds(runs: list[Path], at_round: int | None = None) -> tuple[RoundConfig, dict, list[FinalRound]]:
+    """The last round (or round ``at_round``) of every policy of every run, and the pre-trained row of
+    the first run.
 
     The runs must agree in every setting their policies read, the policies and the seed apart, be
-    finished, and hold each (policy, seed) once: the same seed twice would count one result twice."""
+    finished (up to ``at_round``), and hold each (policy, seed) once: the same seed twice would count
+    one result twice. ``at_round`` compares runs of different lengths at a round they all reached."""
     if not runs:
         raise RunError("give at least one run directory")
     runs = [Path(run) for run in runs]
@@ -58,17 +60,19 @@ def final_rounds(runs: list[Path]) -> tuple[RoundConfig, dict, list[FinalRound]]
     found: list[FinalRound] = []
     seen: dict[tuple[str, int], Path] = {}
     for run, (config, rows) in zip(runs, read, strict=True):
+        wanted = config.rounds if at_round is None else at_round
         for name in config.policies:
             done = rounds_done(rows, name)
-            if done < config.rounds:
-                raise RunError(f"{run}: {name} has finished {done} of {config.rounds} rounds; finish it with "
-                               f"`python train/run_agent.py --resume {run}` first")
+            if done < wanted:
+                more = f" --rounds {wanted}" if wanted > config.rounds else ""
+                raise RunError(f"{run}: {name} has finished {done} of {wanted} rounds; finish it with "
+                               f"`python train/run_agent.py --resume {run}{more}` first")
             if (name, config.seed) in seen:
                 raise RunError(f"{name} with seed {config.seed} is in both {seen[name, config.seed]} and {run}; "
                                "pass each seed of a policy once")
             seen[name, config.seed] = run
-            row = next(r for r in rows if r["policy"] == name and r["round"] == done)
-            found.append(FinalRound(name, config.seed, run, done, row))
+            row = next(r for r in rows if r["policy"] == name and r["round"] == wanted)
+            found.append(FinalRound(name, config.seed, run, wanted, row))
     baseline = next(r for r in read[0][1] if r["policy"] == BASELINE)
     return configs[ref], baseline, found
 
@@ -185,7 +189,9 @@ def plot_seeds(summary: dict, path: Path) -> None:
 
 def write_summary(out: Path, summary: dict, split: str) -> str:
     """seeds.md, seeds.json and seeds.png in ``out``; returns the Markdown."""
-    md = (f"# Policies over seeds ({split} split)\n\nLast round of each run; OOD mean = mean MPJPE (mm, 14 joints) "
+    rounds = sorted({k for rec in summary["policies"].values() for k in rec["rounds"]})
+    which = f"Round {rounds[0]} of each run" if len(rounds) == 1 else "Last round of each run"
+    md = (f"# Policies over seeds ({split} split)\n\n{which}; OOD mean = mean MPJPE (mm, 14 joints) "
           f"over the out-of-distribution suites; pre-trained {summary['baseline']['ood_mean_mpjpe_mm']:.1f} mm.\n\n"
           + seeds_table(summary) + "\n")
     out.mkdir(parents=True, exist_ok=True)

@@ -297,5 +297,8 @@ def test_seeds_compare_into_means_and_a_bootstrap_lead(quick_all, tmp_path, caps
     (unfinished / "results.json").write_text(json.dumps({"rows": [r for r in rows if r["policy"] != "search"]}))
     with pytest.raises(run_module.RunError, match="finished 0 of 1 rounds"):
         final_rounds([runs[0], unfinished])
+    assert final_rounds(runs[:2], at_round=1)[2] == final_rounds(runs[:2])[2]  # round 1 is these runs' last
+    with pytest.raises(run_module.RunError, match=r"finished 1 of 2 rounds.*--resume .*seed0 --rounds 2"):
+        final_rounds(runs[:2], at_round=2)
     with pytest.raises(run_module.RunError, match="config.json missing"):
         final_rounds([tmp_path / "nothing"])
