@@ -6,6 +6,20 @@ import torch
 from posegen_env.render.avatar import CastSubject, load_avatar, save_cast
 from posegen_env.render.avatar.checkpoint import avatar_state, build_avatar
 
+# The test modules that run scripts or the whole loop end to end (marked e2e); the rest are unit tests.
+E2E_MODULES = {
+    "test_run_agent.py", "test_examine.py", "test_sweep.py", "test_resume_reliability.py",
+    "test_reports_and_run_folders.py", "test_own_estimator.py", "test_bad_input_battery.py", "test_cli.py",
+    "test_make_capture.py", "test_fit_avatar_out.py", "test_zju.py", "test_capture_fitting_checks.py",
+    "test_evaluate.py",
+}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.path.name in E2E_MODULES:
+            item.add_marker(pytest.mark.e2e)
+
 
 @pytest.fixture(scope="module")
 def private_cache(tmp_path_factory):
