@@ -22,7 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from agents.loop.report import BASELINE, ood_mean  # noqa: E402
+from agents.loop.report import BASELINE, ood_mean, suite_mpjpe  # noqa: E402
 from agents.loop.run import LEARNING_SETTINGS, RoundConfig, read_run  # noqa: E402
 from agents.policies import POLICIES  # noqa: E402
 
@@ -45,9 +45,8 @@ def curves(runs: list[Path]) -> dict[str, dict[int, dict[int, tuple[float, float
             if row["policy"] == BASELINE:
                 continue
             key = label(row["policy"], config)
-            out[key][config.seed][0] = (ood_mean(base), base["suites"]["in-distribution"]["eval14"]["mpjpe_mm"])
-            out[key][config.seed][row["round"]] = (ood_mean(row),
-                                                   row["suites"]["in-distribution"]["eval14"]["mpjpe_mm"])
+            out[key][config.seed][0] = (ood_mean(base), suite_mpjpe(base, "in-distribution"))
+            out[key][config.seed][row["round"]] = (ood_mean(row), suite_mpjpe(row, "in-distribution"))
     return out
 
 

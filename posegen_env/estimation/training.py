@@ -124,6 +124,13 @@ def make_optimizer(model: torch.nn.Module, name: str, lr: float, weight_decay: f
     return OPTIMIZERS[name](params, lr=lr, weight_decay=weight_decay, **extra)
 
 
+def freeze_batch_norm(model: torch.nn.Module) -> None:
+    """Put every batch-norm layer of ``model`` in evaluation mode: training leaves their statistics as they are."""
+    for m in model.modules():
+        if isinstance(m, BATCH_NORMS):
+            m.eval()
+
+
 def cosine_factor(step: int, steps: int) -> float:
     """Share of the base learning rate at ``step`` of ``steps``: a cosine from 1 down to 0.05."""
     return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / max(steps, 1)))
@@ -189,9 +196,7 @@ def train_estimator(model: torch.nn.Module, sources: list[tuple[PoseData, float]
     def train_mode() -> None:
         model.train()
         if freeze_norm:
-            for m in model.modules():
-                if isinstance(m, BATCH_NORMS):
-                    m.eval()
+            freeze_batch_norm(model)
 
     train_mode()
     with tqdm(total=steps, initial=start_step, desc=desc, unit="step") as bar:
@@ -239,10 +244,7 @@ def adapted_copy(model: torch.nn.Module, data: PoseData, steps: int, lr: float, 
     opt = make_optimizer(adapted, "adamw", lr, 0.0)
     generator, rng = torch.Generator().manual_seed(seed), np.random.default_rng(seed)
     device = next(adapted.parameters()).device
-    adapted.train()
-    for m in adapted.modules():
-        if isinstance(m, BATCH_NORMS):
-            m.eval()
+    freeze_batch_norm(adapted.train())
     for step in range(steps):
         batch = training_batch(adapted, [data], [rng.integers(len(data), size=batch_size)], generator, device)
         value = _checked_loss(default_loss(adapted, batch), step)
