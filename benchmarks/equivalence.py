@@ -24,7 +24,7 @@ from posegen_env.envs.task import PoseGenTask
 from posegen_env.estimation.metrics import evaluate_poses, format_table
 from posegen_env.estimation.prediction import predict
 from posegen_env.estimation.targets import targets
-from posegen_env.render.avatar.cast import load_renderer
+from posegen_env.render.avatar.loading import load_renderer
 from posegen_env.render.backgrounds import parse_backgrounds
 from posegen_env.render.camera import REFERENCE_WIDTH
 from posegen_env.render.cameras import crop_jitter, orbit_cameras, person_crop_boxes

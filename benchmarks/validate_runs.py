@@ -19,7 +19,7 @@ from pathlib import Path
 from agents.loop.report import BASELINE, comparison, comparison_table, markdown_table
 from agents.loop.run import RoundConfig, round_dir
 from posegen_env.estimation.checkpoints import load_estimator
-from posegen_env.render.avatar.cast import load_renderer
+from posegen_env.render.avatar.loading import load_renderer
 from posegen_env.suites.suites import evaluate_suites
 
 

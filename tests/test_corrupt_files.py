@@ -11,8 +11,9 @@ from posegen_env.estimation.checkpoints import DEFAULT_ESTIMATOR_PATH, load_esti
 from posegen_env.estimation.spec import EstimatorError
 from posegen_env.files import zip_checksum_failure
 from posegen_env.render.avatar import AvatarError
-from posegen_env.render.avatar.cast import DEFAULT_CAST_PATH, load_renderer
+from posegen_env.render.avatar.cast import DEFAULT_CAST_PATH
 from posegen_env.render.avatar.checkpoint import DEFAULT_AVATAR_PATH
+from posegen_env.render.avatar.loading import load_renderer
 
 
 def flip_bytes_inside(src, dst, count=4):

@@ -26,7 +26,7 @@ from posegen_env.estimation.evaluate import evaluate_dataset
 from posegen_env.estimation.metrics import format_table
 from posegen_env.estimation.spec import EstimatorError, spec_of
 from posegen_env.render.avatar import AvatarError
-from posegen_env.render.avatar.cast import load_renderer
+from posegen_env.render.avatar.loading import load_renderer
 from posegen_env.render.backgrounds import BackgroundError, parse_backgrounds
 from posegen_env.suites.suites import SPLITS, SUITES, evaluate_suites
 

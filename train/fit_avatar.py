@@ -44,7 +44,6 @@ from posegen_env.cli import run_script
 from posegen_env.data.capture import CaptureError
 from posegen_env.data.zju import FORMATS, load_any_capture
 from posegen_env.device import device_argument
-from posegen_env.render.avatar.cast import load_geometry
 from posegen_env.render.avatar.checkpoint import (
     AvatarError,
     build_avatar,
@@ -63,6 +62,7 @@ from posegen_env.render.avatar.fit import (
     new_subject,
     photometric_loss,
 )
+from posegen_env.render.avatar.loading import load_geometry
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -31,7 +31,7 @@ from posegen_env.estimation.spec import EstimatorError, spec_of
 from posegen_env.estimation.targets import training_data
 from posegen_env.estimation.training import train_estimator, validation_mpjpe
 from posegen_env.render.avatar import AvatarError
-from posegen_env.render.avatar.cast import load_renderer
+from posegen_env.render.avatar.loading import load_renderer
 from posegen_env.render.backgrounds import BackgroundError, parse_backgrounds
 
 

@@ -103,6 +103,9 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--loss", default=None, metavar="MODULE:CALLABLE",
                    help="fine-tuning loss(model, batch) -> scalar tensor (default: L1 on the estimator's joints)")
     p.add_argument("--finetune-lr", type=float, default=defaults.finetune_lr)
+    p.add_argument("--recolour", action=argparse.BooleanOptionalAction, default=defaults.recolour,
+                   help="fine-tune on recoloured crops (channel swaps, grey, saturation, blur) so the rounds learn "
+                        "poses, not the people they render")
     p.add_argument("--finetune-optimizer", choices=sorted(OPTIMIZERS), default=defaults.finetune_optimizer)
     p.add_argument("--freeze", default="", metavar="NAMES",
                    help="comma-separated module names whose parameters fine-tuning keeps fixed, e.g. 'backbone'")
@@ -183,7 +186,8 @@ def new_config(args: argparse.Namespace) -> RoundConfig:
         num_envs=args.num_envs, estimator=absolute_callable(args.estimator), avatar=args.avatar, seed=args.seed,
         estimator_checkpoint=args.estimator_checkpoint and str(Path(args.estimator_checkpoint).resolve()),
         image_size=args.image_size, loss=absolute_callable(args.loss),
-        finetune_lr=args.finetune_lr, finetune_optimizer=args.finetune_optimizer, freeze=args.freeze,
+        finetune_lr=args.finetune_lr, recolour=args.recolour, finetune_optimizer=args.finetune_optimizer,
+        freeze=args.freeze,
         background_mix=args.background_mix, backgrounds=args.backgrounds, choose=list(check_choose(args.choose)),
         reward={"metric": args.reward_metric, "mode": args.reward_mode, "cap_mm": args.cap_mm})
     if args.quick:  # the sizes without a command-line option

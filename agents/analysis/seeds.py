@@ -23,7 +23,7 @@ from agents.loop.report import BASELINE, changes, ood_mean, save_plot, suite_mpj
 from agents.loop.run import RoundConfig, RunError, check_comparable, read_run, round_dir, rounds_done
 from posegen_env.estimation.checkpoints import load_estimator
 from posegen_env.files import atomic_write
-from posegen_env.render.avatar.cast import load_renderer
+from posegen_env.render.avatar.loading import load_renderer
 from posegen_env.suites.suites import (
     OUT_OF_DISTRIBUTION,
     SUITES,

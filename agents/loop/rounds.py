@@ -287,7 +287,7 @@ class RoundRunner:
                                      eval_every=max(1, c.finetune_steps // 8), patience=None, seed=c.seed + k,
                                      tolerance=c.in_distribution_tolerance, reference_mpjpe=self.reference,
                                      anchor=self.pretrained.state_dict(), loss=self.loss,
-                                     optimizer=c.finetune_optimizer, freeze=c.freeze)
+                                     optimizer=c.finetune_optimizer, freeze=c.freeze, recolour=c.recolour)
         self._save_finetuned(name, k, estimator, curve, history)
         return estimator, history
 

@@ -48,6 +48,9 @@ class RoundConfig:
     search_replay: float = 0.0  # share of the search's samples replayed from its best learning draws
     finetune_steps: int = 2400
     finetune_lr: float = 3e-4
+    # Fine-tuning swaps colour channels, greys, desaturates and blurs crops, so that it learns poses
+    # rather than the people it renders (estimation.training; chosen on the validation split, RESULTS).
+    recolour: bool = True
     replay_ratio: float = 0.85
     in_distribution_tolerance: float = 0.015  # against the pre-trained model, on the validation split
     replay_samples: int = 24000  # base crops replayed while fine-tuning: fewer get memorised
@@ -127,6 +130,7 @@ class RoundConfig:
         doc.setdefault("background_mix", "plain")  # runs before backgrounds: a random plain colour per crop
         doc.setdefault("avatar", None)  # and before the cast: the one shipped person and its baseline
         doc.setdefault("estimator", None)
+        doc.setdefault("recolour", False)  # runs before the people space fine-tuned on crops as rendered
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in doc.items() if k in known})
 

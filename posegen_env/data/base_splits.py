@@ -23,6 +23,13 @@ from posegen_env.render.step import PoseBatch
 SPLIT_SEEDS = {"train": 1, "val": 2}
 
 
+def split_people(avatar: CastRenderer, split: str) -> np.ndarray:
+    """Whom a base split shows: the training people, and for "val" the validation people where the
+    renderer has them (so the in-distribution guard watches people fine-tuning never sees)."""
+    validation = avatar.group("validation")
+    return validation if split == "val" and len(validation) else avatar.group("train")
+
+
 def base_split(avatar, split: str, num_samples: int, data_dir: str | Path | None = None,
                crop_size: int = 64, background="random", crop_scale: float = DEFAULT_CROP_SCALE) -> PoseBatch:
     """``num_samples`` base crops of ``split`` ("train" or "val"), ``crop_size`` pixels square with the
@@ -37,8 +44,8 @@ def base_split(avatar, split: str, num_samples: int, data_dir: str | Path | None
         rng = np.random.default_rng(SPLIT_SEEDS[split])
         poses, cams = BasePoseSampler().sample(num_samples, rng), BaseCameraSampler().sample(num_samples, rng)
         who = None
-        if isinstance(avatar, CastRenderer):  # the training people only: held-out ones are for the suites
-            who, poses["betas"] = avatar.draw(avatar.group("train"), rng, num_samples)
+        if isinstance(avatar, CastRenderer):  # never the suites' held-out people
+            who, poses["betas"] = avatar.draw(split_people(avatar, split), rng, num_samples)
         with tqdm(total=num_samples, desc=f"rendering base {split} split", unit="img") as bar:
             b = render_crops(avatar, poses, cams, crop_size=crop_size, crop_scale=crop_scale, rng=rng, progress=bar,
                              subjects=who, background=background)

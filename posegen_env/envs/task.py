@@ -23,8 +23,10 @@ from posegen_env.estimation.metrics import mpjpe, pa_mpjpe
 from posegen_env.estimation.prediction import predict, predict_tensor
 from posegen_env.estimation.spec import spec_of
 from posegen_env.estimation.targets import targets
+from posegen_env.files import listing
 from posegen_env.profiling import stage
-from posegen_env.render.avatar.cast import CastRenderer, load_renderer
+from posegen_env.render.avatar.cast import CastRenderer
+from posegen_env.render.avatar.loading import load_renderer
 from posegen_env.render.backgrounds import Backgrounds
 from posegen_env.render.crops import check_background, render_crop_tensors
 from posegen_env.render.step import PoseTensors, Sample, StepResult
@@ -90,15 +92,15 @@ class PoseGenTask:
                                  "made by train/make_cast.py)")
             return None
         cast = self.avatar.subjects
-        if subjects is None or (isinstance(subjects, str) and subjects in ("train", "heldout", "all")):
+        if subjects is None or (isinstance(subjects, str) and subjects in ("train", "validation", "heldout", "all")):
             pool = self.avatar.group(subjects or "train").tolist()
         else:
             pool = sorted(set(self.avatar.subject_index(subjects).tolist()))
-        heldout = [cast[k].name for k in pool if cast[k].heldout]
+        heldout = [cast[k].name for k in pool if cast[k].heldout or cast[k].validation]
         if heldout and not allow_heldout:
-            raise ValueError(f"subject(s) {', '.join(heldout)} are held out: only the test and validation suites "
-                             "render them; draw from the training subjects (subjects='train'), or pass "
-                             "allow_heldout=True to diagnose")
+            raise ValueError(f"subject(s) {listing(heldout)} are held out: only the test suites and the "
+                             "in-distribution guard render them; draw from the training subjects (subjects='train'), "
+                             "or pass allow_heldout=True to diagnose")
         if not pool:
             raise ValueError(f"subjects={subjects!r} leaves no subject of the cast ({', '.join(self.avatar.names)}) "
                              "to draw from")

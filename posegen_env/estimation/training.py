@@ -139,19 +139,36 @@ def cosine_factor(step: int, steps: int) -> float:
 def _augment(images: torch.Tensor, generator: torch.Generator, recolour: bool = False) -> torch.Tensor:
     """Photometric jitter (brightness, contrast, colour balance): geometry-free, so labels stay exact.
 
-    ``recolour`` also swaps each crop's colour channels at random and greys a fifth of the crops,
-    so clothes and skin colours stop identifying the people an estimator was trained on."""
+    ``recolour`` is the SPIN/HMR-class augmentation against learning the people: it also swaps each
+    crop's colour channels at random, greys a fifth of the crops, scales the saturation of the rest
+    (0.5-1.5) and blurs a quarter of them (a 3 x 3 Gaussian), so clothes, skin and their edges stop
+    identifying the people an estimator was trained on."""
     b = images.shape[0]
     if recolour:
         order = torch.argsort(torch.rand(b, 3, generator=generator), dim=1)
         images = torch.gather(images, 1, order[:, :, None, None].expand_as(images))
-        grey = torch.rand(b, generator=generator) < 0.2
-        images[grey] = images[grey].mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
+        grey = images.mean(dim=1, keepdim=True)
+        saturation = 0.5 + torch.rand(b, 1, 1, 1, generator=generator)
+        saturation[torch.rand(b, generator=generator) < 0.2] = 0.0
+        images = grey + saturation * (images - grey)
+        blurred = torch.rand(b, generator=generator) < 0.25
+        if blurred.any():
+            images[blurred] = _blur(images[blurred])
     gain = 1 + 0.2 * (torch.rand(b, 1, 1, 1, generator=generator) - 0.5)
     colour = 1 + 0.1 * (torch.rand(b, 3, 1, 1, generator=generator) - 0.5)
     mean = images.mean(dim=(1, 2, 3), keepdim=True)
     contrast = 1 + 0.3 * (torch.rand(b, 1, 1, 1, generator=generator) - 0.5)
     return ((images - mean) * contrast + mean).mul(gain * colour).clamp_(0, 1)
+
+
+_BLUR = torch.tensor([0.25, 0.5, 0.25])
+
+
+def _blur(images: torch.Tensor) -> torch.Tensor:
+    """A 3 x 3 Gaussian blur (sigma ~0.85 px) of crops (N, 3, H, W), edges replicated."""
+    kernel = (_BLUR[:, None] * _BLUR[None, :]).to(images)[None, None].expand(3, 1, 3, 3)
+    padded = torch.nn.functional.pad(images, (1, 1, 1, 1), mode="replicate")
+    return torch.nn.functional.conv2d(padded, kernel, groups=3)
 
 
 def train_estimator(model: torch.nn.Module, sources: list[tuple[PoseData, float]],
@@ -170,7 +187,7 @@ def train_estimator(model: torch.nn.Module, sources: list[tuple[PoseData, float]
     half of each batch; it is off by default because an asymmetric subject (a different colour on
     each sleeve, say) makes mirrored crops contradict its real left/right cues. ``freeze_norm``
     keeps batch-norm statistics fixed, so unusual new images do not shift how every image is seen.
-    ``recolour`` swaps colour channels and greys some crops (``_augment``). ``loss`` replaces the
+    ``recolour`` swaps colour channels, greys, desaturates and blurs crops (``_augment``). ``loss`` replaces the
     default L1 on the joints (``default_loss``) and then sees every label (``training_batch``);
     ``optimizer`` names one of ``OPTIMIZERS``; parameters under the ``freeze`` module names stay fixed.
     """
@@ -258,7 +275,7 @@ def finetune(model: torch.nn.Module, new: PoseData, replay: PoseData, val: PoseD
              steps: int = 2400, batch_size: int = 64, lr: float = 3e-4, eval_every: int = 300,
              patience: int | None = None, tolerance: float = 0.015, holdout: float = 0.1, seed: int = 0,
              reference_mpjpe: float | None = None, anchor: dict | None = None, loss: Loss | None = None,
-             optimizer: str = "adamw", freeze: Sequence[str] = ()) -> dict:
+             optimizer: str = "adamw", freeze: Sequence[str] = (), recolour: bool = False) -> dict:
     """Fine-tune on ``new`` samples mixed with ``replay`` of base data (``replay_ratio`` of every batch).
 
     A ``holdout`` fraction of the new samples measures progress on the hard data; training keeps
@@ -271,8 +288,8 @@ def finetune(model: torch.nn.Module, new: PoseData, replay: PoseData, val: PoseD
     starting weights themselves. Blending keeps far more of the hard-data gain at a given in-distribution cost
     than stopping early does. Batch-norm statistics stay frozen (every batch-norm layer of any module
     is kept in evaluation mode), so the hard samples do not change how base images are normalised and
-    the blend is exact for them; other buffers blend like weights. ``loss``, ``optimizer`` and
-    ``freeze`` as in ``train_estimator``.
+    the blend is exact for them; other buffers blend like weights. ``loss``, ``optimizer``,
+    ``freeze`` and ``recolour`` as in ``train_estimator``.
     """
     if not 0.0 <= replay_ratio < 1.0:
         raise ValueError(f"replay_ratio must be in [0, 1), got {replay_ratio}")
@@ -288,7 +305,7 @@ def finetune(model: torch.nn.Module, new: PoseData, replay: PoseData, val: PoseD
     sources = [(train_new, 1.0 - replay_ratio)] + ([(replay, replay_ratio)] if replay_ratio > 0 else [])
     history = train_estimator(model, sources, lambda m: validation_mpjpe(m, hard_val), steps, batch_size, lr,
                               eval_every=eval_every, patience=patience, seed=seed, desc="fine-tuning estimator",
-                              freeze_norm=True, loss=loss, optimizer=optimizer, freeze=freeze)
+                              freeze_norm=True, loss=loss, optimizer=optimizer, freeze=freeze, recolour=recolour)
     tuned = copy.deepcopy(model.state_dict())
     blends: dict[str, list[float]] = {"alpha": [], "in_distribution": [], "hard": []}
     chosen = None

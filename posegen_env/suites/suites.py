@@ -35,6 +35,7 @@ from posegen_env.render.backgrounds import background_tag
 from posegen_env.render.camera import CameraParams
 from posegen_env.render.crops import DEFAULT_CROP_SCALE, crop_tag, render_crops
 from posegen_env.render.step import PoseBatch
+from posegen_env.suites.heldout_people import heldout_tag, with_heldout_people
 from posegen_env.suites.heldout_poses import heldout_array
 
 SUITES = ("in-distribution", "novel-views", "novel-poses", "hard")
@@ -100,6 +101,7 @@ def build_suite(name: str, avatar, num_samples: int = 500, crop_size: int = 64, 
         BaseCameraSampler().sample(num_samples, rng)
     who = None
     if isinstance(avatar, CastRenderer):
+        with_heldout_people(avatar)
         group = avatar.group(subjects)
         if not len(group):
             raise ValueError(f"the cast has no {subjects!r} subjects to render the {name} suite with; build it with "
@@ -114,7 +116,7 @@ def suite_path(name: str, avatar, num_samples: int = 500, crop_size: int = 64, s
                subjects: str = "heldout", background="random", crop_scale: float = DEFAULT_CROP_SCALE) -> Path:
     """Where a suite is cached: one folder per avatar, suite, split, subject group, size, crop geometry
     and background."""
-    tag = getattr(avatar, "identifier", "avatar")
+    tag = getattr(avatar, "identifier", "avatar") + heldout_tag(avatar)
     split_tag = "" if split == "test" else f"-{split}"
     group_tag = "" if subjects == "heldout" or not isinstance(avatar, CastRenderer) else f"-{subjects}"
     return cache_root() / "suites" / tag / (f"{name}{split_tag}{group_tag}-n{num_samples}"

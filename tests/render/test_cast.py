@@ -13,10 +13,11 @@ from posegen_env.body.body_model import load_body_model
 from posegen_env.data.capture import load_capture
 from posegen_env.distributions import UniformPoseSampler
 from posegen_env.render.avatar import AvatarError, CastSubject, load_avatar, load_cast, save_avatar, save_cast
-from posegen_env.render.avatar.cast import cast_state, load_geometry
+from posegen_env.render.avatar.cast import cast_state
 from posegen_env.render.avatar.checkpoint import avatar_state, build_avatar
 from posegen_env.render.avatar.field import SubjectColours, colour_mlp
 from posegen_env.render.avatar.fit import fitted_parameters, new_avatar, new_subject, photometric_loss
+from posegen_env.render.avatar.loading import load_geometry
 from posegen_env.render.avatar.proxy import RayHits
 from posegen_env.render.camera import orbit_camera
 
@@ -306,7 +307,8 @@ def test_make_cast_quick_builds_and_resumes(tmp_path, capsys):
 
 
 def test_load_renderer_reads_an_avatar_or_a_cast_and_names_both_when_neither(cast_file, body, tmp_path):
-    from posegen_env.render.avatar.cast import CastRenderer, load_renderer
+    from posegen_env.render.avatar.cast import CastRenderer
+    from posegen_env.render.avatar.loading import load_renderer
 
     assert isinstance(load_renderer(cast_file, body), CastRenderer)
     assert not isinstance(load_renderer(None, body), CastRenderer)

@@ -5,7 +5,7 @@ import pytest
 
 from posegen_env.data.base_splits import base_split
 from posegen_env.data.dataset import load_dataset
-from posegen_env.render.avatar.cast import load_renderer
+from posegen_env.render.avatar.loading import load_renderer
 from posegen_env.suites.suites import build_suite, load_suite, suite_path
 
 pytestmark = pytest.mark.usefixtures("private_cache")  # renders go to a cache of their own

@@ -15,6 +15,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,14 +24,11 @@ from posegen_env.body.body_model import load_body_model
 from posegen_env.files import atomic_write, listing, read_checkpoint
 from posegen_env.render.avatar.checkpoint import (
     AVATAR_FORMAT,
-    DEFAULT_AVATAR_PATH,
     AvatarError,
-    avatar_from_state,
     avatar_state,
     build_avatar,
     check_body,
     check_field,
-    load_avatar,
     reading,
 )
 from posegen_env.render.avatar.field import CanonicalField, SubjectColours, colour_mlp
@@ -54,6 +52,7 @@ class CastSubject:
     heldout: bool = False  # kept out of training data (test subjects)
     outfit: dict = field(default_factory=dict)  # JSON-able description of the clothes painted on
     psnr: float | None = None  # held-out-view PSNR (dB) of its colour fit
+    validation: bool = False  # neither trained on nor tested: the in-distribution guard's people
 
 
 class CastRenderer(AvatarRenderer):
@@ -67,7 +66,7 @@ class CastRenderer(AvatarRenderer):
 
     betas: torch.Tensor  # buffer (S, K): each subject's body shape
 
-    def __init__(self, body_model, field: CanonicalField, proxy: SkinnedProxy, colours: SubjectColours,
+    def __init__(self, body_model, field: CanonicalField, proxy: SkinnedProxy, colours: SubjectColours | Any,
                  subjects: Sequence[CastSubject], num_samples: int = 12, background=(255, 255, 255)):
         super().__init__(body_model, field, proxy, num_samples, background)
         if len(subjects) != len(colours):
@@ -106,11 +105,13 @@ class CastRenderer(AvatarRenderer):
         return index
 
     def group(self, name: str) -> np.ndarray:
-        """Indices of the subjects in ``name``: "train" (not held out), "heldout" or "all"."""
-        wanted = {"train": (False,), "heldout": (True,), "all": (False, True)}
-        if name not in wanted:
-            raise AvatarError(f"unknown subject group {name!r}; use 'train', 'heldout' or 'all'")
-        return np.array([k for k, s in enumerate(self.subjects) if s.heldout in wanted[name]], np.int64)
+        """Indices of the subjects in ``name``: "train" (neither held out nor for validation),
+        "validation" (the in-distribution guard's), "heldout" (the test suites') or "all"."""
+        groups = {"train": lambda s: not (s.heldout or s.validation), "validation": lambda s: s.validation,
+                  "heldout": lambda s: s.heldout, "all": lambda s: True}
+        if name not in groups:
+            raise AvatarError(f"unknown subject group {name!r}; use 'train', 'validation', 'heldout' or 'all'")
+        return np.array([k for k, s in enumerate(self.subjects) if groups[name](s)], np.int64)
 
     def draw(self, group: np.ndarray, rng: np.random.Generator | Sequence[np.random.Generator],
              count: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -322,26 +323,3 @@ def build_cast(state: dict, body_model, device=None) -> CastRenderer:
     subjects = [CastSubject(s["name"], s["betas"].float(), s["heldout"], s["outfit"], s.get("psnr")) for s in entries]
     cast = CastRenderer(body_model, first.field, first.proxy, colours, subjects, first.num_samples, first.background)
     return cast.to(device or "cpu").eval()
-
-
-def load_geometry(path: str | os.PathLike, body_model=None, device=None) -> AvatarRenderer:
-    """The geometry a new subject is fitted on, from an avatar file or a cast file (as its first
-    subject's avatar)."""
-    renderer = load_renderer(path, body_model, device)
-    return renderer.avatar(0) if isinstance(renderer, CastRenderer) else renderer
-
-
-def load_renderer(path: str | os.PathLike | None = None, body_model=None, device=None) -> AvatarRenderer:
-    """An avatar file or a cast file, whichever ``path`` holds (None or "avatar": the shipped avatar;
-    "cast": the shipped cast), read once."""
-    if path is None:
-        return load_avatar(None, body_model, device)
-    if isinstance(path, str) and path in ("cast", "avatar"):
-        path = DEFAULT_CAST_PATH if path == "cast" else DEFAULT_AVATAR_PATH
-    path = Path(path)
-    state = read_checkpoint(path, (AVATAR_FORMAT, CAST_FORMAT), AvatarError,
-                            "The shipped ones are named 'avatar' (one person) and 'cast' (ten people); fit your own "
-                            "with train/fit_avatar.py or build a cast with train/make_cast.py")
-    if state["format"] == CAST_FORMAT:
-        return cast_from_state(path, state, body_model, device)
-    return avatar_from_state(path, state, body_model, device)
