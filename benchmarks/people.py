@@ -68,7 +68,16 @@ def main() -> None:
     p.add_argument("--poses", type=int, default=15, help="training poses of the capture rig per person")
     p.add_argument("--steps", type=int, default=512)
     p.add_argument("--num-envs", type=int, default=64)
+    p.add_argument("--parts", nargs="+", choices=("psnr", "speed"), default=["psnr", "speed"])
     args = p.parse_args()
+    if "psnr" in args.parts:
+        rendering(args)
+    if "speed" in args.parts:
+        throughput(args)
+
+
+def rendering(args: argparse.Namespace) -> None:
+    """Part 1: held-out-view PSNR of baked people, and fitted against baked cast subjects."""
     geometry = load_avatar()
     rig, _, test = capture_cameras(24, 6, 128, 3.4, 40.0, geometry.body.rest_joints()[0])
     cameras = [rig[name] for name in test]
@@ -96,6 +105,9 @@ def main() -> None:
         bake = heldout_view_psnr(baked, k, outfits[k], cast.betas[k], cameras, poses)
         print(f"| {subject.name} | {fitted:.2f} | {bake:.2f} |")
 
+
+def throughput(args: argparse.Namespace) -> None:
+    """Part 2: vector-env steps per second on the people and on the cast, interleaved."""
     mix = parse_backgrounds("plain=1,texture=1")
     print(f"\n| renderer | plain (steps/s) | plain + textures (steps/s) |   num_envs {args.num_envs}, "
           f"{torch.get_num_threads()} threads\n|---|---:|---:|")

@@ -165,6 +165,10 @@ def read_checkpoint(path: str | os.PathLike, fmt: str | tuple[str, ...], error: 
     if not isinstance(state, dict) or state.get("format") not in formats:
         found = state.get("format") if isinstance(state, dict) else type(state).__name__
         kinds = " or ".join(f.split("-")[1] for f in formats)
+        if isinstance(found, str) and any(found.rsplit("-", 1)[0] == f.rsplit("-", 1)[0] for f in formats):
+            raise error(f"{path}: a PoseGen {kinds} file of format {found!r}, which this version does not read (it "
+                        f"reads {' or '.join(repr(f) for f in formats)}); make it again with this version. "
+                        f"{missing_hint}")
         raise error(f"{path}: not a PoseGen {kinds} file "
                     f"(format {found!r}, expected {' or '.join(repr(f) for f in formats)})")
     return state

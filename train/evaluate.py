@@ -46,8 +46,9 @@ def main(argv=None) -> None:
                         help=f"suite names ({', '.join(SUITES)}), 'all', or dataset folders")
     parser.add_argument("--avatar", default=None,
                         help="avatar or cast (its held-out subjects) that renders the suites (default: shipped avatar)")
-    parser.add_argument("--subjects", choices=("heldout", "train"), default="heldout",
-                        help="with a cast: its held-out subjects (reported figures) or its training ones (diagnosis)")
+    parser.add_argument("--subjects", choices=("heldout", "validation", "train"), default="heldout",
+                        help="with a cast or the people: the held-out people (reported figures), the validation "
+                             "people (choosing settings; the people space has them) or the training ones (diagnosis)")
     parser.add_argument("--background-mix", default="plain",
                         help='backgrounds of the suites: "plain" or kind weights, e.g. "plain=1,texture=1"')
     parser.add_argument("--backgrounds", default=None, metavar="DIR", help="a folder of background photos to mix in")

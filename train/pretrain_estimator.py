@@ -58,6 +58,8 @@ def main(argv=None) -> None:
     parser.add_argument("--backgrounds", default=None, metavar="DIR", help="a folder of background photos to mix in")
     parser.add_argument("--recolour", action="store_true",
                         help="also swap colour channels and grey some crops (against learning the people's colours)")
+    parser.add_argument("--half", action="store_true", help="store the final weights in float16 (half the file, as "
+                        "the shipped estimators are)")
     parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
     args = parser.parse_args(argv)
     if args.quick:
@@ -107,7 +109,7 @@ def main(argv=None) -> None:
             "val_mpjpe_mm": validation_mpjpe(model, val), "avatar": avatar.identifier,
             "background_mix": args.background_mix, "recolour": args.recolour, "backgrounds": args.backgrounds,
             "seconds": round(time.time() - start, 1), "history": {k: history[k] for k in ("step", "loss", "score")}}
-    save_estimator(args.out, model, meta=meta, factory=factory)
+    save_estimator(args.out, model, meta=meta, factory=factory, half=args.half)
     ckpt.unlink(missing_ok=True)
     print(json.dumps({k: v for k, v in meta.items() if k != "history"}))
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")

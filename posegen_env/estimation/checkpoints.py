@@ -28,9 +28,10 @@ SHIPPED_ESTIMATORS = {"baseline": DEFAULT_ESTIMATOR_PATH,
 
 
 def save_estimator(path: str | os.PathLike, model: torch.nn.Module, meta: dict | None = None,
-                   extra: dict | None = None, factory: str | None = None) -> None:
+                   extra: dict | None = None, factory: str | None = None, half: bool = False) -> None:
     """Write an estimator checkpoint atomically: a baseline with its config, any other module with the
-    ``module:callable`` ``factory`` that rebuilds it and its ``state_dict``."""
+    ``module:callable`` ``factory`` that rebuilds it and its ``state_dict``. ``half`` stores float
+    weights as float16 (half the file, for shipping); loading casts them back to the model's dtype."""
     recipe: dict[str, object]
     if isinstance(model, BaselineEstimator):
         recipe = {"config": model.config()}
@@ -39,7 +40,8 @@ def save_estimator(path: str | os.PathLike, model: torch.nn.Module, meta: dict |
     else:
         raise EstimatorError(f"saving a {type(model).__name__} needs the 'module:callable' factory that rebuilds it")
     state = {"format": ESTIMATOR_FORMAT, **recipe,
-             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "meta": meta or {}}
+             "state_dict": {k: v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu()
+                            for k, v in model.state_dict().items()}, "meta": meta or {}}
     atomic_write(path, lambda tmp: torch.save(state | (extra or {}), tmp))
 
 

@@ -116,6 +116,15 @@ def test_checkpoint_round_trip(tmp_path):
     model.eval()
     assert torch.allclose(model(x), loaded(x)) and loaded.meta["note"] == "x"
     assert load_estimator(path).mean.device.type == resolve_device().type  # by default: CUDA when present
+    save_estimator(path, model, half=True)  # as the shipped estimators are stored: half the size, float32 loaded
+    halved = load_estimator(path, device="cpu")
+    assert all(p.dtype == torch.float32 for p in halved.parameters())
+    assert torch.allclose(model(x), halved(x), atol=2e-2) and path.stat().st_size < 0.6 * _full_size(model, tmp_path)
+
+
+def _full_size(model, tmp_path) -> int:
+    save_estimator(tmp_path / "full.pt", model)
+    return (tmp_path / "full.pt").stat().st_size
 
 
 def test_training_lowers_the_loss():

@@ -132,6 +132,10 @@ def test_malformed_cast_files(cast_file, tmp_path, geometry, body):
     save_avatar(avatar_file, geometry)
     with pytest.raises(AvatarError, match="not a PoseGen cast"):
         load_cast(avatar_file, body)
+    older = torch.load(cast_file, weights_only=True) | {"format": "posegen-cast-v0"}
+    torch.save(older, tmp_path / "older.pt")
+    with pytest.raises(AvatarError, match=r"format 'posegen-cast-v0', which this version does not read .*make_cast"):
+        load_cast(tmp_path / "older.pt", body)
 
     def broken(name, change):
         state = torch.load(cast_file, weights_only=True)

@@ -111,3 +111,15 @@ def test_people_is_a_shipped_renderer_name():
     people = load_renderer("people")
     assert isinstance(people, PeopleRenderer) and len(people.group("train")) == 256
     assert len(people.group("validation")) == 32 and people.identifier.startswith("people-")
+
+
+def test_suites_show_the_test_people_and_base_splits_never_do(tmp_path):
+    from posegen_env.data.base_splits import base_split
+    from posegen_env.suites.suites import build_suite
+
+    people = PeopleRenderer(load_avatar(), train=3, validation=2)
+    suite = build_suite("in-distribution", people, num_samples=12, crop_size=32)
+    assert all(people.names[k].startswith("heldout-") for k in suite.subject) and len(set(suite.subject)) > 3
+    val = base_split(people, "val", 8, tmp_path, crop_size=32)
+    train = base_split(people, "train", 8, tmp_path, crop_size=32)
+    assert set(val.subject.tolist()) <= {3, 4} and set(train.subject.tolist()) <= {0, 1, 2}
