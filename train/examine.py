@@ -40,7 +40,7 @@ QUICK = {"seeds": [0], "learn_steps": 64, "samples": 32, "num_envs": 16, "polici
 def parse(argv=None) -> tuple[argparse.Namespace, ExamineConfig]:
     d = ExamineConfig()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--estimator", default="cast-baseline",
+    p.add_argument("--estimator", default="people-baseline",
                    help="a shipped name, a checkpoint, 'package.module:callable' or 'file.py:callable' (any callable)")
     p.add_argument("--estimator-checkpoint", default=None, metavar="PATH", help="weights for the module it builds")
     p.add_argument("--policy", default=None, help=f"comma-separated, of {', '.join(POLICIES)}; "

@@ -110,8 +110,8 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--freeze", default="", metavar="NAMES",
                    help="comma-separated module names whose parameters fine-tuning keeps fixed, e.g. 'backbone'")
     p.add_argument("--avatar", default=defaults.avatar,
-                   help=f"avatar or cast file (default {defaults.avatar!r}: the shipped cast; 'avatar': the one "
-                        "shipped person)")
+                   help=f"avatar or cast file, or a shipped one (default {defaults.avatar!r}: people drawn without "
+                        "limit; 'cast': ten fitted people; 'avatar': the one shipped person)")
     p.add_argument("--background-mix", default=defaults.background_mix,
                    help='backgrounds of every crop: "plain" (a random colour each) or kind weights, e.g. '
                         f'"plain=1,texture=1"; default {defaults.background_mix!r}')

@@ -49,7 +49,7 @@ class ExamineConfig:
     learn_steps: int = 2048  # the rounds' budget
     samples: int = 512  # collected per policy and seed
     num_envs: int = 64
-    avatar: str | None = "cast"
+    avatar: str | None = "people"
     background_mix: str = "plain=1,texture=1"
     backgrounds: str | None = None
     choose: list[str] = field(default_factory=list)

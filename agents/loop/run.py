@@ -60,10 +60,10 @@ class RoundConfig:
     # The uncapped error: anchoring already keeps learned policies near natural bodies, and a cap
     # ties most draws, which leaves a ranking learner such as the CEM nothing to rank (see RESULTS.md).
     reward: dict = field(default_factory=lambda: {"mode": "raw"})
-    # The shipped cast (8 training people, 2 held out for the suites) and the baseline pre-trained on
-    # it; None is the one shipped person and its baseline.
-    estimator: str | None = "cast-baseline"
-    avatar: str | None = "cast"
+    # The people space (256 training people drawn from the outfit family; the suites show 16 others)
+    # and the baseline pre-trained on it; "cast" is the fitted cast, None the one shipped person.
+    estimator: str | None = "people-baseline"
+    avatar: str | None = "people"
     # A user's estimator: weights for the torch module ``estimator`` ("module:callable") builds, the
     # crop size when not the one it declares, and how its rounds fine-tune it.
     estimator_checkpoint: str | None = None

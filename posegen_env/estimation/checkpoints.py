@@ -18,13 +18,15 @@ from posegen_env.device import resolve_device
 from posegen_env.estimation.baseline import BaselineEstimator
 from posegen_env.estimation.plugins import CallableEstimator, build_from, check_not_a_module
 from posegen_env.estimation.spec import EstimatorError, PoseEstimator, spec_of
-from posegen_env.files import atomic_write, read_checkpoint, read_torch_file
+from posegen_env.files import atomic_write, listing, read_checkpoint, read_torch_file
 
 ESTIMATOR_FORMAT = "posegen-estimator-v1"
 DEFAULT_ESTIMATOR_PATH = Path(__file__).resolve().parents[1] / "assets" / "default_estimator.pt"
-# The shipped estimators by name: the one-person baseline, and the baseline pre-trained on the cast.
+# The shipped estimators by name: the one-person baseline, the baseline pre-trained on the cast, and
+# the one pre-trained on the people space (train/pretrain_estimator.py; benchmarks/RESULTS.md).
 SHIPPED_ESTIMATORS = {"baseline": DEFAULT_ESTIMATOR_PATH,
-                      "cast-baseline": DEFAULT_ESTIMATOR_PATH.with_name("default_cast_estimator.pt")}
+                      "cast-baseline": DEFAULT_ESTIMATOR_PATH.with_name("default_cast_estimator.pt"),
+                      "people-baseline": DEFAULT_ESTIMATOR_PATH.with_name("default_people_estimator.pt")}
 
 
 def save_estimator(path: str | os.PathLike, model: torch.nn.Module, meta: dict | None = None,
@@ -47,7 +49,7 @@ def save_estimator(path: str | os.PathLike, model: torch.nn.Module, meta: dict |
 
 def read_estimator_file(path: str | os.PathLike) -> dict:
     return read_checkpoint(path, ESTIMATOR_FORMAT, EstimatorError,
-                           f"The shipped ones are named {' and '.join(repr(n) for n in SHIPPED_ESTIMATORS)}; "
+                           f"The shipped ones are named {listing([repr(n) for n in SHIPPED_ESTIMATORS])}; "
                            "train your own with train/pretrain_estimator.py, or name a 'module:callable'")
 
 
