@@ -62,7 +62,7 @@ CASES = [
     ("run_agent", ["--policy", "walk"], "walk"),
     ("run_agent", ["--estimator", "kast", "--out", "{root}/r1"], "'baseline', 'cast-baseline', 'people-baseline'"),
     ("run_agent", ["--estimator", "{text}", "--out", "{root}/r2"], "not a torch checkpoint file"),
-    ("run_agent", ["--avatar", "kast", "--out", "{root}/r3"], "'avatar' (one person), 'cast' (ten fitted people) and 'people'"),
+    ("run_agent", ["--avatar", "kast", "--out", "{root}/r3"], "'cast' (ten fitted people) and 'people'"),
     ("run_agent", ["--estimator", "{factory}:broken", "--out", "{root}/r4"], "RuntimeError: weights server"),
     ("run_agent", ["--estimator", "{factory}:value_error", "--out", "{root}/r5"], "calling value_error() raised"),
     ("run_agent", ["--out", "{full}"], "not a PoseGen run"),
