@@ -10,9 +10,11 @@ import uuid
 import zipfile
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
+import numpy as np
 import torch
 
 if TYPE_CHECKING:
@@ -84,11 +86,16 @@ class StagedDirectoryWriter:
     The life cycle every PoseGen writer of a directory shares: ``__enter__`` makes the staging
     directory and lets ``_prepare`` lay it out; a clean ``__exit__`` calls ``_commit``, which writes
     the index files and then ``_install``; the staging copy is removed whatever happens.
-    Subclasses set ``out_dir`` and ``overwrite`` and define ``_check_target(out_dir)``, which
-    raises if an existing directory there may not be replaced.
+    Subclasses set ``out_dir`` and ``overwrite`` and name what they write (``_kind``, its ``_marker``
+    file, its ``_error``), so that :func:`check_replaceable` refuses to replace anything else, both
+    when the writer is made and again just before install.
     """
 
     out_dir: Path
+    overwrite: bool = False
+    _kind: ClassVar[str]
+    _marker: ClassVar[str]
+    _error: ClassVar[type[Exception]]
     _tmp: Path | None = None
 
     def __enter__(self):
@@ -112,7 +119,7 @@ class StagedDirectoryWriter:
         raise NotImplementedError
 
     def _check_target(self, out_dir: Path) -> None:
-        raise NotImplementedError
+        check_replaceable(out_dir, self.overwrite, self._marker, self._error, self._kind)
 
     def _install(self) -> None:
         assert self._tmp is not None
@@ -210,28 +217,52 @@ def read_json_header(path: Path, fmt: str, version: int, keys: tuple[str, ...], 
     return doc
 
 
-def open_png(path: Path, modes: tuple[str, ...], size_wh: tuple[int, int], error: type[Exception], kind: str,
-             missing_hint: str, size_hint: str) -> Image.Image:
+@dataclass(frozen=True)
+class PngRules:
+    """What a format asks of one kind of PNG file, and what its messages add when a file breaks it,
+    so that every format checks its pictures the same way but speaks of its own layout."""
+
+    error: type[Exception]
+    kind: str  # "image", "mask": what messages call the file
+    modes: tuple[str, ...]  # PIL modes accepted
+    size_wh: tuple[int, int]
+    missing_hint: str  # after "... file is missing; "
+    size_hint: str  # after "... size is WxH (W x H) but "
+
+
+def open_png(path: Path, rules: PngRules) -> Image.Image:
     """Open a PNG and check its header (format, mode, size) without decoding the pixels."""
     from PIL import Image
 
+    error, kind = rules.error, rules.kind
     try:
         im = Image.open(path)
     except FileNotFoundError:
-        raise error(f"{path}: {kind} file is missing; {missing_hint}") from None
+        raise error(f"{path}: {kind} file is missing; {rules.missing_hint}") from None
     except (OSError, SyntaxError) as e:
         raise error(f"{path}: cannot be read as an image ({e}); re-export it as PNG") from None
     if im.format != "PNG":
         problem = f"is {im.format}, not PNG; store {kind}s as lossless PNG"
-    elif im.mode not in modes:
-        problem = (f"has PIL mode {im.mode}, expected {' or '.join(modes)}; save "
+    elif im.mode not in rules.modes:
+        problem = (f"has PIL mode {im.mode}, expected {' or '.join(rules.modes)}; save "
                    + ("RGB images without alpha" if kind == "image" else f"{kind}s as 8-bit greyscale"))
-    elif im.size != tuple(size_wh):
-        problem = f"{kind} size is {im.size[0]}x{im.size[1]} (W x H) but {size_hint}"
+    elif im.size != tuple(rules.size_wh):
+        problem = f"{kind} size is {im.size[0]}x{im.size[1]} (W x H) but {rules.size_hint}"
     else:
         return im
     im.close()
     raise error(f"{path}: {problem}")
+
+
+def read_png(path: Path, rules: PngRules, mode: str | None = None) -> np.ndarray:
+    """The pixels of a PNG checked by :func:`open_png`, converted to PIL ``mode`` if given; a file
+    whose header is fine but whose data is not is reported as corrupt, not as a PIL traceback."""
+    im = open_png(path, rules)
+    try:
+        with im:
+            return np.array(im.convert(mode) if mode else im)
+    except OSError as e:
+        raise rules.error(f"{path}: {rules.kind} file is corrupt ({e}); re-export it") from None
 
 
 def check_replaceable(out_dir: Path, overwrite: bool, marker: str, error: type[Exception], kind: str) -> None:
@@ -257,3 +288,22 @@ def check_meta(meta, error: type[Exception], where: str) -> dict:
     except (TypeError, ValueError) as e:
         raise error(f"{where}: meta must be a JSON-serialisable dict ({e})") from None
     return meta
+
+
+def dump_json(doc: dict, depth: int | None = None) -> str:
+    """``doc`` indented as by ``json.dumps(indent=2)``, but with every list that holds no list or
+    object on one line, so that a matrix reads as its rows and a frame list as one line; values
+    nested ``depth`` levels deep (None: no limit) stay on one line whatever they hold."""
+    def dump(value, pad: str, level: int) -> str:
+        inner = pad + "  "
+        if depth is not None and level >= depth:
+            return json.dumps(value)
+        if isinstance(value, dict) and value:
+            items = (f"{inner}{json.dumps(key)}: {dump(v, inner, level + 1)}" for key, v in value.items())
+            return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+        if isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+            return "[\n" + ",\n".join(inner + dump(v, inner, level + 1) for v in value) + f"\n{pad}]"
+        return json.dumps(value)
+
+    # through JSON once first: keys become strings and tuples lists, as json.dumps itself would make them
+    return dump(json.loads(json.dumps(doc, allow_nan=False)), "", 0) + "\n"

@@ -23,8 +23,9 @@ from tqdm import tqdm
 
 from posegen_env.body.body_model import BodyModel, BodyModelError, load_body_model
 from posegen_env.cli import run_script
-from posegen_env.data.capture import Capture, CaptureError, frame_file, load_capture
-from posegen_env.data.zju import ANNOTS, load_zju_capture, smpl_to_easymocap
+from posegen_env.data.capture import Capture, CaptureError, frame_file, load_capture, load_zju_capture
+from posegen_env.data.capture.zju_convert import smpl_to_easymocap
+from posegen_env.data.capture.zju_data import ANNOTS
 from posegen_env.files import check_replaceable, install_directory, staging_directory
 
 PARAMS = "params"

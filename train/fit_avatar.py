@@ -41,8 +41,7 @@ from tqdm import tqdm
 
 from posegen_env.body.body_model import BodyModelError, load_body_model
 from posegen_env.cli import run_script
-from posegen_env.data.capture import CaptureError
-from posegen_env.data.zju import FORMATS, load_any_capture
+from posegen_env.data.capture import FORMATS, CaptureError, load_any_capture
 from posegen_env.device import device_argument
 from posegen_env.render.avatar.checkpoint import (
     AvatarError,

@@ -16,17 +16,16 @@ from PIL import Image
 from scipy.spatial.transform import Rotation
 
 from posegen_env.body.body_model import load_body_model
-from posegen_env.data.capture import CaptureError, CaptureWriter, load_capture
-from posegen_env.data.zju import (
+from posegen_env.data.capture import (
+    CaptureError,
+    CaptureWriter,
     ZjuCapture,
     detect_format,
-    easymocap_to_smpl,
     load_any_capture,
+    load_capture,
     load_zju_capture,
-    remap,
-    smpl_to_easymocap,
-    undistortion_coords,
 )
+from posegen_env.data.capture.zju_convert import easymocap_to_smpl, remap, smpl_to_easymocap, undistortion_coords
 from posegen_env.render.camera import orbit_camera
 
 ROOT = Path(__file__).resolve().parents[2]

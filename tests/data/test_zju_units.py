@@ -13,8 +13,7 @@ import torch
 from export_zju import export_zju
 
 from posegen_env.body.body_model import load_body_model
-from posegen_env.data.capture import CaptureError, CaptureWriter
-from posegen_env.data.zju import load_zju_capture
+from posegen_env.data.capture import CaptureError, CaptureWriter, load_zju_capture
 from posegen_env.render.avatar.fit import FitError, build_ray_bank, check_fittable, new_avatar
 from posegen_env.render.camera import Camera, orbit_camera
 from posegen_env.render.mesh.renderer import MeshRenderer

@@ -3,10 +3,11 @@
 The layout (``annots.npy``, per-camera image folders, ``mask/`` and ``mask_cihp/``, one EasyMocap
 parameter file per frame) is what neuralbody, HumanNeRF and EasyMocap read; docs/capture_format.md
 describes it and the conversion. Converting costs nothing on disk and keeps one source of truth.
-Three things differ from PoseGen's own layout and are converted here: ``T`` is in millimetres;
-images are distorted and have real backgrounds, so they are undistorted and composited onto black
-with the mask; and the body's global transform is EasyMocap's ``Rh``/``Th`` applied to the posed
-mesh, not SMPL's ``global_orient``/``transl``, which rotate about the root joint.
+Three things differ from PoseGen's own layout and are converted on reading: ``T`` is in
+millimetres; images are distorted and have real backgrounds, so they are undistorted and
+composited onto black with the mask (``zju_data``); and the body's global transform is EasyMocap's
+``Rh``/``Th`` applied to the posed mesh, not SMPL's ``global_orient``/``transl``, which rotate
+about the root joint (``zju_convert``).
 """
 
 from __future__ import annotations
@@ -15,223 +16,25 @@ import math
 import os
 import pickle
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
-import torch
-from PIL import Image
-from scipy.ndimage import map_coordinates
-from scipy.spatial.transform import Rotation
 
 from posegen_env.body.body_model import BodyModel, load_body_model
-from posegen_env.body.joints import NUM_BODY_JOINTS, NUM_JOINTS
-from posegen_env.data.capture import (
-    CAPTURE_JSON,
-    SMPL_KEYS,
-    Capture,
-    CaptureError,
-    _check_camera,
-    _check_splits,
-    far_cameras,
-    load_capture,
-)
+from posegen_env.body.joints import NUM_JOINTS
+from posegen_env.data.capture.read import far_cameras
+from posegen_env.data.capture.schema import CaptureError, check_camera, check_splits
+from posegen_env.data.capture.zju_convert import easymocap_to_smpl
+from posegen_env.data.capture.zju_data import ANNOTS, BACKGROUND, ZjuCapture, fail, open_image
 from posegen_env.files import listing, require_directory
 from posegen_env.render.camera import MAX_CAMERA_DISTANCE, Camera
 
-ANNOTS = "annots.npy"
 PARAMS_DIRS = ("new_params", "params")  # new_params (EasyMocap's refit) wins when both are present
 MASK_DIRS = ("mask", "mask_cihp")
 PARAM_KEYS = ("poses", "Rh", "Th", "shapes")
-BACKGROUND = (0, 0, 0)  # images are composited onto black with the mask
 TEST_CAMERA_EVERY = 4  # cameras 3, 7, 11, ... are held out
 TEST_FRAME_FRACTION = 0.1  # the last 10 % of the frames are held out
 METRE_CENTRES = 50.0  # camera centres nearer than this to the origin mean T is in metres, not mm
-FORMATS = ("auto", "posegen", "zju")
-
-
-def _fail(path: Path, problem: str) -> CaptureError:
-    return CaptureError(f"{path}: {problem}")
-
-
-# --------------------------------------------------------------------------------------------------
-# EasyMocap's body transform <-> SMPL's
-
-
-@torch.no_grad()
-def rest_root_joint(body: BodyModel, betas: np.ndarray) -> np.ndarray:
-    """The root joint J0 (N, 3) of the unposed body for each row of betas (N, B).
-
-    J0 is linear in betas, so the body is evaluated once per shape direction, not per frame.
-    """
-    betas = np.atleast_2d(np.asarray(betas, dtype=np.float64))
-    width = betas.shape[1]
-    basis = np.vstack([np.zeros(width), np.eye(width)])
-    zeros = np.zeros((len(basis), 3))
-    j0 = body(zeros, np.zeros((len(basis), NUM_BODY_JOINTS * 3)), basis).joints[:, 0].cpu().numpy()
-    j0 = j0.astype(np.float64)
-    return j0[0] + betas @ (j0[1:] - j0[0])
-
-
-def easymocap_to_smpl(poses: np.ndarray, Rh: np.ndarray, Th: np.ndarray, shapes: np.ndarray,
-                      body: BodyModel) -> dict[str, np.ndarray]:
-    """SMPL parameters (global_orient, body_pose, betas, transl; (N, .) float32) of EasyMocap's.
-
-    EasyMocap poses the body with all 72 ``poses`` values (root rotation about J0, no translation)
-    and then maps it to the world as R(Rh) X + Th. SMPL maps it as R(go) (X0 - J0) + J0 + transl,
-    with X0 the body posed without root rotation, so go = Rh o poses[:3] and
-    transl = Th + R(Rh) J0 - J0.
-    """
-    poses, Rh, Th, shapes = (np.asarray(a, dtype=np.float64) for a in (poses, Rh, Th, shapes))
-    rot_h = Rotation.from_rotvec(Rh)
-    j0 = rest_root_joint(body, shapes)
-    return {"global_orient": (rot_h * Rotation.from_rotvec(poses[:, :3])).as_rotvec().astype(np.float32),
-            "body_pose": poses[:, 3:].astype(np.float32),
-            "betas": shapes.astype(np.float32),
-            "transl": (Th + rot_h.apply(j0) - j0).astype(np.float32)}
-
-
-def smpl_to_easymocap(smpl: dict[str, np.ndarray], body: BodyModel) -> dict[str, np.ndarray]:
-    """EasyMocap parameters (poses with a zero root, Rh, Th, shapes; (N, .) float64) of SMPL's."""
-    go, bp, betas, transl = (np.atleast_2d(np.asarray(smpl[k], dtype=np.float64)) for k in SMPL_KEYS)
-    j0 = rest_root_joint(body, betas)
-    return {"poses": np.hstack([np.zeros((len(bp), 3)), bp]), "Rh": go,
-            "Th": transl + j0 - Rotation.from_rotvec(go).apply(j0), "shapes": betas}
-
-
-# --------------------------------------------------------------------------------------------------
-# Undistortion
-
-
-def undistortion_coords(K: np.ndarray, D: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
-    """For every pixel of the undistorted image, where to sample the distorted one: (2, H, W) rows, cols.
-
-    OpenCV's model (k1, k2, p1, p2, k3), the same K before and after, as ``cv2.undistort``. Done
-    with numpy and scipy, already dependencies, since OpenCV's wheel is tens of MB for one remap.
-    """
-    height, width = size_hw
-    v, u = np.mgrid[0:height, 0:width].astype(np.float64)
-    K_inv = np.linalg.inv(K)
-    x = K_inv[0, 0] * u + K_inv[0, 1] * v + K_inv[0, 2]
-    y = K_inv[1, 1] * v + K_inv[1, 2]
-    k1, k2, p1, p2, k3 = np.asarray(D, dtype=np.float64)
-    r2 = x * x + y * y
-    radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
-    xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
-    yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
-    return np.stack([K[1, 1] * yd + K[1, 2], K[0, 0] * xd + K[0, 1] * yd + K[0, 2]]).astype(np.float32)
-
-
-def remap(image: np.ndarray, coords: np.ndarray) -> np.ndarray:
-    """``image`` (H, W) or (H, W, C) sampled bilinearly at ``coords`` (2, H, W); black outside."""
-    sample = lambda channel: map_coordinates(channel, coords, order=1, mode="constant", cval=0.0)  # noqa: E731
-    data = image.astype(np.float32)
-    if data.ndim == 2:
-        return sample(data)
-    return np.stack([sample(data[..., c]) for c in range(data.shape[-1])], axis=-1)
-
-
-# --------------------------------------------------------------------------------------------------
-# The capture
-
-
-@dataclass
-class ZjuCapture(Capture):
-    """A ZJU-MoCap capture: images undistorted and composited onto black when read.
-
-    ``distortion`` is zero because what ``load_image`` returns is undistorted; the file's own
-    coefficients are in ``raw_distortion``.
-    """
-
-    # What fitting's messages name about the cameras: the file that holds them and the unit of T there.
-    calibration_file: ClassVar[str] = ANNOTS
-    t_unit: ClassVar[str] = "millimetres"
-    image_files: dict[str, list[str]] = field(default_factory=dict)  # camera -> per-frame path under root
-    mask_dirs: tuple[str, ...] = ()
-    raw_distortion: dict[str, np.ndarray] = field(default_factory=dict)
-    _coords: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
-    _last_mask: tuple[tuple[str, int], np.ndarray] | None = field(default=None, repr=False)
-
-    def image_path(self, cam: str, frame: int) -> Path:
-        self._check(cam, frame)
-        return self.root / self.image_files[cam][frame]
-
-    def mask_path(self, cam: str, frame: int) -> Path:
-        """The mask in the first mask folder; ``load_mask`` combines all of them."""
-        return self.mask_paths(cam, frame)[0]
-
-    def mask_paths(self, cam: str, frame: int) -> list[Path]:
-        self._check(cam, frame)
-        rel = Path(self.image_files[cam][frame]).with_suffix(".png")
-        return [self.root / sub / rel for sub in self.mask_dirs]
-
-    def _undistort(self, cam: str, data: np.ndarray) -> np.ndarray:
-        D = self.raw_distortion[cam]
-        if not D.any():
-            return data.astype(np.float32)
-        if cam not in self._coords:
-            self._coords[cam] = undistortion_coords(self.cameras[cam].K, D, self.image_size)
-        return remap(data, self._coords[cam])
-
-    def load_mask(self, cam: str, frame: int) -> np.ndarray:
-        """Person mask, bool (H, W): foreground where any mask folder's value is non-zero. The last one
-        is kept: fitting reads an image's alpha right after its image, which composites on it."""
-        if self._last_mask is not None and self._last_mask[0] == (cam, frame):
-            return self._last_mask[1].copy()
-        fg = np.zeros(self.image_size, dtype=bool)
-        for path in self.mask_paths(cam, frame):
-            fg |= _read_mask(path, self.image_size)
-        mask = self._undistort(cam, fg) >= 0.5
-        self._last_mask = ((cam, frame), mask)
-        return mask.copy()
-
-    def load_alpha(self, cam: str, frame: int) -> np.ndarray:
-        """Person coverage, float32 (H, W): the binary mask (ZJU masks have no soft edges)."""
-        return self.load_mask(cam, frame).astype(np.float32)
-
-    def load_image(self, cam: str, frame: int) -> np.ndarray:
-        """RGB uint8 (H, W, 3), undistorted, black outside the mask."""
-        rgb = self._undistort(cam, _read_image(self.image_path(cam, frame), self.image_size))
-        rgb = np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
-        rgb[~self.load_mask(cam, frame)] = BACKGROUND
-        return rgb
-
-
-def _open(path: Path, kind: str) -> Image.Image:
-    try:
-        return Image.open(path)
-    except FileNotFoundError:
-        raise _fail(path, f"{kind} file is missing; every image listed in {ANNOTS} needs it") from None
-    except (OSError, SyntaxError) as e:
-        raise _fail(path, f"cannot be read as an image ({e}); re-export it") from None
-
-
-def _decode(path: Path, kind: str, size_hw: tuple[int, int], mode: str | None) -> np.ndarray:
-    with _open(path, kind) as im:
-        return _pixels(path, im, kind, size_hw, mode)
-
-
-def _pixels(path: Path, im: Image.Image, kind: str, size_hw: tuple[int, int], mode: str | None) -> np.ndarray:
-    """The pixels of the open image ``im`` (from ``path``), in ``mode``, checked for the capture's size."""
-    if im.size != (size_hw[1], size_hw[0]):
-        raise _fail(path, f"{kind} is {im.size[0]}x{im.size[1]} (W x H) but the capture's images are "
-                          f"{size_hw[1]}x{size_hw[0]}; all images and masks must share one size")
-    try:
-        return np.asarray(im.convert(mode) if mode and im.mode != mode else im)
-    except OSError as e:
-        raise _fail(path, f"{kind} file is corrupt ({e}); re-export it") from None
-
-
-def _read_image(path: Path, size_hw: tuple[int, int]) -> np.ndarray:
-    return _decode(path, "image", size_hw, "RGB")
-
-
-def _read_mask(path: Path, size_hw: tuple[int, int]) -> np.ndarray:
-    """Non-zero is the person, whatever the values (0/1, 0/255, part labels, palette indices)."""
-    with _open(path, "mask") as im:
-        values = _pixels(path, im, "mask", size_hw, None if im.mode in ("1", "L", "P", "I", "I;16") else "RGB")
-    return (values != 0).any(axis=-1) if values.ndim == 3 else values != 0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -240,14 +43,14 @@ def _read_mask(path: Path, size_hw: tuple[int, int]) -> np.ndarray:
 
 def _load_pickled_dict(path: Path, what: str, fix: str) -> dict:
     if not path.is_file():
-        raise _fail(path, f"file is missing; {fix}")
+        raise fail(path, f"file is missing; {fix}")
     try:
         value = np.load(path, allow_pickle=True)
         value = value.item() if isinstance(value, np.ndarray) and value.dtype == object else value
     except (OSError, ValueError, EOFError, pickle.UnpicklingError) as e:
-        raise _fail(path, f"cannot be read as a pickled numpy dict ({e}); it must hold {what}") from None
+        raise fail(path, f"cannot be read as a pickled numpy dict ({e}); it must hold {what}") from None
     if not isinstance(value, dict):
-        raise _fail(path, f"holds a {type(value).__name__}, not a dict; it must hold {what}, saved with "
+        raise fail(path, f"holds a {type(value).__name__}, not a dict; it must hold {what}, saved with "
                           "np.save(path, the_dict)")
     return value
 
@@ -258,14 +61,14 @@ def _vector(value, sizes: tuple[int, ...] | None, what: str, path: Path) -> np.n
     flat = arr.ndim <= 1 or (arr.ndim == 2 and 1 in arr.shape)
     if not flat or arr.size == 0 or (sizes is not None and arr.size not in sizes):
         need = " or ".join(map(str, sizes)) if sizes else "one or more"
-        raise _fail(path, f"{what} has shape {np.shape(value)}; expected {need} numbers as (n,), (1, n) or (n, 1)")
+        raise fail(path, f"{what} has shape {np.shape(value)}; expected {need} numbers as (n,), (1, n) or (n, 1)")
     return arr.reshape(-1)
 
 
 def _matrix(value, what: str, path: Path) -> np.ndarray:
     arr = _array(value)
     if arr.shape != (3, 3):
-        raise _fail(path, f"{what} has shape {np.shape(value)}; expected a 3x3 matrix")
+        raise fail(path, f"{what} has shape {np.shape(value)}; expected a 3x3 matrix")
     return arr
 
 
@@ -280,20 +83,20 @@ def _read_cameras(annots: dict, path: Path) -> list[tuple[np.ndarray, np.ndarray
     """(K, D (5,), R, T in metres) per camera, in the order of the cams lists."""
     cams = annots.get("cams")
     if not isinstance(cams, dict) or not {"K", "D", "R", "T"} <= cams.keys():
-        raise _fail(path, f"'cams' must be a dict of per-camera lists K, D, R, T; got "
+        raise fail(path, f"'cams' must be a dict of per-camera lists K, D, R, T; got "
                           f"{sorted(cams) if isinstance(cams, dict) else type(cams).__name__}")
     counts = {k: len(cams[k]) for k in ("K", "D", "R", "T")}
     if len(set(counts.values())) != 1 or not counts["K"]:
-        raise _fail(path, f"cams lists have {counts} entries; K, D, R and T need one entry per camera each")
+        raise fail(path, f"cams lists have {counts} entries; K, D, R and T need one entry per camera each")
     cameras = []
     for i in range(counts["K"]):
         K = _matrix(cams["K"][i], f"cams['K'][{i}]", path)
         R = _matrix(cams["R"][i], f"cams['R'][{i}]", path)
         T = _vector(cams["T"][i], (3,), f"cams['T'][{i}] (millimetres)", path)
         D = np.pad(_vector(cams["D"][i], (4, 5), f"cams['D'][{i}] (k1, k2, p1, p2[, k3])", path), (0, 1))[:5]
-        _check_camera(f"cams[{i}]", K, R, T, str(path))
+        check_camera(f"cams[{i}]", K, R, T, str(path))
         if not np.isfinite(D).all():
-            raise _fail(path, f"cams['D'][{i}] is not finite (NaN or inf); use zeros for no distortion")
+            raise fail(path, f"cams['D'][{i}] is not finite (NaN or inf); use zeros for no distortion")
         cameras.append((K, D, R, T))
     _check_millimetres([R for _, _, R, _ in cameras], [T for *_, T in cameras], path)
     return [(K, D, R, T / 1000.0) for K, D, R, T in cameras]
@@ -304,7 +107,7 @@ def _check_millimetres(Rs: list[np.ndarray], Ts: list[np.ndarray], path: Path) -
     distances = np.array([np.linalg.norm(-R.T @ T) for R, T in zip(Rs, Ts, strict=True)])
     median = float(np.median(distances))
     if median < METRE_CENTRES:
-        raise _fail(path, f"camera centres |-R^T T| are {distances.min():.3g} to {distances.max():.3g} (median "
+        raise fail(path, f"camera centres |-R^T T| are {distances.min():.3g} to {distances.max():.3g} (median "
                           f"{median:.3g}) from the origin, which is metres, not the millimetres ZJU-MoCap's T is "
                           "in (centres of order 1e3). Multiply every cams['T'] by 1000 and save annots.npy again")
 
@@ -322,7 +125,7 @@ def _check_distances(cameras: dict[str, Camera], transl: np.ndarray, path: Path)
     else:
         fix = (f"fix the calibration in {ANNOTS} (world-to-camera, x_cam = R @ X + T, T in millimetres) or the "
                "SMPL parameters (Th in metres)")
-    raise _fail(path, f"camera(s) {listing(list(far))} are {distances} from the body (its median position over "
+    raise fail(path, f"camera(s) {listing(list(far))} are {distances} from the body (its median position over "
                       f"the frames), more than {MAX_CAMERA_DISTANCE:g} m, so they would see almost nothing of it; "
                       f"{fix}")
 
@@ -332,29 +135,29 @@ def _read_image_lists(annots: dict, num_cameras: int, root: Path) -> tuple[list[
     path = root / ANNOTS
     ims = annots.get("ims")
     if not isinstance(ims, list | tuple | np.ndarray) or not len(ims):
-        raise _fail(path, "'ims' must be a non-empty list over frames of {'ims': [one image path per camera]}")
+        raise fail(path, "'ims' must be a non-empty list over frames of {'ims': [one image path per camera]}")
     frames: list[list[str]] = []
     for f, entry in enumerate(ims):
         paths = entry.get("ims") if isinstance(entry, dict) else None
         if paths is None or len(paths) != num_cameras:
             found = "no 'ims' list" if paths is None else f"{len(paths)} image paths"
-            raise _fail(path, f"ims[{f}] has {found} but cams has {num_cameras} cameras (K, D, R, T); every frame "
+            raise fail(path, f"ims[{f}] has {found} but cams has {num_cameras} cameras (K, D, R, T); every frame "
                               "needs one image path per camera, in the order of the cams lists")
         frames.append([str(p) for p in paths])
     folders = [Path(p).parent.as_posix() for p in frames[0]]
     names = [folder if folder != "." else f"camera_{c:02d}" for c, folder in enumerate(folders)]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise _fail(path, f"ims[0] puts the images of several cameras in the same folder ({listing(dupes)}); "
+        raise fail(path, f"ims[0] puts the images of several cameras in the same folder ({listing(dupes)}); "
                           "each camera needs its own image folder, in the order of the cams lists")
     for f, paths in enumerate(frames):
         for c, p in enumerate(paths):
             if Path(p).parent.as_posix() != folders[c]:
-                raise _fail(path, f"ims[{f}]['ims'][{c}] = '{p}' is not in camera {c}'s folder '{folders[c]}' "
+                raise fail(path, f"ims[{f}]['ims'][{c}] = '{p}' is not in camera {c}'s folder '{folders[c]}' "
                                   "(from ims[0]); every frame must list the cameras in the order of the cams lists")
     missing_dirs = [n for n in folders if not (root / n).is_dir()]
     if missing_dirs:
-        raise _fail(path, f"lists images in folder(s) {listing(missing_dirs)}, which do not exist under {root}; "
+        raise fail(path, f"lists images in folder(s) {listing(missing_dirs)}, which do not exist under {root}; "
                           f"rename the image folders or fix the paths in ims (found folders: "
                           f"{listing(sorted(p.name for p in root.iterdir() if p.is_dir()))})")
     return names, {name: [paths[c] for paths in frames] for c, name in enumerate(names)}
@@ -369,7 +172,7 @@ def _params_dir(root: Path, chosen: str | None) -> Path:
     for name in names:
         if (root / name).is_dir():
             return root / name
-    raise _fail(root, f"no SMPL parameter folder ({' or '.join(f'{n}/' for n in names)}); the ZJU layout needs "
+    raise fail(root, f"no SMPL parameter folder ({' or '.join(f'{n}/' for n in names)}); the ZJU layout needs "
                       "one EasyMocap file <frame>.npy per frame with poses, Rh, Th and shapes")
 
 
@@ -388,7 +191,7 @@ def _read_params(path: Path, frame: int, num_frames: int, first: int) -> dict[st
     params = _load_pickled_dict(path, f"frame {frame}'s EasyMocap parameters {', '.join(PARAM_KEYS)}", fix)
     missing = [k for k in PARAM_KEYS if k not in params]
     if missing:
-        raise _fail(path, f"missing key(s) {', '.join(missing)}; found {sorted(params)}, expected "
+        raise fail(path, f"missing key(s) {', '.join(missing)}; found {sorted(params)}, expected "
                           f"{', '.join(PARAM_KEYS)}")
     out = {"poses": _vector(params["poses"], (NUM_JOINTS * 3,), "poses (72 SMPL axis-angle values)", path),
            "Rh": _vector(params["Rh"], (3,), "Rh (axis-angle)", path),
@@ -396,7 +199,7 @@ def _read_params(path: Path, frame: int, num_frames: int, first: int) -> dict[st
     out["shapes"] = _vector(params["shapes"], None, "shapes (betas)", path)
     for key, arr in out.items():
         if not np.isfinite(arr).all():
-            raise _fail(path, f"{key} has NaN or inf values; refit the frame or drop it from ims in {ANNOTS}")
+            raise fail(path, f"{key} has NaN or inf values; refit the frame or drop it from ims in {ANNOTS}")
     return out
 
 
@@ -405,7 +208,7 @@ def _read_all_params(folder: Path, num_frames: int, body: BodyModel) -> dict[str
     frames = [_read_params(folder / f"{f + first}.npy", f, num_frames, first) for f in range(num_frames)]
     widths = sorted({len(p["shapes"]) for p in frames})
     if len(widths) > 1 or widths[0] > body.num_betas:
-        raise _fail(folder, f"shapes have {listing(widths)} betas but the body model takes {body.num_betas} (and "
+        raise fail(folder, f"shapes have {listing(widths)} betas but the body model takes {body.num_betas} (and "
                             "every frame the same number); pass a body with as many betas (the SMPL model the "
                             "parameters were fitted with, e.g. POSEGEN_BODY_MODEL=/path/to/SMPL_NEUTRAL.pkl)")
     stacked = {k: np.stack([p[k] for p in frames]) for k in PARAM_KEYS}
@@ -416,7 +219,7 @@ def _read_all_params(folder: Path, num_frames: int, body: BodyModel) -> dict[str
 def _check_metres(Th: np.ndarray, folder: Path) -> None:
     median = float(np.median(np.linalg.norm(Th, axis=1)))
     if median > METRE_CENTRES:
-        raise _fail(folder, f"Th is {median:.3g} from the origin (median over frames), which is millimetres; "
+        raise fail(folder, f"Th is {median:.3g} from the origin (median over frames), which is millimetres; "
                             "EasyMocap's Th is in metres: divide every Th by 1000")
 
 
@@ -427,7 +230,7 @@ def _check_metres(Th: np.ndarray, folder: Path) -> None:
 def _mask_dirs(root: Path) -> tuple[str, ...]:
     found = tuple(d for d in MASK_DIRS if (root / d).is_dir())
     if not found:
-        raise _fail(root, f"no mask folder ({' or '.join(f'{d}/' for d in MASK_DIRS)}); the ZJU layout needs a "
+        raise fail(root, f"no mask folder ({' or '.join(f'{d}/' for d in MASK_DIRS)}); the ZJU layout needs a "
                           "person mask per image, mask/<image path with .png>, non-zero on the person")
     return found
 
@@ -440,7 +243,7 @@ def _check_files(capture: ZjuCapture, check_headers: bool) -> None:
             paths = [capture.image_path(cam, frame), *capture.mask_paths(cam, frame)]
             missing += [str(p.relative_to(capture.root)) for p in paths if not p.is_file()]
     if missing:
-        raise _fail(capture.root, f"{len(missing)} image/mask file(s) listed in {ANNOTS} are missing: "
+        raise fail(capture.root, f"{len(missing)} image/mask file(s) listed in {ANNOTS} are missing: "
                                   f"{listing(missing)}; every image needs its file and a mask of the same path "
                                   f"with .png in {' and '.join(f'{d}/' for d in capture.mask_dirs)}")
     if not check_headers:
@@ -448,16 +251,16 @@ def _check_files(capture: ZjuCapture, check_headers: bool) -> None:
     for cam in capture.cameras:
         for frame in range(capture.num_frames):
             for path in (capture.image_path(cam, frame), *capture.mask_paths(cam, frame)):
-                with _open(path, "image") as im:
+                with open_image(path, "image") as im:
                     if im.size != (capture.image_size[1], capture.image_size[0]):
-                        raise _fail(path, f"is {im.size[0]}x{im.size[1]} (W x H) but "
+                        raise fail(path, f"is {im.size[0]}x{im.size[1]} (W x H) but "
                                           f"{capture.image_path(capture.camera_names[0], 0)} is "
                                           f"{capture.image_size[1]}x{capture.image_size[0]}; all images and masks "
                                           "must share one size")
 
 
 def _image_size(path: Path) -> tuple[int, int]:
-    with _open(path, "image") as im:
+    with open_image(path, "image") as im:
         return im.size[1], im.size[0]
 
 
@@ -508,7 +311,7 @@ def load_zju_capture(path: str | os.PathLike, body: BodyModel | str | os.PathLik
     image_size = _image_size(root / image_files[names[0]][0])
     cameras = {n: Camera(K, R, T, image_size[1], image_size[0]) for n, (K, _, R, T) in zip(names, cams, strict=True)}
     _check_distances(cameras, smpl["transl"], root / ANNOTS)
-    splits = _check_splits(default_splits(names, num_frames, test_cameras, test_frames), names, num_frames,
+    splits = check_splits(default_splits(names, num_frames, test_cameras, test_frames), names, num_frames,
                            str(root / ANNOTS))
     capture = ZjuCapture(root=root, cameras=cameras, smpl=smpl, splits=splits, background=BACKGROUND,
                          image_size=image_size, body_model=model.identifier,
@@ -518,36 +321,3 @@ def load_zju_capture(path: str | os.PathLike, body: BodyModel | str | os.PathLik
                          raw_distortion={n: D for n, (_, D, _, _) in zip(names, cams, strict=True)})
     _check_files(capture, check_headers=check_files)
     return capture
-
-
-def detect_format(path: str | os.PathLike) -> str:
-    """'posegen' (a capture.json) or 'zju' (an annots.npy); anything else is not a capture."""
-    root = Path(path)
-    require_directory(root, "capture", CaptureError)
-    if (root / CAPTURE_JSON).is_file():
-        return "posegen"
-    if (root / ANNOTS).is_file():
-        return "zju"
-    nested = sorted(p.parent.name for pattern in (f"*/{CAPTURE_JSON}", f"*/{ANNOTS}") for p in root.glob(pattern))
-    hint = f"; its subfolder(s) {listing(nested)} look like captures, point at one of them" if nested else ""
-    raise CaptureError(f"{root}: not a capture: it has neither {CAPTURE_JSON} (PoseGen's layout) nor {ANNOTS} "
-                       f"(the ZJU-MoCap / EasyMocap layout); see docs/capture_format.md{hint}")
-
-
-def load_any_capture(path: str | os.PathLike, format: str = "auto",
-                     body: BodyModel | str | os.PathLike | None = None, test_cameras: Sequence[str] | None = None,
-                     test_frames: int | None = None, check_files: bool = True) -> Capture:
-    """A capture in either layout: ``format`` 'posegen', 'zju' or 'auto' (by the files present).
-
-    ``body``, ``test_cameras`` and ``test_frames`` are for the ZJU layout, which has no split file;
-    a PoseGen capture keeps its splits in capture.json.
-    """
-    if format not in FORMATS:
-        raise CaptureError(f"format {format!r} is not one of {', '.join(FORMATS)}")
-    chosen = detect_format(path) if format == "auto" else format
-    if chosen == "zju":
-        return load_zju_capture(path, body, test_cameras, test_frames, check_files=check_files)
-    if test_cameras is not None or test_frames is not None:
-        raise CaptureError(f"{Path(path) / CAPTURE_JSON}: a PoseGen capture keeps its splits in {CAPTURE_JSON}; "
-                           "test cameras and test frames can only be chosen for the ZJU-MoCap layout")
-    return load_capture(path, check_files=check_files)
