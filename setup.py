@@ -28,6 +28,7 @@ setup(
         "tqdm>=4.60",
         "tensorboard>=2.14",  # run logs of train/run_agent.py and the SB3 agents
         "filelock>=3.12",  # one renderer per shared cache entry when runs start side by side
+        "pydantic>=2.5",  # checks the types of settings read from text and from run files (posegen_env/settings.py)
     ],
     extras_require={
         # Only needed to rebuild the shipped default body (train/build_body.py).

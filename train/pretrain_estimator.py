@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -23,7 +24,6 @@ import torch
 from posegen_env.cli import run_script
 from posegen_env.data.base_splits import base_split
 from posegen_env.data.dataset import DatasetError
-from posegen_env.device import device_argument
 from posegen_env.estimation.baseline import BaselineEstimator
 from posegen_env.estimation.checkpoints import load_estimator, read_estimator_file, save_estimator
 from posegen_env.estimation.plugins import absolute_callable
@@ -33,51 +33,82 @@ from posegen_env.estimation.training import train_estimator, validation_mpjpe
 from posegen_env.render.avatar import AvatarError
 from posegen_env.render.avatar.loading import load_renderer
 from posegen_env.render.backgrounds import BackgroundError, parse_backgrounds
+from posegen_env.settings import (
+    add_device_option,
+    add_options,
+    background_mix_option,
+    backgrounds_option,
+    fill_preset,
+    from_args,
+    option,
+    with_flags,
+)
+
+
+@dataclass
+class PretrainConfig:
+    """Pre-training's settings: the command line is derived from these fields; the estimator file's
+    metadata records them."""
+
+    out: Path = option(Path("runs/estimator.pt"), parse=Path, metavar="PATH", help="the estimator file to write")
+    data_dir: Path = option(Path("runs/base_data"), parse=Path, metavar="DIR", help="cache of rendered splits")
+    avatar: str | None = option(None, help="avatar or cast file (default: the shipped avatar)")
+    train_samples: int = option(24000, help="base crops to train on")
+    val_samples: int = option(1000, help="held-out in-distribution crops to validate on")
+    steps: int = option(8000, help="optimiser steps")
+    batch: int = option(64, help="crops per step")
+    lr: float = option(2e-3, help="learning rate; default %(default)s")
+    width: int = option(48, help="channel width of the baseline CNN")
+    estimator: str | None = option(None, metavar="MODULE:CALLABLE", help=(
+        "train this torch module instead of the baseline CNN (a class or a callable of no arguments that builds it)"))
+    init: str | None = option(None, metavar="PATH", help="start from this estimator checkpoint (continue training)")
+    eval_every: int = option(1000, help="steps between validations (and checkpoints)")
+    seed: int = option(0, help="seed of the initialisation and the batches")
+    background_mix: str = background_mix_option("plain")
+    backgrounds: str | None = backgrounds_option()
+    recolour: bool = option(False, help="also swap colour channels and grey some crops (against learning the people's "
+                                        "colours)")
+    half: bool = option(False, help="store the final weights in float16 (half the file, as the shipped estimators are)")
+
+    def __post_init__(self) -> None:
+        for name in ("train_samples", "val_samples", "steps", "batch", "eval_every", "width"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive whole number, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+
+
+QUICK = {"train_samples": 96, "val_samples": 32, "steps": 20, "eval_every": 10, "width": 16}
+
+
+def parse(argv=None) -> tuple[argparse.Namespace, PretrainConfig]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    defaults = PretrainConfig()
+    sized = {name: f"; default {getattr(defaults, name)}, with --quick {QUICK[name]}" for name in QUICK}
+    add_options(parser, PretrainConfig, defaults, unset=QUICK, help_suffix=sized)
+    add_device_option(parser)
+    parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
+    args = parser.parse_args(argv)
+    fill_preset(args, defaults, QUICK, args.quick)
+    try:
+        return args, from_args(PretrainConfig, args)
+    except ValueError as err:
+        parser.error(with_flags(PretrainConfig, str(err)))
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path("runs/estimator.pt"))
-    parser.add_argument("--data-dir", type=Path, default=Path("runs/base_data"), help="cache of rendered splits")
-    parser.add_argument("--avatar", default=None, help="avatar or cast file (default: the shipped avatar)")
-    parser.add_argument("--train-samples", type=int, default=24000)
-    parser.add_argument("--val-samples", type=int, default=1000)
-    parser.add_argument("--steps", type=int, default=8000)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--width", type=int, default=48, help="channel width of the baseline CNN")
-    parser.add_argument("--estimator", default=None, metavar="MODULE:CALLABLE",
-                        help="train this torch module instead of the baseline CNN (a class or a callable of no "
-                             "arguments that builds it)")
-    parser.add_argument("--init", default=None, help="start from this estimator checkpoint (continue training)")
-    parser.add_argument("--eval-every", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", type=device_argument, default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--background-mix", default="plain",
-                        help='"plain" (a random colour per crop) or kind weights, e.g. "plain=1,texture=1"')
-    parser.add_argument("--backgrounds", default=None, metavar="DIR", help="a folder of background photos to mix in")
-    parser.add_argument("--recolour", action="store_true",
-                        help="also swap colour channels and grey some crops (against learning the people's colours)")
-    parser.add_argument("--half", action="store_true", help="store the final weights in float16 (half the file, as "
-                        "the shipped estimators are)")
-    parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.train_samples, args.val_samples, args.steps, args.eval_every, args.width = 96, 32, 20, 10, 16
-    if min(args.train_samples, args.val_samples, args.steps, args.batch) < 1:
-        parser.error("sample counts, --steps and --batch must be positive")
-
+    args, config = parse(argv)
     start = time.time()
-    torch.manual_seed(args.seed)
-    avatar = load_renderer(args.avatar, device=args.device)
-    background = parse_backgrounds(args.background_mix, args.backgrounds)
-    model = load_estimator(args.init, device="cpu") if args.init else \
-        load_estimator(args.estimator) if args.estimator else BaselineEstimator(width=args.width)
+    torch.manual_seed(config.seed)
+    avatar = load_renderer(config.avatar, device=args.device)
+    background = parse_backgrounds(config.background_mix, config.backgrounds)
+    model = load_estimator(config.init, device="cpu") if config.init else \
+        load_estimator(config.estimator) if config.estimator else BaselineEstimator(width=config.width)
     if not isinstance(model, torch.nn.Module):
-        raise EstimatorError(f"{args.estimator or args.init} is not a torch module, so it cannot be trained")
+        raise EstimatorError(f"{config.estimator or config.init} is not a torch module, so it cannot be trained")
     factory = None if isinstance(model, BaselineEstimator) else \
-        absolute_callable(args.estimator) or read_estimator_file(args.init).get("factory")
-    ckpt = args.out.with_name(args.out.name + ".ckpt")
+        absolute_callable(config.estimator) or read_estimator_file(config.init).get("factory")
+    ckpt = config.out.with_name(config.out.name + ".ckpt")
     step, optimizer_state = 0, None
     if ckpt.exists():
         state = read_estimator_file(ckpt)
@@ -89,30 +120,30 @@ def main(argv=None) -> None:
     print(f"training {type(model).__name__}: {spec.describe()}")
 
     def split(name: str, samples: int):
-        batch = base_split(avatar, name, samples, args.data_dir, crop_size=spec.input_size, background=background,
+        batch = base_split(avatar, name, samples, config.data_dir, crop_size=spec.input_size, background=background,
                            crop_scale=spec.crop_scale)
         return training_data(spec.joint_set, batch, avatar.body)
 
-    train, val = split("train", args.train_samples), split("val", args.val_samples)
+    train, val = split("train", config.train_samples), split("val", config.val_samples)
 
     def checkpoint(done: int, score: float, optimizer) -> None:
-        if done < args.steps:
+        if done < config.steps:
             save_estimator(ckpt, model, extra={"step": done, "optimizer": optimizer.state_dict()}, factory=factory)
 
-    history = train_estimator(model, [(train, 1.0)], lambda m: validation_mpjpe(m, val), args.steps, args.batch,
-                              args.lr, eval_every=args.eval_every, seed=args.seed, start_step=step,
+    history = train_estimator(model, [(train, 1.0)], lambda m: validation_mpjpe(m, val), config.steps, config.batch,
+                              config.lr, eval_every=config.eval_every, seed=config.seed, start_step=step,
                               optimizer_state=optimizer_state, on_eval=checkpoint, desc="pre-training estimator",
-                              recolour=args.recolour)
-    meta = {"init": args.init, "lr": args.lr, "train_samples": len(train), "val_samples": len(val),
-            "steps": args.steps, "width": getattr(model, "width", None), "estimator": args.estimator,
+                              recolour=config.recolour)
+    meta = {"init": config.init, "lr": config.lr, "train_samples": len(train), "val_samples": len(val),
+            "steps": config.steps, "width": getattr(model, "width", None), "estimator": config.estimator,
             "input_size": spec.input_size, "joint_set": spec.joint_set.name,
             "val_mpjpe_mm": validation_mpjpe(model, val), "avatar": avatar.identifier,
-            "background_mix": args.background_mix, "recolour": args.recolour, "backgrounds": args.backgrounds,
+            "background_mix": config.background_mix, "recolour": config.recolour, "backgrounds": config.backgrounds,
             "seconds": round(time.time() - start, 1), "history": {k: history[k] for k in ("step", "loss", "score")}}
-    save_estimator(args.out, model, meta=meta, factory=factory, half=args.half)
+    save_estimator(config.out, model, meta=meta, factory=factory, half=config.half)
     ckpt.unlink(missing_ok=True)
     print(json.dumps({k: v for k, v in meta.items() if k != "history"}))
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
+    print(f"wrote {config.out} ({config.out.stat().st_size / 1e6:.1f} MB)")
 
 
 # What ends the script with one line instead of a traceback.

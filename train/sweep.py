@@ -20,12 +20,9 @@ import sys
 from pathlib import Path
 
 from agents.analysis.sweep import SweepConfig, check_address, compare, parse_value, require_tune, run_sweep
-from agents.loop.run import RunError
+from agents.loop.run import QUICK, RunError
 from posegen_env.cli import run_script
-
-ORDER = ["search", "ppo", "sac", "random", "prior", "anchor"]
-QUICK = {"rounds": 1, "samples": 48, "learn_steps": 64, "finetune_steps": 8, "replay_samples": 128,
-         "val_samples": 64, "suite_samples": 32, "num_envs": 16}
+from posegen_env.settings import add_options, from_args, given
 
 
 def _key_values(items: list[str], option: str, many: bool) -> dict:
@@ -34,14 +31,16 @@ def _key_values(items: list[str], option: str, many: bool) -> dict:
         key, sep, text = item.partition("=")
         if not sep or not key or not text:
             raise RunError(f"{option} {item!r}: write KEY=VALUE" + (",VALUE..." if many else ""))
-        out[key] = [parse_value(key, t) for t in text.split(",")] if many else parse_value(key, text)
+        try:
+            out[key] = [parse_value(key, t) for t in text.split(",")] if many else parse_value(key, text)
+        except RunError as err:
+            raise RunError(f"{option} {item!r}: {err}") from None
     return out
 
 
 def parse(argv=None) -> tuple[argparse.Namespace, SweepConfig]:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--policy", default="search,random", help=f"comma-separated, of {', '.join(ORDER)}, or 'all'")
-    p.add_argument("--seeds", default="0,1", help="comma-separated seeds")
+    dests = add_options(p, SweepConfig)
     p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
                    help="also sweep a run setting (a RoundConfig field, e.g. reach=0.25,0.5); repeatable")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -58,22 +57,16 @@ def parse(argv=None) -> tuple[argparse.Namespace, SweepConfig]:
     if args.cpus_per_trial <= 0 or args.gpus_per_trial < 0 or args.max_failures < 0:
         p.error("--cpus-per-trial must be positive, --gpus-per-trial and --max-failures not negative")
     try:
-        policies = ORDER if args.policy == "all" else [n for n in args.policy.split(",") if n]
-        try:
-            seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-        except ValueError:
-            raise RunError(f"--seeds {args.seeds!r}: give comma-separated whole numbers") from None
         grid = _key_values(args.grid, "--grid", many=True)
         quick = {k: v for k, v in QUICK.items() if k not in grid} if args.quick else {}  # a grid overrides --quick
         settings = quick | _key_values(args.set, "--set", many=False)
-        sweep = SweepConfig(policies=policies, seeds=seeds, grid=grid, settings=settings)
+        sweep = from_args(SweepConfig, args, grid=grid, settings=settings)
     except (RunError, TypeError, ValueError) as err:
         p.error(str(err))
     if args.resume is not None:
-        options = ("--policy", "--seeds", "--grid", "--set", "--quick")
-        given = any(a.split("=")[0] in options for a in (sys.argv[1:] if argv is None else argv))
         stored = SweepConfig.read(args.resume / "sweep.json")
-        if given and stored != sweep:
+        asked = args.grid or args.set or given(p, [*dests, "quick"], sys.argv[1:] if argv is None else argv)
+        if asked and stored != sweep:
             p.error(f"--resume {args.resume}: that sweep has other settings ({stored.policies} x seeds "
                     f"{stored.seeds}, grid {stored.grid}, settings {stored.settings}); resume it without "
                     "--policy/--seeds/--grid/--set, or start a new sweep with --out")

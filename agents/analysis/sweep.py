@@ -14,13 +14,14 @@ import json
 import re
 import shutil
 import socket
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from itertools import product
 from pathlib import Path
 
 from agents.loop.run import RoundConfig, RunError
-from agents.policies import POLICIES
+from agents.policies import ORDER, POLICIES, policy_list
 from posegen_env.files import atomic_write
+from posegen_env.settings import NO_FLAG, comma_ints, from_text, option
 
 SWEEP_FORMAT = "posegen-sweep-v1"
 NOT_GRIDDED = ("policies", "seed", "format")  # the sweep's own axes, and what no one sets
@@ -32,11 +33,15 @@ ADDRESS_FORMS = ("HOST:PORT (e.g. 10.0.0.5:6379, as `ray start --head` prints it
 
 @dataclass
 class SweepConfig:
-    policies: list[str]
-    seeds: list[int]
-    grid: dict[str, list] = field(default_factory=dict)  # run setting -> values, one trial per combination
-    settings: dict = field(default_factory=dict)  # run settings every trial shares (e.g. rounds)
-    format: str = SWEEP_FORMAT
+    """A sweep's settings (``sweep.json``); ``sweep.py``'s --policy and --seeds are derived from them."""
+
+    policies: list[str] = option(factory=lambda: ["search", "random"], flag="policy", parse=policy_list,
+                                 metavar="POLICY", help=f"comma-separated, of {', '.join(ORDER)}, or 'all'")
+    seeds: list[int] = option(factory=lambda: [0, 1], parse=comma_ints, help="comma-separated seeds")
+    # Run setting -> values, one trial per combination (--grid).
+    grid: dict[str, list] = option(factory=dict, flag=NO_FLAG)
+    settings: dict = option(factory=dict, flag=NO_FLAG)  # run settings every trial shares, e.g. rounds (--set)
+    format: str = option(SWEEP_FORMAT, flag=NO_FLAG)
 
     def __post_init__(self):
         unknown = [p for p in self.policies if p not in POLICIES]
@@ -101,34 +106,15 @@ class SweepConfig:
 
 
 def parse_value(key: str, text: str) -> object:
-    """A run setting's value from text, as the setting's type (``RoundConfig``'s default, or for a default
-    of None its annotation: ``image_size`` is a whole number or none) asks."""
-    known = {f.name: f for f in fields(RoundConfig) if f.name not in NOT_GRIDDED}
+    """A run setting's value from text, read as its ``run_agent.py`` option reads it (a list as
+    ``a+b``, since commas separate a grid's values)."""
+    known = sorted(f.name for f in fields(RoundConfig) if f.name not in NOT_GRIDDED)
     if key not in known:
-        raise RunError(f"unknown run setting {key!r}; settings are {', '.join(sorted(known))}")
-    default = example = getattr(RoundConfig(), key)
-    if default is None:
-        if text.lower() == "none":
-            return None
-        default = {"int | None": 0, "float | None": 0.0}.get(str(known[key].type))
+        raise RunError(f"unknown run setting {key!r}; settings are {', '.join(known)}")
     try:
-        if isinstance(default, bool):
-            if text.lower() not in ("true", "false", "1", "0"):
-                raise ValueError
-            return text.lower() in ("true", "1")
-        if isinstance(default, int):
-            return int(text)
-        if isinstance(default, float):
-            return float(text)
-        if isinstance(default, list):
-            return [t for t in text.split("+") if t]
-        if isinstance(default, dict):
-            return json.loads(text)
-        return None if text.lower() == "none" else text
-    except ValueError:
-        kind = {"int": "whole number", "float": "number", "dict": "JSON object"}.get(type(default).__name__, "value")
-        hint = "or none" if example is None else f"e.g. {example!r}"
-        raise RunError(f"{key}={text!r}: {key} takes a {kind} ({hint})") from None
+        return from_text(RoundConfig, key, text)
+    except ValueError as err:
+        raise RunError(str(err)) from None
 
 
 def require_tune() -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,40 +28,66 @@ from tqdm import tqdm
 
 from agents.loop.collect import Collected, collect
 from agents.loop.examine_report import write_report
-from agents.policies import POLICIES, make_policy
+from agents.policies import ORDER, POLICIES, make_policy, policy_list
 from agents.policies.anchored import REACH, UNIFORM_SHARE, Anchoring
 from posegen_env.data.dataset import write_dataset
 from posegen_env.data.image_grid import save_image_grid
-from posegen_env.envs.action_space import check_choose
+from posegen_env.envs.action_space import check_choose, choose_list
+from posegen_env.envs.checks import MAX_IMAGE_SIZE
+from posegen_env.envs.reward import RewardConfig, reward_pairs
 from posegen_env.envs.task import PoseGenTask
 from posegen_env.envs.vector_env import PoseGenVectorEnv
 from posegen_env.estimation.targets import targets
 from posegen_env.files import atomic_write
 from posegen_env.render.backgrounds import parse_backgrounds
+from posegen_env.settings import (
+    avatar_option,
+    background_mix_option,
+    backgrounds_option,
+    choose_option,
+    comma_ints,
+    option,
+)
 
 UNTRAINED = " (untrained)"  # the suffix of a learned policy's row before it learns
 
 
+EXAMINE_REWARD = {"mode": "raw"}  # the rounds' reward: the uncapped error
+
+
 @dataclass
 class ExamineConfig:
-    policies: list[str] = field(default_factory=lambda: ["search", "random", "anchor"])
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])  # run-to-run spread needs three or more
-    learn_steps: int = 2048  # the rounds' budget
-    samples: int = 512  # collected per policy and seed
-    num_envs: int = 64
-    avatar: str | None = "people"
-    background_mix: str = "plain=1,texture=1"
-    backgrounds: str | None = None
-    choose: list[str] = field(default_factory=list)
-    image_size: int | None = None
-    no_detection_mm: float = 500.0  # the error a sample with no detection scores
-    reward: dict = field(default_factory=lambda: {"mode": "raw"})
-    reach: float = REACH
-    uniform_share: float = UNIFORM_SHARE
+    """Examine mode's settings: ``examine.py``'s options are derived from these fields."""
+
+    policies: list[str] = option(factory=lambda: ["search", "random", "anchor"], flag="policy", parse=policy_list,
+                                 metavar="POLICY", help=f"comma-separated, of {', '.join(ORDER)}, or 'all'")
+    # Run-to-run spread needs three seeds or more.
+    seeds: list[int] = option(factory=lambda: [0, 1, 2], parse=comma_ints, help="comma-separated seeds")
+    learn_steps: int = option(2048, help="environment steps each learned policy may spend (the rounds' budget)")
+    samples: int = option(512, help="collected per policy and seed")
+    num_envs: int = option(64, help="batch of the vector environment")
+    avatar: str | None = avatar_option("people")
+    background_mix: str = background_mix_option("plain=1,texture=1")
+    backgrounds: str | None = backgrounds_option()
+    choose: list[str] = choose_option(parse=choose_list)
+    image_size: int | None = option(None, help="crop side in pixels (default: the input size the estimator declares)")
+    no_detection_mm: float = option(500.0, help=(
+        "error a sample scores when the estimator returns no pose (NaN); default %(default)s"))
+    reward: dict = option(factory=lambda: dict(EXAMINE_REWARD), parse=lambda text: EXAMINE_REWARD | reward_pairs(text),
+                          metavar="KEY=VALUE,...", help=(
+        "reward settings (posegen_env/envs/reward.py RewardConfig), e.g. 'penetration_weight=10'; default: the "
+        "rounds' (mode=raw)"))
+    reach: float = option(REACH, help="largest step of a learned policy away from its anchor; default %(default)s")
+    uniform_share: float = option(UNIFORM_SHARE, help=(
+        "share of the anchors drawn uniformly over the action box; default %(default)s"))
     # The search as 4 agents (32 small updates in 2,048 steps instead of the rounds' 8) that collect by
     # replaying the best draws of their learning with small edits: one draw's error varies far more than
     # the agents' means, so the best draws hold what learning found (benchmarks/RESULTS.md).
-    search: dict = field(default_factory=lambda: {"num_agents": 4, "replay_share": 1.0})
+    search_agents: int = option(4, help="agents of the search policy (the rounds use 16); default %(default)s")
+    search_draws: int = option(16, help="draws per search agent and iteration; default %(default)s")
+    search_replay: float = option(1.0, help=(
+        "share of the search's samples replayed from the best draws of its learning, with small edits "
+        "(0: draw from its agents); default %(default)s"))
 
     def __post_init__(self):
         unknown = [p for p in self.policies if p not in POLICIES]
@@ -69,14 +95,23 @@ class ExamineConfig:
             raise ValueError(f"policies {self.policies}: name distinct ones of {', '.join(POLICIES)}")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds {self.seeds}: give one or more distinct seeds (three or more to see the spread)")
-        for name in ("learn_steps", "samples", "num_envs"):
+        for name in ("learn_steps", "samples", "num_envs", "search_agents", "search_draws"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
         if not self.no_detection_mm > 0:
             raise ValueError(f"no_detection_mm must be positive, got {self.no_detection_mm}")
+        if self.image_size is not None and not 16 <= self.image_size <= MAX_IMAGE_SIZE:
+            raise ValueError(f"image_size must be a crop side in pixels, 16 to {MAX_IMAGE_SIZE}, got {self.image_size}")
         check_choose(self.choose)
+        RewardConfig.from_any(self.reward)
         Anchoring(self.reach, self.uniform_share)
         make_policy("search", **self.search)  # its settings fail here, before any file is written
+
+    @property
+    def search(self) -> dict:
+        """The search policy's settings."""
+        return {"num_agents": self.search_agents, "population_per_agent": self.search_draws,
+                "replay_share": self.search_replay}
 
 
 def examine(out_dir: Path, estimator, config: ExamineConfig, device=None,

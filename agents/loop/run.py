@@ -11,24 +11,41 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from agents.policies import POLICIES
+from agents.policies import ORDER, POLICIES, policy_list
 from agents.policies.anchored import REACH, UNIFORM_SHARE, Anchoring
-from agents.policies.objectives import Objective
-from posegen_env.envs.action_space import check_choose
+from agents.policies.objectives import OBJECTIVES, Objective
+from posegen_env.envs.action_space import check_choose, choose_list
 from posegen_env.envs.checks import MAX_IMAGE_SIZE
 from posegen_env.envs.reward import RewardConfig
+from posegen_env.estimation.plugins import absolute_callable
 from posegen_env.estimation.training import OPTIMIZERS
 from posegen_env.files import atomic_write
 from posegen_env.render.backgrounds import Backgrounds, parse_backgrounds
+from posegen_env.settings import (
+    NO_FLAG,
+    absolute_path,
+    avatar_option,
+    background_mix_option,
+    backgrounds_option,
+    choose_option,
+    comma_list,
+    estimator_checkpoint_option,
+    estimator_option,
+    option,
+    read_settings,
+)
 
 ANCHORING_SETTINGS = tuple(f.name for f in fields(Anchoring))  # read only by anchored policies
 # read only by learned policies
 LEARNING_SETTINGS = ("reward", "learn_steps", "objective", "fresh_share", "learn_view", "search_replay")
 COUNTS = ("rounds", "samples", "learn_steps", "finetune_steps", "replay_samples", "val_samples", "suite_samples",
           "num_envs")  # settings that count something: at least 1
+# The sizes of a tiny run (``--quick``: smoke tests of the whole loop).
+QUICK = {"rounds": 1, "samples": 48, "learn_steps": 64, "finetune_steps": 8, "replay_samples": 128,
+         "val_samples": 64, "suite_samples": 32, "num_envs": 16}
 RUN_FORMAT = "posegen-run-v2"  # v2: learned policies are anchored (their saved states are steps, not actions)
 
 
@@ -38,48 +55,69 @@ class RunError(RuntimeError):
 
 @dataclass
 class RoundConfig:
-    policies: list[str] = field(default_factory=lambda: ["search"])  # the best learned policy in the comparison
-    rounds: int = 2
-    samples: int = 2000  # collected (fine-tuning) samples per round: the same for every policy
-    learn_steps: int = 2048  # environment steps each learned policy may spend per round
-    objective: str = "error"  # what learned policies maximise (agents/policies/objectives.py)
-    fresh_share: float = 0.0  # share of a learned policy's collected draws left at their anchor
-    learn_view: bool = True  # False: learned policies step the body only; the view stays the anchor's
-    search_replay: float = 0.0  # share of the search's samples replayed from its best learning draws
-    finetune_steps: int = 2400
-    finetune_lr: float = 3e-4
-    # True: fine-tuning also swaps colour channels, greys, desaturates and blurs crops (estimation.
-    # training). Off: with 256 people it cost OOD gain and did not spare new people (RESULTS).
-    recolour: bool = False
-    replay_ratio: float = 0.85
-    in_distribution_tolerance: float = 0.015  # against the pre-trained model, on the validation split
-    replay_samples: int = 24000  # base crops replayed while fine-tuning: fewer get memorised
-    val_samples: int = 1000
-    suite_samples: int = 500
-    num_envs: int = 64
+    """A run's settings: ``run_agent.py``'s options and ``config.json`` are derived from these fields."""
+
+    policies: list[str] = option(factory=lambda: ["search"], flag="policy", parse=policy_list, metavar="POLICY", help=(
+        f"one of {', '.join(ORDER)}, a comma-separated list of them, or 'all'; default search, the best learned "
+        "policy in the comparison"))
+    rounds: int = option(2, help="rounds of learning, collecting and fine-tuning")
+    samples: int = option(2000, help="samples collected per round (fine-tuning samples, the same for every policy)")
+    learn_steps: int = option(2048, help="environment steps each learned policy may spend per round")
+    objective: str = option("error", choices=OBJECTIVES, help=(
+        "what learned policies maximise: the estimator's error (the reward) or its learnability, the error a "
+        "briefly fine-tuned copy removes (agents/policies/objectives.py); default %(default)s"))
+    fresh_share: float = option(0.0, help=(
+        "share of a learned policy's collected draws left at their anchor, so that the learned samples add to "
+        "the anchor distribution (Prioritized Level Replay's mixture); default %(default)s"))
+    learn_view: bool = option(True, help=(
+        "whether learned policies step the camera too; with --no-learn-view the view stays the anchor's, "
+        "uniform over the sphere, and only the body moves (default: learn it)"))
+    search_replay: float = option(0.0, help=(
+        "share of the search's samples replayed from the best draws of its learning with small edits "
+        "(Prioritized Level Replay); default %(default)s"))
+    finetune_steps: int = option(2400, help="optimiser steps of each round's fine-tuning")
+    finetune_lr: float = option(3e-4, help="fine-tuning learning rate; default %(default)s")
+    # Off: with 256 people recolouring cost OOD gain and did not spare new people (RESULTS).
+    recolour: bool = option(False, before=False, help=(
+        "fine-tune on recoloured crops (channel swaps, grey, saturation, blur) so the rounds learn poses, not the "
+        "people they render (default: off)"))
+    replay_ratio: float = option(0.85, help="share of every fine-tuning batch replayed from base data; default "
+                                            "%(default)s")
+    in_distribution_tolerance: float = option(0.015, help=(
+        "how much worse (relative) than the pre-trained estimator the fine-tuned one may be on the validation "
+        "split; default %(default)s"))
+    replay_samples: int = option(24000, help="base crops to replay (rendered once, cached; fewer get memorised)")
+    val_samples: int = option(1000, help="validation crops the fine-tuning guard scores")
+    suite_samples: int = option(500, help="samples of each test suite")
+    num_envs: int = option(64, help="batch of the vector environment")
     # The uncapped error: anchoring already keeps learned policies near natural bodies, and a cap
     # ties most draws, which leaves a ranking learner such as the CEM nothing to rank (see RESULTS.md).
-    reward: dict = field(default_factory=lambda: {"mode": "raw"})
+    # Its options are RewardConfig's (--reward-mode, ...).
+    reward: dict = option(factory=lambda: {"mode": "raw"}, flag=NO_FLAG)
     # The people space (256 training people drawn from the outfit family; the suites show 16 others)
     # and the baseline pre-trained on it; "cast" is the fitted cast, None the one shipped person.
-    estimator: str | None = "people-baseline"
-    avatar: str | None = "people"
-    # A user's estimator: weights for the torch module ``estimator`` ("module:callable") builds, the
-    # crop size when not the one it declares, and how its rounds fine-tune it.
-    estimator_checkpoint: str | None = None
-    image_size: int | None = None
-    loss: str | None = None  # "module:callable" of loss(model, batch) -> scalar; None: L1 on its joints
-    finetune_optimizer: str = "adamw"
-    freeze: list[str] = field(default_factory=list)  # module names whose parameters stay fixed
-    # Backgrounds of every rendered crop (render.backgrounds.parse_backgrounds): plain colours and
-    # textures, chosen on the validation split (benchmarks/RESULTS.md).
-    background_mix: str = "plain=1,texture=1"
-    backgrounds: str | None = None  # a folder of background photos in the mix
-    choose: list[str] = field(default_factory=list)  # what actions choose (envs.action_space.CHOICES)
-    reach: float = REACH  # how far a learned policy may step from its anchors (agents/policies/anchored.py)
-    uniform_share: float = UNIFORM_SHARE  # share of anchors drawn uniformly over the action box
-    seed: int = 0
-    format: str = RUN_FORMAT
+    estimator: str | None = estimator_option("people-baseline", before=None, parse=absolute_callable)
+    avatar: str | None = avatar_option("people", before=None)
+    estimator_checkpoint: str | None = estimator_checkpoint_option(parse=absolute_path)
+    image_size: int | None = option(None, help="crop side in pixels (default: the input size the estimator "
+                                               "declares)")
+    loss: str | None = option(None, parse=absolute_callable, metavar="MODULE:CALLABLE", help=(
+        "fine-tuning loss(model, batch) -> scalar tensor (default: L1 on the estimator's joints)"))
+    finetune_optimizer: str = option("adamw", choices=sorted(OPTIMIZERS), help="default %(default)s")
+    freeze: list[str] = option(factory=list, parse=comma_list, metavar="NAMES", help=(
+        "comma-separated module names whose parameters fine-tuning keeps fixed, e.g. 'backbone'"))
+    # Chosen on the validation split (benchmarks/RESULTS.md).
+    background_mix: str = background_mix_option("plain=1,texture=1", before="plain")
+    backgrounds: str | None = backgrounds_option()
+    choose: list[str] = choose_option(parse=choose_list)
+    reach: float = option(REACH, before=0.25, help=(
+        "largest step of a learned policy away from its anchor body and camera, per action component (the box "
+        "is [-1, 1]); default %(default)s, chosen on the suites' validation split"))
+    uniform_share: float = option(UNIFORM_SHARE, before=0.0, help=(
+        "share of the anchored policies' anchors drawn uniformly over the action box instead of from the base "
+        "distribution; default %(default)s, chosen on the suites' validation split"))
+    seed: int = option(0, help="seed of everything random in the run; default %(default)s")
+    format: str = option(RUN_FORMAT, flag=NO_FLAG)
 
     def check(self) -> None:
         """Raise ValueError, naming the setting, for a value a run would refuse only once it runs: a
@@ -102,6 +140,8 @@ class RoundConfig:
             raise ValueError(f"fresh_share must be in [0, 1), got {self.fresh_share!r}")
         if not 0 <= self.search_replay <= 1:
             raise ValueError(f"search_replay must be in [0, 1], got {self.search_replay!r}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be a non-negative whole number, got {self.seed!r}")
         self.anchoring  # noqa: B018 -- Anchoring checks reach and uniform_share
         check_choose(self.choose)
         self.background  # noqa: B018 -- parse_backgrounds checks the mix
@@ -125,14 +165,10 @@ class RoundConfig:
         if doc.get("format") != RUN_FORMAT:
             raise RunError(f"{path.parent} was written by an incompatible version (format {doc.get('format')!r}, "
                            f"this version reads {RUN_FORMAT!r}); start a new run with --out")
-        doc.setdefault("reach", 0.25)  # the fixed reach of runs written before it was a setting
-        doc.setdefault("uniform_share", 0.0)  # those runs drew every anchor from the base distribution
-        doc.setdefault("background_mix", "plain")  # runs before backgrounds: a random plain colour per crop
-        doc.setdefault("avatar", None)  # and before the cast: the one shipped person and its baseline
-        doc.setdefault("estimator", None)
-        doc.setdefault("recolour", False)  # runs before the people space fine-tuned on crops as rendered
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in doc.items() if k in known})
+        try:
+            return read_settings(cls, doc, str(path))
+        except (TypeError, ValueError) as err:
+            raise RunError(f"{err}; start a new run with --out") from None
 
     def differences(self, other: RoundConfig, ignore: tuple[str, ...] = ()) -> list[str]:
         """The settings (field names) in which ``other`` differs, leaving out ``ignore``."""

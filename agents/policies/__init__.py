@@ -6,6 +6,16 @@ from agents.policies.sb3 import PPOPolicy, SACPolicy
 from agents.policies.search import SearchPolicy
 
 POLICIES = {cls.name: cls for cls in (RandomPolicy, PriorPolicy, AnchorPolicy, SearchPolicy, PPOPolicy, SACPolicy)}
+ORDER = ["search", "ppo", "sac", "random", "prior", "anchor"]  # of a comparison's tables
+
+
+def policy_list(text: str) -> list[str]:
+    """``"all"`` or comma-separated distinct policy names, as a list (a command line's ``--policy``)."""
+    names = list(ORDER) if text == "all" else [name for name in text.split(",") if name]
+    if not names or any(name not in POLICIES for name in names) or len(set(names)) != len(names):
+        raise ValueError(f"{text!r}: use one of {', '.join(ORDER)}, a comma-separated list without "
+                         "repeats, or 'all'")
+    return names
 
 
 def make_policy(name: str, **kwargs) -> SamplingPolicy:
@@ -17,4 +27,4 @@ def make_policy(name: str, **kwargs) -> SamplingPolicy:
     return POLICIES[name](**kwargs)
 
 
-__all__ = ["POLICIES", "SamplingPolicy", "make_policy"]
+__all__ = ["ORDER", "POLICIES", "SamplingPolicy", "make_policy", "policy_list"]

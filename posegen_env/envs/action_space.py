@@ -84,6 +84,11 @@ def check_choose(choose: str | Iterable[str] | None) -> tuple[str, ...]:
     return tuple(c for c in CHOICES if c in names)
 
 
+def choose_list(text: str) -> list[str]:
+    """A command line's ``--choose`` ("subject,background") as a checked list."""
+    return list(check_choose(text))
+
+
 def action_dim(choose: str | Iterable[str] | None = ()) -> int:
     """The action's length with the choices ``choose`` appended."""
     return ACTION_DIM + len(check_choose(choose))

@@ -24,18 +24,23 @@ from typing import Any, overload
 import numpy as np
 import torch
 
+from posegen_env.settings import from_text, option
+
 METRICS = ("mpjpe", "pa_mpjpe")
 MODES = ("raw", "capped", "band")
 
 
 @dataclass(frozen=True)
 class RewardConfig:
-    metric: str = "mpjpe"
-    mode: str = "capped"
-    cap_mm: float = 300.0
-    limit_weight: float = 1.0
-    penetration_weight: float = 5.0
-    penetration_tolerance_m: float = 0.02
+    metric: str = option("mpjpe", flag="reward-metric", choices=METRICS, help="the error the reward is")
+    mode: str = option("capped", flag="reward-mode", choices=MODES, help=(
+        "how the error is shaped: raw, capped at --cap-mm, or a band peaking there"))
+    cap_mm: float = option(300.0, help="error cap (capped) or band peak (band), mm")
+    limit_weight: float = option(1.0, flag="reward-limit-weight", help="cost per radian outside the joint limits")
+    penetration_weight: float = option(5.0, flag="reward-penetration-weight", help=(
+        "cost per metre of self-penetration"))
+    penetration_tolerance_m: float = option(0.02, flag="reward-penetration-tolerance-m", help=(
+        "self-penetration depth that costs nothing, metres"))
 
     def __post_init__(self) -> None:
         # Checked here, not at the first step: a string from a command line or a config file would only
@@ -101,6 +106,18 @@ class RewardConfig:
         excess = (depth - self.penetration_tolerance_m).clamp(min=0.0)
         return _out(self._shaped(error) / 1000.0 - self.limit_weight * limit - self.penetration_weight * excess,
                     as_numpy)
+
+
+def reward_pairs(text: str) -> dict:
+    """Reward settings written ``KEY=VALUE,...`` (e.g. ``mode=capped,cap_mm=250``), each read by its type."""
+    pairs = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"{item!r}: write KEY=VALUE, e.g. penetration_weight=10")
+        pairs[key.strip()] = from_text(RewardConfig, key.strip(), value.strip())
+    RewardConfig.from_any(pairs)
+    return pairs
 
 
 def _as_float64(*values: Any) -> tuple[list[torch.Tensor], bool]:

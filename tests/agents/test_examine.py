@@ -57,11 +57,11 @@ def test_examine_a_detector_that_sometimes_finds_no_one(tmp_path):
 
 
 def test_examine_refuses_bad_settings(tmp_path, capsys):
-    for args, message in [(["--policy", "search,walk"], "name distinct ones of"),
+    for args, message in [(["--policy", "search,walk"], "--policy: 'search,walk': use one of"),
                           (["--seeds", ""], "give one or more distinct seeds"),
                           (["--seeds", "a,b"], "comma-separated whole numbers"),
-                          (["--samples", "0"], "samples must be a positive integer"),
-                          (["--no-detection-mm", "-1"], "no_detection_mm must be positive")]:
+                          (["--samples", "0"], "--samples must be a positive integer"),
+                          (["--no-detection-mm", "-1"], "--no-detection-mm must be positive")]:
         with pytest.raises(SystemExit):
             examine.parse([*args, "--out", str(tmp_path / "x")])
         assert message in capsys.readouterr().err

@@ -117,7 +117,7 @@ def test_incompatible_run_directory_and_bad_arguments(tmp_path, capsys):
     assert "not a PoseGen run" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         run_agent.main(["--policy", "dqn"])
-    assert "--policy 'dqn'" in capsys.readouterr().err
+    assert "--policy: 'dqn': use one of" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         run_agent.main(["--samples", "0"])
     with pytest.raises(SystemExit):
@@ -125,7 +125,7 @@ def test_incompatible_run_directory_and_bad_arguments(tmp_path, capsys):
     assert "reach must be in (0, 2]" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         run_agent.main(["--uniform-share", "1.5"])
-    assert "uniform_share must be in [0, 1]" in capsys.readouterr().err
+    assert "--uniform-share must be in [0, 1]" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         run_agent.main(["--device", "gpu0"])
     assert "unknown device 'gpu0'" in capsys.readouterr().err

@@ -57,7 +57,7 @@ def test_a_failing_trial_is_reported_while_the_others_finish(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["--grid", "reech=1"], "unknown run setting 'reech'"), (["--grid", "reach=abc"], "reach takes a number"),
-    (["--set", "rounds=x"], "rounds takes a whole number"), (["--policy", "walk"], "give distinct ones of"),
+    (["--set", "rounds=x"], "rounds takes a whole number"), (["--policy", "walk"], "--policy: 'walk': use one of"),
     (["--seeds", "a"], "comma-separated whole numbers"), (["--grid", "reach"], "write KEY=VALUE"),
     (["--grid", "rounds=1", "--set", "rounds=2"], "both gridded and set")])
 def test_bad_grids_say_what_is_wrong(args, message, capsys):

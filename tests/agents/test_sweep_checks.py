@@ -88,7 +88,7 @@ def test_a_silent_host_is_given_up_on_after_two_seconds(monkeypatch):
     (["--grid", "samples=10,0"], "--grid point samples=0: samples must be a positive whole number"),
     (["--grid", "replay_ratio=1.0"], "--grid point replay_ratio=1.0: replay_ratio must be in [0, 1)"),
     (["--grid", "finetune_optimizer=adamw,lion"], "--grid point finetune_optimizer=lion: finetune_optimizer must"),
-    (["--grid", "choose=walk"], "--grid point choose=['walk']: choose must name"),
+    (["--grid", "choose=walk"], "--grid 'choose=walk': choose='walk': choose must name"),
     (["--grid", "background_mix=plain,sky=1"], "--grid point background_mix=sky=1"),
     (["--grid", 'reward={"mode": "squared"}'], "reward mode must be one of"),
     (["--set", "reach=-1", "--grid", "rounds=1,2"], "--set: reach must be in (0, 2]"),
