@@ -25,7 +25,7 @@ import warnings
 import numpy as np
 import torch
 
-from posegen_env.device import default_render_batch, device_argument
+from posegen_env.device import default_render_batch
 from posegen_env.envs.action_space import uniform_actions
 from posegen_env.envs.env import PoseGenEnv
 from posegen_env.envs.task import PoseGenTask
@@ -34,6 +34,7 @@ from posegen_env.estimation.checkpoints import load_estimator
 from posegen_env.profiling import timing
 from posegen_env.render.avatar.shell_cast import CASTERS
 from posegen_env.render.backgrounds import parse_backgrounds
+from posegen_env.settings import BackgroundChoice, add_device_option, add_options
 
 STAGES = ("draws", "pose", "cameras", "cast", "march", "backgrounds", "labels", "estimator", "reward", "boundary")
 
@@ -109,8 +110,9 @@ def main() -> None:
                    help="vector env sizes (default: 64 128 on the CPU; one and two render batches on a GPU)")
     p.add_argument("--image-size", type=int, nargs="+", default=[64])
     p.add_argument("--caster", nargs="+", default=["auto"], choices=CASTERS)
-    p.add_argument("--device", type=device_argument, default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--background-mix", default="plain=1,texture=1", help="the textured rows' background mix")
+    add_device_option(p)
+    add_options(p, BackgroundChoice, BackgroundChoice("plain=1,texture=1"),
+                help_suffix={"background_mix": " (the textured rows)"})
     p.add_argument("--single", action="store_true", help="also step one PoseGenEnv at a time (slow)")
     p.add_argument("--no-split", action="store_true", help="skip the time split")
     p.add_argument("--profile", action="store_true", help="with the split on CUDA, the kernels that take the time")

@@ -18,7 +18,6 @@ import warnings
 import numpy as np
 import torch
 
-from posegen_env.device import device_argument
 from posegen_env.envs.action_space import decode, uniform_actions
 from posegen_env.envs.task import PoseGenTask
 from posegen_env.estimation.metrics import evaluate_poses, format_table
@@ -29,6 +28,7 @@ from posegen_env.render.backgrounds import parse_backgrounds
 from posegen_env.render.camera import REFERENCE_WIDTH
 from posegen_env.render.cameras import crop_jitter, orbit_cameras, person_crop_boxes
 from posegen_env.render.crops import DEFAULT_CROP_SCALE
+from posegen_env.settings import add_device_option
 from posegen_env.suites.suites import SUITES, build_suite
 
 
@@ -65,7 +65,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--samples", type=int, default=256)
     p.add_argument("--image-size", type=int, nargs="+", default=[64, 224])
-    p.add_argument("--device", type=device_argument, default="auto", help="the candidate's device")
+    add_device_option(p, "the candidate's device")
     p.add_argument("--suites", action="store_true", help="also compare the cast baseline's test-suite table")
     args = p.parse_args()
     warnings.filterwarnings("ignore", message=".*resampled to the estimator")

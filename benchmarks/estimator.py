@@ -19,6 +19,7 @@ from posegen_env.estimation.checkpoints import load_estimator
 from posegen_env.estimation.metrics import format_table
 from posegen_env.estimation.prediction import as_batch
 from posegen_env.render.avatar import load_avatar
+from posegen_env.settings import EstimatorChoice, add_options
 from posegen_env.suites.suites import OUT_OF_DISTRIBUTION, evaluate_suites
 
 
@@ -48,9 +49,10 @@ def throughput(model, batch: int = 256, steps: int = 10) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--estimator", default=None, help="checkpoint or module:callable (default: shipped)")
+    add_options(parser, EstimatorChoice)
     args = parser.parse_args()
-    model = load_estimator(args.estimator, device="cpu")  # CPU throughput (checkpoints load onto CUDA when present)
+    # CPU throughput (checkpoints load onto CUDA when present)
+    model = load_estimator(args.estimator, device="cpu", checkpoint=args.estimator_checkpoint)
     results = evaluate_suites(model, load_avatar())
     print(format_table(results))
     base = results["in-distribution"]["eval14"]["mpjpe_mm"]

@@ -79,7 +79,7 @@ def comma_ints(text: str) -> list[int]:
         raise ValueError(f"{text!r}: give comma-separated whole numbers, e.g. 0,1,2") from None
 
 
-def add_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type, defaults: Any = None, *,
+def add_options(parser: argparse.ArgumentParser, cls: type, defaults: Any = None, *,
                 dest_prefix: str = "", unset: Iterable[str] = (), help_suffix: dict[str, str] | None = None
                 ) -> list[str]:
     """Add every option of dataclass ``cls`` to ``parser`` with the values of ``defaults`` (an instance;
@@ -225,10 +225,10 @@ def absolute_path(text: str) -> str:
 
 
 # Options many scripts share: each spelt here once and used as a dataclass field (``**more`` adds
-# the field's ``before`` or ``parse``).
+# the field's ``before`` or ``parse``); argparse fills in each script's default.
 def estimator_option(default: str | None, **more: Any) -> Any:
     return option(default, metavar="ESTIMATOR", help=(
-        f"a shipped name (default {default!r}), an estimator checkpoint, or 'package.module:callable' / "
+        "a shipped name (default %(default)r), an estimator checkpoint, or 'package.module:callable' / "
         "'file.py:callable' building your torch module or predicting poses (docs/estimators.md)"), **more)
 
 
@@ -239,14 +239,14 @@ def estimator_checkpoint_option(**more: Any) -> Any:
 
 def avatar_option(default: str | None, **more: Any) -> Any:
     return option(default, help=(
-        f"avatar or cast file, or a shipped one (default {default!r}; 'people': people drawn without limit, "
+        "avatar or cast file, or a shipped one (default %(default)r; 'people': people drawn without limit, "
         "'cast': ten fitted people, 'avatar': the one shipped person)"), **more)
 
 
 def background_mix_option(default: str, **more: Any) -> Any:
     return option(default, help=(
         'backgrounds of every crop: "plain" (a random colour each) or kind weights, e.g. "plain=1,texture=1"; '
-        f"default {default!r}"), **more)
+        "default %(default)r"), **more)
 
 
 def backgrounds_option(**more: Any) -> Any:
@@ -259,6 +259,30 @@ def choose_option(**more: Any) -> Any:
         "environment draws them"), **more)
 
 
-def add_device_option(parser: argparse.ArgumentParser) -> None:
+@dataclasses.dataclass
+class EstimatorChoice:
+    """The estimator options of a script that loads one (``add_options(parser, EstimatorChoice,
+    EstimatorChoice("people-baseline"))``)."""
+
+    estimator: str | None = estimator_option("baseline")
+    estimator_checkpoint: str | None = estimator_checkpoint_option()
+
+
+@dataclasses.dataclass
+class AvatarChoice:
+    """The avatar option of a script that renders people."""
+
+    avatar: str | None = avatar_option("avatar")
+
+
+@dataclasses.dataclass
+class BackgroundChoice:
+    """The background options of a script that renders crops."""
+
+    background_mix: str = background_mix_option("plain")
+    backgrounds: str | None = backgrounds_option()
+
+
+def add_device_option(parser: argparse.ArgumentParser, help: str = "where to compute") -> None:
     parser.add_argument("--device", type=device_argument, default="auto",
-                        help="auto (CUDA if torch sees it), cpu, cuda or cuda:N")
+                        help=f"{help}: auto (CUDA if torch sees it), cpu, cuda or cuda:N")

@@ -28,30 +28,25 @@ from posegen_env.estimation.spec import EstimatorError, spec_of
 from posegen_env.render.avatar import AvatarError
 from posegen_env.render.avatar.loading import load_renderer
 from posegen_env.render.backgrounds import BackgroundError, parse_backgrounds
+from posegen_env.settings import AvatarChoice, BackgroundChoice, EstimatorChoice, add_options
 from posegen_env.suites.suites import SPLITS, SUITES, evaluate_suites
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--estimator", default=None,
-                        help="a shipped name, a checkpoint path, 'package.module:callable' or 'file.py:callable' "
-                             "(default: the shipped baseline)")
-    parser.add_argument("--estimator-checkpoint", default=None, metavar="PATH",
-                        help="weights for the torch module --estimator builds (a state_dict file)")
+    add_options(parser, EstimatorChoice)
     parser.add_argument("--image-size", type=int, default=None,
                         help="crop side of the suites (default: the estimator's declared input size)")
     parser.add_argument("--no-detection", action="store_true",
                         help="count samples the estimator returns NaN for as 'no detection' instead of failing")
     parser.add_argument("--data", nargs="+", default=["all"],
                         help=f"suite names ({', '.join(SUITES)}), 'all', or dataset folders")
-    parser.add_argument("--avatar", default=None,
-                        help="avatar or cast (its held-out subjects) that renders the suites (default: shipped avatar)")
+    add_options(parser, AvatarChoice, help_suffix={"avatar": "; a cast or the people render the suites with the "
+                                                             "subjects --subjects names"})
     parser.add_argument("--subjects", choices=("heldout", "validation", "train"), default="heldout",
                         help="with a cast or the people: the held-out people (reported figures), the validation "
                              "people (choosing settings; the people space has them) or the training ones (diagnosis)")
-    parser.add_argument("--background-mix", default="plain",
-                        help='backgrounds of the suites: "plain" or kind weights, e.g. "plain=1,texture=1"')
-    parser.add_argument("--backgrounds", default=None, metavar="DIR", help="a folder of background photos to mix in")
+    add_options(parser, BackgroundChoice)
     parser.add_argument("--suite-size", type=int, default=500)
     parser.add_argument("--body", default=None,
                         help="body model the dataset folders were rendered with, for joint sets other than SMPL-24 "
@@ -79,7 +74,7 @@ def main(argv=None) -> None:
             parser.error(f"{name!r} is neither a suite ({', '.join(SUITES)}) nor a dataset folder")
     print(format_table(results))
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"estimator": args.estimator or "shipped baseline", "split": args.split,
+    args.json.write_text(json.dumps({"estimator": args.estimator, "split": args.split,
                                        "background_mix": args.background_mix, "results": results}, indent=1))
     print(f"wrote {args.json}")
 

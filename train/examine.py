@@ -29,7 +29,7 @@ from posegen_env.estimation.checkpoints import load_estimator, warn_if_untrained
 from posegen_env.estimation.spec import EstimatorError
 from posegen_env.render.avatar import AvatarError
 from posegen_env.render.backgrounds import BackgroundError
-from posegen_env.settings import add_device_option, add_options, fill_preset, from_args, with_flags
+from posegen_env.settings import EstimatorChoice, add_device_option, add_options, fill_preset, from_args, with_flags
 
 QUICK = {"seeds": [0], "learn_steps": 64, "samples": 32, "num_envs": 16, "policies": ["search", "random"]}
 
@@ -38,9 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line, derived from ``ExamineConfig``."""
     defaults = ExamineConfig()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--estimator", default="people-baseline", metavar="ESTIMATOR",
-                   help="a shipped name, a checkpoint, 'package.module:callable' or 'file.py:callable' (any callable)")
-    p.add_argument("--estimator-checkpoint", default=None, metavar="PATH", help="weights for the module it builds")
+    add_options(p, EstimatorChoice, EstimatorChoice("people-baseline"))
     sized = {name: f"; default {_text(getattr(defaults, name))}, with --quick {_text(QUICK[name])}" for name in QUICK}
     add_options(p, ExamineConfig, defaults, unset=QUICK, help_suffix=sized)
     add_device_option(p)

@@ -42,7 +42,6 @@ from tqdm import tqdm
 from posegen_env.body.body_model import BodyModelError, load_body_model
 from posegen_env.cli import run_script
 from posegen_env.data.capture import FORMATS, CaptureError, load_any_capture
-from posegen_env.device import device_argument
 from posegen_env.render.avatar.checkpoint import (
     AvatarError,
     build_avatar,
@@ -62,6 +61,7 @@ from posegen_env.render.avatar.fit import (
     photometric_loss,
 )
 from posegen_env.render.avatar.loading import load_geometry
+from posegen_env.settings import add_device_option
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -91,7 +91,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--eval-every", type=int, default=1000)
     parser.add_argument("--ckpt-every", type=int, default=500)
     parser.add_argument("--eval-images", type=int, default=8, help="held-out images per PSNR evaluation")
-    parser.add_argument("--device", type=device_argument, default="auto", help="auto, cpu, cuda or cuda:N")
+    add_device_option(parser)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing avatar at --out that was fitted from another capture")

@@ -30,10 +30,10 @@ import torch
 from posegen_env.body.body_model import BodyModelError, load_body_model
 from posegen_env.cli import run_script
 from posegen_env.data.capture import CaptureError, load_capture
-from posegen_env.device import device_argument
 from posegen_env.files import atomic_write
 from posegen_env.render.avatar import DEFAULT_AVATAR_PATH, AvatarError, CastSubject, load_avatar, save_cast
 from posegen_env.render.avatar.fit import FitError, evaluate
+from posegen_env.settings import add_device_option
 
 MAKE_CAPTURE = Path(__file__).resolve().parent / "make_capture.py"
 
@@ -48,7 +48,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="subject k has outfit and betas seed SEED + k")
     parser.add_argument("--steps", type=int, default=500, help="colour-fitting steps per subject")
     parser.add_argument("--work", type=Path, default=None, help="folder of the per-subject work (resumable)")
-    parser.add_argument("--device", type=device_argument, default="auto", help="auto, cpu, cuda or cuda:N")
+    add_device_option(parser)
     parser.add_argument("--quick", action="store_true", help="tiny captures and fits (smoke tests)")
     args = parser.parse_args(argv)
     if args.subjects < 1 or not 0 <= args.heldout <= args.subjects or args.steps < 1:

@@ -29,7 +29,7 @@ from posegen_env.estimation.checkpoints import load_estimator, read_estimator_fi
 from posegen_env.estimation.plugins import absolute_callable
 from posegen_env.estimation.spec import EstimatorError, spec_of
 from posegen_env.estimation.targets import training_data
-from posegen_env.estimation.training import train_estimator, validation_mpjpe
+from posegen_env.estimation.training import Training, train_estimator, validation_mpjpe
 from posegen_env.render.avatar import AvatarError
 from posegen_env.render.avatar.loading import load_renderer
 from posegen_env.render.backgrounds import BackgroundError, parse_backgrounds
@@ -130,10 +130,10 @@ def main(argv=None) -> None:
         if done < config.steps:
             save_estimator(ckpt, model, extra={"step": done, "optimizer": optimizer.state_dict()}, factory=factory)
 
-    history = train_estimator(model, [(train, 1.0)], lambda m: validation_mpjpe(m, val), config.steps, config.batch,
-                              config.lr, eval_every=config.eval_every, seed=config.seed, start_step=step,
-                              optimizer_state=optimizer_state, on_eval=checkpoint, desc="pre-training estimator",
-                              recolour=config.recolour)
+    training = Training(steps=config.steps, batch_size=config.batch, lr=config.lr, eval_every=config.eval_every,
+                        seed=config.seed, recolour=config.recolour)
+    history = train_estimator(model, [(train, 1.0)], lambda m: validation_mpjpe(m, val), training, start_step=step,
+                              optimizer_state=optimizer_state, on_eval=checkpoint, desc="pre-training estimator")
     meta = {"init": config.init, "lr": config.lr, "train_samples": len(train), "val_samples": len(val),
             "steps": config.steps, "width": getattr(model, "width", None), "estimator": config.estimator,
             "input_size": spec.input_size, "joint_set": spec.joint_set.name,

@@ -22,13 +22,14 @@ from posegen_env.data.image_grid import save_image_grid
 from posegen_env.render.avatar import AvatarError, CastRenderer
 from posegen_env.render.avatar.loading import load_renderer
 from posegen_env.render.camera import orbit_camera
+from posegen_env.settings import AvatarChoice, add_options
 
 VIEWS = {"front": (20, 8), "back": (200, 8)}  # (azimuth, elevation) degrees, a little to the side
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--avatar", default="cast", help="'cast', 'people' or a cast file")
+    add_options(parser, AvatarChoice, AvatarChoice("cast"), help_suffix={"avatar": "; a cast, not one person"})
     parser.add_argument("--out", type=Path, default=Path("docs/images/cast.png"))
     parser.add_argument("--pose", default="walk", help=f"a library pose ({', '.join(pose_names()[:6])}, ...)")
     parser.add_argument("--size", type=int, default=112)

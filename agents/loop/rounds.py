@@ -39,7 +39,7 @@ from posegen_env.estimation.checkpoints import load_estimator, save_estimator, w
 from posegen_env.estimation.plugins import build_from
 from posegen_env.estimation.spec import EstimatorError
 from posegen_env.estimation.targets import training_data
-from posegen_env.estimation.training import check_loss, make_optimizer, validation_mpjpe
+from posegen_env.estimation.training import Training, check_loss, make_optimizer, validation_mpjpe
 from posegen_env.estimation.training import finetune as finetune_estimator
 from posegen_env.files import atomic_write
 from posegen_env.render.step import PoseBatch
@@ -282,12 +282,12 @@ class RoundRunner:
         estimator = copy.deepcopy(self.task.estimator)
         batch = _collected_so_far(self.run_dir, name, k, got.data)
         new = training_data(self.task.spec.joint_set, batch, self.task.avatar.body)
-        history = finetune_estimator(estimator, new, self.replay, self.val, replay_ratio=c.replay_ratio,
-                                     steps=c.finetune_steps, lr=c.finetune_lr,
-                                     eval_every=max(1, c.finetune_steps // 8), patience=None, seed=c.seed + k,
+        training = Training(steps=c.finetune_steps, lr=c.finetune_lr, eval_every=max(1, c.finetune_steps // 8),
+                            seed=c.seed + k, optimizer=c.finetune_optimizer, freeze=tuple(c.freeze),
+                            recolour=c.recolour, loss=self.loss)
+        history = finetune_estimator(estimator, new, self.replay, self.val, training, replay_ratio=c.replay_ratio,
                                      tolerance=c.in_distribution_tolerance, reference_mpjpe=self.reference,
-                                     anchor=self.pretrained.state_dict(), loss=self.loss,
-                                     optimizer=c.finetune_optimizer, freeze=c.freeze, recolour=c.recolour)
+                                     anchor=self.pretrained.state_dict())
         self._save_finetuned(name, k, estimator, curve, history)
         return estimator, history
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -171,40 +172,61 @@ def _blur(images: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.conv2d(padded, kernel, groups=3)
 
 
-def train_estimator(model: torch.nn.Module, sources: list[tuple[PoseData, float]],
-                    score: Callable[[torch.nn.Module], float] | None, steps: int, batch_size: int = 64,
-                    lr: float = 1e-3, weight_decay: float = 1e-4, eval_every: int = 500, patience: int | None = None,
-                    seed: int = 0, start_step: int = 0, optimizer_state: dict | None = None,
-                    on_eval: Callable[[int, float, torch.optim.Optimizer], None] | None = None,
-                    desc: str = "training estimator", flip_augment: bool = False, freeze_norm: bool = False,
-                    recolour: bool = False, loss: Loss | None = None, optimizer: str = "adamw",
-                    freeze: Sequence[str] = ()) -> dict:
-    """Train ``model`` for ``steps`` steps on batches drawn from ``sources`` in proportion to their weights.
+@dataclass(frozen=True)
+class Training:
+    """How an estimator trains: optimiser, schedule, batches and augmentation, for pre-training and
+    fine-tuning alike.
 
-    Every ``eval_every`` steps ``score(model)`` (lower is better, e.g. validation MPJPE) is
-    measured; with ``patience`` training stops after that many evaluations without improvement.
-    The best-scoring weights (including the starting ones) are restored. ``flip_augment`` mirrors
-    half of each batch; it is off by default because an asymmetric subject (a different colour on
-    each sleeve, say) makes mirrored crops contradict its real left/right cues. ``freeze_norm``
-    keeps batch-norm statistics fixed, so unusual new images do not shift how every image is seen.
-    ``recolour`` swaps colour channels, greys, desaturates and blurs crops (``_augment``). ``loss`` replaces the
-    default L1 on the joints (``default_loss``) and then sees every label (``training_batch``);
-    ``optimizer`` names one of ``OPTIMIZERS``; parameters under the ``freeze`` module names stay fixed.
+    ``steps`` optimiser steps on batches of ``batch_size`` under a cosine schedule from ``lr``; every
+    ``eval_every`` steps the score is measured, and with ``patience`` training stops after that many
+    evaluations without improvement. ``flip_augment`` mirrors half of each batch; it is off by default
+    because an asymmetric subject (a different colour on each sleeve, say) makes mirrored crops
+    contradict its real left/right cues. ``freeze_norm`` keeps batch-norm statistics fixed, so unusual
+    new images do not shift how every image is seen. ``recolour`` swaps colour channels, greys,
+    desaturates and blurs crops (``_augment``). ``loss`` replaces the default L1 on the joints
+    (``default_loss``) and then sees every label (``training_batch``); ``optimizer`` names one of
+    ``OPTIMIZERS``; parameters under the ``freeze`` module names stay fixed.
     """
+
+    steps: int
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    eval_every: int = 500
+    patience: int | None = None
+    seed: int = 0
+    optimizer: str = "adamw"
+    freeze: Sequence[str] = ()
+    recolour: bool = False
+    flip_augment: bool = False
+    freeze_norm: bool = False
+    loss: Loss | None = None
+
+
+def train_estimator(model: torch.nn.Module, sources: list[tuple[PoseData, float]],
+                    score: Callable[[torch.nn.Module], float] | None, training: Training, *, start_step: int = 0,
+                    optimizer_state: dict | None = None,
+                    on_eval: Callable[[int, float, torch.optim.Optimizer], None] | None = None,
+                    desc: str = "training estimator") -> dict:
+    """Train ``model`` as ``training`` says on batches drawn from ``sources`` in proportion to their
+    weights, scoring it with ``score(model)`` (lower is better, e.g. validation MPJPE) every
+    ``training.eval_every`` steps; the best-scoring weights (including the starting ones) are restored.
+    ``start_step`` and ``optimizer_state`` resume a run that ``on_eval`` checkpointed."""
+    t = training
     weights = np.array([w for _, w in sources], dtype=float)
     if (weights < 0).any() or weights.sum() <= 0 or any(len(d) == 0 for d, w in sources if w > 0):
         raise ValueError("training sources need positive weights and at least one sample each")
     weights /= weights.sum()
     device = next(model.parameters()).device
-    opt = make_optimizer(model, optimizer, lr, weight_decay, freeze)
+    opt = make_optimizer(model, t.optimizer, t.lr, t.weight_decay, t.freeze)
     if optimizer_state is not None:
         opt.load_state_dict(optimizer_state)
     for group in opt.param_groups:  # the schedule follows this call's ``lr``, also when resuming
-        group["initial_lr"] = lr
-    scheduler = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: cosine_factor(step, steps),
+        group["initial_lr"] = t.lr
+    scheduler = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: cosine_factor(step, t.steps),
                                                   last_epoch=start_step - 1)
-    generator = torch.Generator().manual_seed(seed + start_step)
-    rng = np.random.default_rng(seed + start_step)
+    generator = torch.Generator().manual_seed(t.seed + start_step)
+    rng = np.random.default_rng(t.seed + start_step)
     history: dict[str, list[float]] = {"step": [], "loss": [], "score": []}
     initial = score(model) if score is not None else math.inf
     best = (initial, copy.deepcopy(model.state_dict()), start_step)
@@ -212,17 +234,17 @@ def train_estimator(model: torch.nn.Module, sources: list[tuple[PoseData, float]
 
     def train_mode() -> None:
         model.train()
-        if freeze_norm:
+        if t.freeze_norm:
             freeze_batch_norm(model)
 
     train_mode()
-    with tqdm(total=steps, initial=start_step, desc=desc, unit="step") as bar:
-        for step in range(start_step, steps):
-            counts = rng.multinomial(batch_size, weights)
+    with tqdm(total=t.steps, initial=start_step, desc=desc, unit="step") as bar:
+        for step in range(start_step, t.steps):
+            counts = rng.multinomial(t.batch_size, weights)
             idx = [rng.integers(len(d), size=c) for (d, _), c in zip(sources, counts, strict=True)]
-            batch = training_batch(model, [d for d, _ in sources], idx, generator, device, recolour,
-                                   flip=flip_augment and loss is None, labels=loss is not None)
-            value = _checked_loss((loss or default_loss)(model, batch), step)
+            batch = training_batch(model, [d for d, _ in sources], idx, generator, device, t.recolour,
+                                   flip=t.flip_augment and t.loss is None, labels=t.loss is not None)
+            value = _checked_loss((t.loss or default_loss)(model, batch), step)
             opt.zero_grad(set_to_none=True)
             value.backward()
             opt.step()
@@ -230,7 +252,7 @@ def train_estimator(model: torch.nn.Module, sources: list[tuple[PoseData, float]
             running.append(value.item())
             bar.update(1)
             done = step + 1
-            if done % eval_every == 0 or done == steps:
+            if done % t.eval_every == 0 or done == t.steps:
                 history["step"].append(done)
                 history["loss"].append(float(np.mean(running)))
                 running = []
@@ -244,8 +266,8 @@ def train_estimator(model: torch.nn.Module, sources: list[tuple[PoseData, float]
                     stale += 1
                 if on_eval is not None:
                     on_eval(done, scored, opt)
-                if patience is not None and stale >= patience:
-                    bar.write(f"early stop at step {done}: no validation gain in {patience} evaluations")
+                if t.patience is not None and stale >= t.patience:
+                    bar.write(f"early stop at step {done}: no validation gain in {t.patience} evaluations")
                     break
     model.load_state_dict(best[1])
     model.eval()
@@ -271,11 +293,9 @@ def adapted_copy(model: torch.nn.Module, data: PoseData, steps: int, lr: float, 
     return adapted.eval()
 
 
-def finetune(model: torch.nn.Module, new: PoseData, replay: PoseData, val: PoseData, replay_ratio: float = 0.85,
-             steps: int = 2400, batch_size: int = 64, lr: float = 3e-4, eval_every: int = 300,
-             patience: int | None = None, tolerance: float = 0.015, holdout: float = 0.1, seed: int = 0,
-             reference_mpjpe: float | None = None, anchor: dict | None = None, loss: Loss | None = None,
-             optimizer: str = "adamw", freeze: Sequence[str] = (), recolour: bool = False) -> dict:
+def finetune(model: torch.nn.Module, new: PoseData, replay: PoseData, val: PoseData, training: Training, *,
+             replay_ratio: float = 0.85, tolerance: float = 0.015, holdout: float = 0.1,
+             reference_mpjpe: float | None = None, anchor: dict | None = None) -> dict:
     """Fine-tune on ``new`` samples mixed with ``replay`` of base data (``replay_ratio`` of every batch).
 
     A ``holdout`` fraction of the new samples measures progress on the hard data; training keeps
@@ -288,14 +308,13 @@ def finetune(model: torch.nn.Module, new: PoseData, replay: PoseData, val: PoseD
     starting weights themselves. Blending keeps far more of the hard-data gain at a given in-distribution cost
     than stopping early does. Batch-norm statistics stay frozen (every batch-norm layer of any module
     is kept in evaluation mode), so the hard samples do not change how base images are normalised and
-    the blend is exact for them; other buffers blend like weights. ``loss``, ``optimizer``,
-    ``freeze`` and ``recolour`` as in ``train_estimator``.
+    the blend is exact for them; other buffers blend like weights. ``training`` as in ``train_estimator``.
     """
     if not 0.0 <= replay_ratio < 1.0:
         raise ValueError(f"replay_ratio must be in [0, 1), got {replay_ratio}")
     if len(new) < 2:
         raise ValueError(f"fine-tuning needs at least 2 new samples, got {len(new)}")
-    order = np.random.default_rng(seed).permutation(len(new))
+    order = np.random.default_rng(training.seed).permutation(len(new))
     n_hold = max(1, int(round(holdout * len(new))))
     hard_val, train_new = new.select(order[:n_hold]), new.select(order[n_hold:])
     start = copy.deepcopy(model.state_dict())
@@ -303,9 +322,8 @@ def finetune(model: torch.nn.Module, new: PoseData, replay: PoseData, val: PoseD
     reference = validation_mpjpe(model, val) if reference_mpjpe is None else reference_mpjpe
     limit = reference * (1.0 + tolerance)
     sources = [(train_new, 1.0 - replay_ratio)] + ([(replay, replay_ratio)] if replay_ratio > 0 else [])
-    history = train_estimator(model, sources, lambda m: validation_mpjpe(m, hard_val), steps, batch_size, lr,
-                              eval_every=eval_every, patience=patience, seed=seed, desc="fine-tuning estimator",
-                              freeze_norm=True, loss=loss, optimizer=optimizer, freeze=freeze, recolour=recolour)
+    history = train_estimator(model, sources, lambda m: validation_mpjpe(m, hard_val),
+                              replace(training, freeze_norm=True), desc="fine-tuning estimator")
     tuned = copy.deepcopy(model.state_dict())
     blends: dict[str, list[float]] = {"alpha": [], "in_distribution": [], "hard": []}
     chosen = None

@@ -13,7 +13,7 @@ from posegen_env.estimation.baseline import BaselineEstimator
 from posegen_env.estimation.checkpoints import DEFAULT_ESTIMATOR_PATH, load_estimator, save_estimator
 from posegen_env.estimation.prediction import as_batch, predict
 from posegen_env.estimation.spec import EstimatorError
-from posegen_env.estimation.training import cosine_factor, finetune, train_estimator, validation_mpjpe
+from posegen_env.estimation.training import Training, cosine_factor, finetune, train_estimator, validation_mpjpe
 
 
 def tiny_data(n=48, seed=0) -> PoseData:
@@ -132,8 +132,8 @@ def test_training_lowers_the_loss():
     data = tiny_data()
     model = BaselineEstimator(width=16)
     before = validation_mpjpe(model, data)
-    history = train_estimator(model, [(data, 1.0)], lambda m: validation_mpjpe(m, data), steps=60, batch_size=16,
-                              lr=3e-3, eval_every=20)
+    history = train_estimator(model, [(data, 1.0)], lambda m: validation_mpjpe(m, data),
+                              Training(steps=60, batch_size=16, lr=3e-3, eval_every=20))
     assert history["loss"][-1] < history["loss"][0]
     assert history["best_score"] < 0.7 * before
 
@@ -154,12 +154,13 @@ def test_resumed_training_follows_the_same_cosine_schedule(monkeypatch):
     def checkpoint(done, score, optimizer):
         saved[done] = optimizer.state_dict()
 
-    train_estimator(model, [(data, 1.0)], None, steps=12, batch_size=4, lr=1e-3, eval_every=6, on_eval=checkpoint)
+    train_estimator(model, [(data, 1.0)], None, Training(steps=12, batch_size=4, lr=1e-3, eval_every=6),
+                    on_eval=checkpoint)
     assert lrs == [1e-3 * cosine_factor(s, 12) for s in range(12)]
     for lr in (1e-3, 5e-4):  # the resumed call's ``lr`` sets the schedule, as for a fresh one
         lrs.clear()
-        train_estimator(model, [(data, 1.0)], None, steps=12, batch_size=4, lr=lr, eval_every=6, start_step=6,
-                        optimizer_state=saved[6])
+        train_estimator(model, [(data, 1.0)], None, Training(steps=12, batch_size=4, lr=lr, eval_every=6),
+                        start_step=6, optimizer_state=saved[6])
         assert lrs == [lr * cosine_factor(s, 12) for s in range(6, 12)]
 
 
@@ -168,9 +169,9 @@ def test_frozen_norm_keeps_the_batch_norm_statistics():
     model = BaselineEstimator(width=8)
     norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     before = [m.running_mean.clone() for m in norms]
-    train_estimator(model, [(tiny_data(n=16), 1.0)], None, steps=3, batch_size=4, freeze_norm=True)
+    train_estimator(model, [(tiny_data(n=16), 1.0)], None, Training(steps=3, batch_size=4, freeze_norm=True))
     assert norms and all(torch.equal(m.running_mean, b) for m, b in zip(norms, before, strict=True))
-    train_estimator(model, [(tiny_data(n=16), 1.0)], None, steps=3, batch_size=4)
+    train_estimator(model, [(tiny_data(n=16), 1.0)], None, Training(steps=3, batch_size=4))
     assert not all(torch.equal(m.running_mean, b) for m, b in zip(norms, before, strict=True))
 
 
@@ -178,16 +179,16 @@ def test_finetune_keeps_in_distribution_within_tolerance():
     torch.manual_seed(0)
     base, hard = tiny_data(seed=1), tiny_data(seed=2)
     model = BaselineEstimator(width=16)
-    train_estimator(model, [(base, 1.0)], None, steps=40, batch_size=16, lr=3e-3, eval_every=20)
+    train_estimator(model, [(base, 1.0)], None, Training(steps=40, batch_size=16, lr=3e-3, eval_every=20))
     start = validation_mpjpe(model, base)
-    result = finetune(model, hard, base, base, replay_ratio=0.5, steps=40, batch_size=16, eval_every=10,
-                      tolerance=0.02)
+    result = finetune(model, hard, base, base, Training(steps=40, batch_size=16, lr=3e-4, eval_every=10),
+                      replay_ratio=0.5, tolerance=0.02)
     assert validation_mpjpe(model, base) <= start * 1.02 + 1e-6
     assert result["in_distribution_limit"] == pytest.approx(start * 1.02, rel=1e-6)
     assert result["alpha"] is None or 0.0 <= result["alpha"] <= 1.0
     assert result["blend"]["in_distribution"][-1] <= start * 1.02 + 1e-6
     with pytest.raises(ValueError, match="replay_ratio"):
-        finetune(model, hard, base, base, replay_ratio=1.0)
+        finetune(model, hard, base, base, Training(steps=4), replay_ratio=1.0)
 
 
 def test_a_callable_of_no_arguments_builds_the_estimator(user_module):
