@@ -152,7 +152,7 @@ class RoundConfig:
         return Anchoring(self.reach, self.uniform_share)
 
     @property
-    def background(self) -> str | Backgrounds:
+    def background(self) -> Backgrounds:
         """What every crop of the run is rendered on (as ``render_crops`` takes it)."""
         return parse_backgrounds(self.background_mix, self.backgrounds)
 

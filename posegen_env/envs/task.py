@@ -27,8 +27,8 @@ from posegen_env.files import listing
 from posegen_env.profiling import stage
 from posegen_env.render.avatar.cast import CastRenderer
 from posegen_env.render.avatar.loading import load_renderer
-from posegen_env.render.backgrounds import Backgrounds
-from posegen_env.render.crops import check_background, render_crop_tensors
+from posegen_env.render.backgrounds import as_backgrounds
+from posegen_env.render.crops import render_crop_tensors
 from posegen_env.render.step import PoseTensors, Sample, StepResult
 
 
@@ -42,7 +42,7 @@ class PoseGenTask:
     generator) from ``subjects``: "train" (the training subjects), "heldout", "all", or names /
     indices; held-out subjects are only for the test and validation suites, so asking for one
     needs ``allow_heldout=True``. The subject's betas replace the action's. ``background`` is
-    what ``render_crops`` takes: "random" plain colours, an RGB triple or a ``Backgrounds`` spec.
+    a ``Backgrounds`` spec, or "random" plain colours or an RGB triple (``as_backgrounds``).
     ``choose`` ("subject", "background" or both) lets the action pick them instead
     (``envs.action_space``: trailing components; ``action_dim`` is the action's length).
     Crops are rendered as the estimator declares (``estimation.spec``: its input size and crop
@@ -71,14 +71,13 @@ class PoseGenTask:
         self.reward_config = RewardConfig.from_any(reward)
         self.render_batch = default_render_batch(self.device) if render_batch is None else check_int(
             "render_batch", render_batch, meaning="crops rendered at once")
-        check_background(background)
-        self.background = background
+        self.background = as_backgrounds(background)
         self.subject_pool = self._subject_pool(subjects, allow_heldout)
         self.choose = check_choose(choose)
         if "subject" in self.choose and self.subject_pool is None:
             raise ValueError("choose='subject' needs a cast to choose from; this avatar is one person (load a cast "
                              "file made by train/make_cast.py)")
-        if "background" in self.choose and not isinstance(background, Backgrounds):
+        if "background" in self.choose and len(self.background.styles) < 2:
             raise ValueError("choose='background' needs a Backgrounds mix to choose from (e.g. Backgrounds() for "
                              f"plain colours and textures), got background={background!r}")
         self.action_dim = action_dim(self.choose)
@@ -120,7 +119,7 @@ class PoseGenTask:
 
     def background_action(self, style: str) -> float:
         """The ``background`` choice component that picks ``style`` (one of the mix's ``styles``)."""
-        styles = self.background.styles if isinstance(self.background, Backgrounds) else ()
+        styles = self.background.styles
         if style not in styles:
             raise ValueError(f"background style {style!r} is not in this task's mix; its styles are {styles}")
         return float(choice_action(styles.index(style), len(styles)))

@@ -443,12 +443,15 @@ class Backgrounds:
 
     ``mix`` weights the kinds (normalised): "plain" is a uniformly random colour, "texture" one
     of ``textures`` (see the module docstring) and "images" a crop of a photo from ``images``
-    (an ``ImageFolderBackgrounds`` or its folder), which that kind needs.
+    (an ``ImageFolderBackgrounds`` or its folder), which that kind needs. ``colour`` (RGB in 0-255)
+    makes every plain crop that one colour. Plain colours alone (``PLAIN``) draw no kind, so they
+    draw exactly what "random" drew before it was a mix.
     """
 
     mix: Mapping[str, float] = field(default_factory=_default_mix)
     textures: tuple[str, ...] = TEXTURES
     images: ImageFolderBackgrounds | str | os.PathLike | None = None
+    colour: tuple[float, float, float] | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.mix) - set(KINDS)
@@ -465,6 +468,11 @@ class Backgrounds:
         if "images" in self.mix and self.images is None:
             raise BackgroundError("the background mix has 'images' but no image folder; pass images=FOLDER "
                                   "(a folder of PNG/JPEG photos) or leave 'images' out of the mix")
+        if self.colour is not None:
+            object.__setattr__(self, "colour", _rgb(self.colour))
+            if set(self.mix) != {"plain"}:
+                raise BackgroundError(f"a fixed colour is a plain background; its mix must be plain alone, got "
+                                      f"{dict(self.mix)!r}")
 
     @functools.cached_property
     def _kind_cdf(self) -> list[float]:
@@ -485,14 +493,14 @@ class Backgrounds:
         fixes its kind (or texture kind) instead of drawing it from the mix."""
         if style is None:
             kinds = list(self.mix)
-            kind = kinds[bisect.bisect_right(self._kind_cdf, rng.random())]
+            kind = "plain" if kinds == ["plain"] else kinds[bisect.bisect_right(self._kind_cdf, rng.random())]
             texture = self.textures[int(rng.integers(len(self.textures)))] if kind == "texture" else None
         elif style in self.styles:
             kind, texture = ("texture", style) if style in TEXTURES else (style, None)
         else:
             raise BackgroundError(f"background style {style!r} is not in this mix; its styles are {self.styles}")
         if kind == "plain":
-            return {"kind": "plain", "colour": _colour(rng)}
+            return {"kind": "plain", "colour": list(self.colour) if self.colour is not None else _colour(rng)}
         if kind == "texture":
             assert texture is not None
             return draw_texture(rng, texture)
@@ -510,26 +518,55 @@ class Backgrounds:
         return texture_image(record, size)
 
 
+PLAIN = Backgrounds(mix={"plain": 1.0})  # a random plain colour per crop ("random")
+
+
+def as_backgrounds(background) -> Backgrounds:
+    """The one background type the renderers take, from what users pass: a ``Backgrounds`` spec,
+    "random" (a random plain colour per crop) or one RGB triple in 0-255."""
+    if isinstance(background, Backgrounds):
+        return background
+    if isinstance(background, str) and background == "random":
+        return PLAIN
+    if isinstance(background, str):
+        raise BackgroundError(f'background must be an RGB triple in 0-255, "random" or a Backgrounds spec, got '
+                              f"{background!r}")
+    return Backgrounds(mix={"plain": 1.0}, colour=background)
+
+
+def _rgb(colour) -> tuple[float, float, float]:
+    """``colour`` as three floats in 0-255 (one outside that range would be clipped without a word)."""
+    try:
+        rgb = np.asarray(colour, dtype=np.float64)
+    except (TypeError, ValueError):
+        rgb = np.zeros(0)
+    if rgb.shape != (3,) or not np.isfinite(rgb).all() or (rgb < 0).any() or (rgb > 255).any():
+        raise BackgroundError(f'background must be an RGB triple in 0-255, "random" or a Backgrounds spec, got '
+                              f"{colour!r}")
+    return (float(rgb[0]), float(rgb[1]), float(rgb[2]))
+
+
 def background_tag(background) -> str:
     """A short, stable suffix naming a background choice in cache folder names, with its leading "-"
     ("" for random plain colours, so caches made before backgrounds existed stay valid)."""
-    if isinstance(background, str) and background == "random":
+    background = as_backgrounds(background)
+    if background.colour is not None:
+        return "-bg-" + "-".join(str(int(round(c))) for c in background.colour)
+    if set(background.mix) == {"plain"}:
         return ""
-    if isinstance(background, Backgrounds):
-        images = background.images
-        described = {"mix": dict(sorted(background.mix.items())), "textures": list(background.textures),
-                     "images": None if not isinstance(images, ImageFolderBackgrounds) else
-                     [str(images.folder.resolve()), images.files, images.min_fraction]}
-        return "-bg-" + hashlib.sha1(json.dumps(described, sort_keys=True).encode()).hexdigest()[:8]
-    return "-bg-" + "-".join(str(int(round(float(c)))) for c in background)
+    images = background.images
+    described = {"mix": dict(sorted(background.mix.items())), "textures": list(background.textures),
+                 "images": None if not isinstance(images, ImageFolderBackgrounds) else
+                 [str(images.folder.resolve()), images.files, images.min_fraction]}
+    return "-bg-" + hashlib.sha1(json.dumps(described, sort_keys=True).encode()).hexdigest()[:8]
 
 
-def parse_backgrounds(mix: str, images: str | os.PathLike | None = None) -> str | Backgrounds:
+def parse_backgrounds(mix: str, images: str | os.PathLike | None = None) -> Backgrounds:
     """A background choice from a command line: ``mix`` is "plain" (a random plain colour per crop) or
     weights such as "plain=1,texture=1,images=1"; ``images`` is a folder of photos (adds "images=1" to
     the mix when the mix leaves it out)."""
     if mix == "plain" and images is None:
-        return "random"
+        return PLAIN
     weights: dict[str, float] = {}
     for part in (p.strip() for p in mix.split(",") if p.strip()):
         kind, _, weight = part.partition("=")

@@ -10,7 +10,7 @@ import torch
 
 from posegen_env.device import default_render_batch
 from posegen_env.profiling import stage
-from posegen_env.render.backgrounds import Backgrounds, background_images
+from posegen_env.render.backgrounds import Backgrounds, as_backgrounds, background_images
 from posegen_env.render.camera import REFERENCE_WIDTH, CameraParams
 from posegen_env.render.cameras import crop_jitter, orbit_cameras, person_crop_boxes
 from posegen_env.render.step import PoseBatch, PoseTensors
@@ -35,8 +35,8 @@ def render_crops(avatar, poses: dict, cameras: CameraParams, crop_size: int = 64
     ``poses`` has global_orient (N,3), body_pose (N,69), betas (N,K). The camera orbits the
     body's pelvis; the crop is the square around the projected joints (enlarged by
     ``crop_scale``, randomly shifted and scaled by up to ``jitter``) and is rendered directly.
-    ``background``: an RGB triple, "random" for a random plain colour per crop, or a
-    ``Backgrounds`` spec (plain colours, textures, photos) drawing one per crop; the avatar is
+    ``background``: a ``Backgrounds`` spec (plain colours, textures, photos) drawing one per crop,
+    or what ``as_backgrounds`` turns into one ("random" plain colours, an RGB triple); the avatar is
     composited onto it once, with its alpha. Each crop's background is returned as a JSON record
     in ``PoseBatch.background``.
     ``rng`` draws the jitter and backgrounds: one Generator for all, or one per sample, which makes
@@ -67,10 +67,9 @@ def render_crop_tensors(avatar, poses: dict, cameras: CameraParams, crop_size: i
         raise ValueError(f"{n} poses but {len(rngs)} random generators; pass one Generator, or one per pose")
     if len(cameras) != n:
         raise ValueError(f"{n} poses but {len(cameras)} cameras; pass one camera per pose")
-    check_background(background)
-    if styles is not None and (not isinstance(background, Backgrounds) or len(styles) != n):
-        raise ValueError(f"styles need a Backgrounds spec and one style per pose ({n}), got {len(styles)} styles "
-                         f"for background {background!r}")
+    background = as_backgrounds(background)
+    if styles is not None and len(styles) != n:
+        raise ValueError(f"styles need one style per pose ({n}), got {len(styles)}")
     if subjects is not None:
         subjects = np.asarray(subjects, np.int64)
         if subjects.shape != (n,):
@@ -93,22 +92,7 @@ def render_crop_tensors(avatar, poses: dict, cameras: CameraParams, crop_size: i
     return PoseTensors.concat(parts)
 
 
-def check_background(background) -> None:
-    """Refuse a background ``render_crops`` cannot take: "random", a ``Backgrounds`` spec, or one RGB
-    triple of numbers in 0-255 (a colour outside that range would be clipped without a word)."""
-    if isinstance(background, Backgrounds) or (isinstance(background, str) and background == "random"):
-        return
-    try:
-        colour = np.asarray(background, dtype=np.float64) if not isinstance(background, str) else None
-    except (TypeError, ValueError):
-        colour = None
-    if colour is None or colour.shape != (3,) or not np.isfinite(colour).all() or (colour < 0).any() or (
-            colour > 255).any():
-        raise ValueError(f'background must be an RGB triple in 0-255, "random" or a Backgrounds spec, '
-                         f'got {background!r}')
-
-
-def _draws(background, rng: np.random.Generator | Sequence[np.random.Generator], n: int, jitter: float,
+def _draws(background: Backgrounds, rng: np.random.Generator | Sequence[np.random.Generator], n: int, jitter: float,
            styles: Sequence[str] | None) -> tuple[np.ndarray, list[dict], np.ndarray]:
     """Every crop's jitter (N, 3), background record and render colour (N, 3), drawn on the CPU before
     any rendering.
@@ -126,15 +110,14 @@ def _draws(background, rng: np.random.Generator | Sequence[np.random.Generator],
     for idx in blocks:
         gens = gens_of(idx)
         shifts.append(crop_jitter(gens, jitter))
-        r, c = _crop_backgrounds(background, gens if not isinstance(rng, np.random.Generator) else rng, len(idx),
-                                 None if styles is None else [styles[int(i)] for i in idx])
+        r, c = _crop_backgrounds(background, gens, None if styles is None else [styles[int(i)] for i in idx])
         records += r
         colours.append(c)
     return np.concatenate(shifts), records, np.concatenate([np.zeros((0, 3)), *colours])
 
 
 def _render_part(avatar, poses: dict, cameras: CameraParams, idx: np.ndarray, crop_size: int, crop_scale: float,
-                 shifts: np.ndarray, background, records: list[dict], colours,
+                 shifts: np.ndarray, background: Backgrounds, records: list[dict], colours,
                  subjects: np.ndarray | None) -> PoseTensors:
     """Crops ``idx`` of a batch, with their jitter and backgrounds already drawn."""
     go, bp, betas = (np.asarray(poses[k][idx], np.float32) for k in ("global_orient", "body_pose", "betas"))
@@ -149,13 +132,12 @@ def _render_part(avatar, poses: dict, cameras: CameraParams, idx: np.ndarray, cr
         crops = full.crop(centre, side, crop_size)
     out = avatar.render_posed(bodies, crops, background=colours, **who)
     rgb = out.rgb
-    if isinstance(background, Backgrounds):
-        textured = [k for k, r in enumerate(records) if r["kind"] != "plain"]
-        if textured:  # rendered on black: + (1 - alpha) x texture
-            with stage("backgrounds"):
-                rows = torch.as_tensor(textured, device=device)
-                images = background_images([records[k] for k in textured], crop_size, device, background)
-                rgb = rgb.index_add(0, rows, (1.0 - out.alpha[rows])[..., None] * images)
+    textured = [k for k, r in enumerate(records) if r["kind"] != "plain"]
+    if textured:  # rendered on black: + (1 - alpha) x texture
+        with stage("backgrounds"):
+            rows = torch.as_tensor(textured, device=device)
+            images = background_images([records[k] for k in textured], crop_size, device, background)
+            rgb = rgb.index_add(0, rows, (1.0 - out.alpha[rows])[..., None] * images)
     with stage("labels"):
         cam_joints = crops.world_to_camera(joints)
         uv = crops.project(joints)
@@ -170,24 +152,12 @@ def _render_part(avatar, poses: dict, cameras: CameraParams, idx: np.ndarray, cr
             subject=None if subjects is None else torch.as_tensor(subjects, device=device))
 
 
-def _crop_backgrounds(background, rng: np.random.Generator | list[np.random.Generator],
-                      count: int, styles: list[str] | None = None) -> tuple[list[dict], np.ndarray]:
-    """Each of ``count`` crops' background record, and the colours (count, 3) in 0-255 the avatar is
-    rendered on: ``background`` itself, for "random" a colour drawn from the crop's own generator (a list, after
-    its jitter) or from the shared one, and for a spec its plain colours (black under a texture,
-    which ``_render_part`` then fills in); ``styles`` fixes each spec crop's style."""
-    if isinstance(background, Backgrounds):
-        gens = rng if isinstance(rng, list) else [rng] * count
-        records = [background.draw(r, None if styles is None else styles[k]) for k, r in enumerate(gens)]
-        return records, np.array([r["colour"] if r["kind"] == "plain" else (0.0, 0.0, 0.0) for r in records])
-    if not isinstance(background, str):
-        return [_plain(background)] * count, np.tile(np.asarray(background, np.float64), (count, 1))
-    if isinstance(rng, list):
-        colours = np.stack([r.uniform(0.0, 255.0, size=3) for r in rng])
-    else:
-        colours = rng.uniform(0.0, 255.0, size=(count, 3))
-    return [_plain(c) for c in colours], colours
-
-
-def _plain(colour) -> dict:
-    return {"kind": "plain", "colour": np.asarray(colour, dtype=np.float64).tolist()}
+def _crop_backgrounds(background: Backgrounds, gens: list[np.random.Generator],
+                      styles: list[str] | None = None) -> tuple[list[dict], np.ndarray]:
+    """Each crop's background record, drawn from its generator in ``gens`` (the crop's own, after its
+    jitter, or the shared one), and the colours (N, 3) in 0-255 the avatar is rendered on: a plain
+    crop's colour, black under a texture or photo (which ``_render_part`` then fills in); ``styles``
+    fixes each crop's style."""
+    records = [background.draw(r, None if styles is None else styles[k]) for k, r in enumerate(gens)]
+    return records, np.array([r["colour"] if r["kind"] == "plain" else (0.0, 0.0, 0.0) for r in records],
+                             dtype=np.float64).reshape(len(gens), 3)

@@ -217,9 +217,12 @@ def test_pose_batches_with_and_without_backgrounds(avatar, tmp_path):
 
 
 def test_command_line_mixes_styles_and_cache_tags(photos):
-    from posegen_env.render.backgrounds import background_tag, parse_backgrounds
+    from posegen_env.render.backgrounds import PLAIN, as_backgrounds, background_tag, parse_backgrounds
 
-    assert parse_backgrounds("plain") == "random" and background_tag("random") == ""
+    assert parse_backgrounds("plain") == as_backgrounds("random") == PLAIN and background_tag("random") == ""
+    assert background_tag(PLAIN) == "" and background_tag((0, 0, 0)) == background_tag(as_backgrounds((0, 0, 0)))
+    with pytest.raises(BackgroundError, match="plain alone"):
+        Backgrounds(mix={"plain": 1, "texture": 1}, colour=(1, 2, 3))
     mix = parse_backgrounds("plain=1,texture=3")
     assert isinstance(mix, Backgrounds) and mix.mix == {"plain": 1.0, "texture": 3.0}
     assert mix.styles == ("plain", *TEXTURES)
