@@ -80,19 +80,22 @@ def comma_ints(text: str) -> list[int]:
 
 
 def add_options(parser: argparse.ArgumentParser, cls: type, defaults: Any = None, *,
-                dest_prefix: str = "", unset: Iterable[str] = (), help_suffix: dict[str, str] | None = None
+                dest_prefix: str = "", preset: dict[str, Any] | None = None, help_suffix: dict[str, str] | None = None
                 ) -> list[str]:
     """Add every option of dataclass ``cls`` to ``parser`` with the values of ``defaults`` (an instance;
-    by default ``cls()``) as defaults; the options in ``unset`` default to None, for the caller to fill
-    (e.g. from a quick preset). Returns the dests, which are the field names after ``dest_prefix``."""
+    by default ``cls()``) as defaults. The options in ``preset`` (``--quick``'s sizes) default to None,
+    for ``fill_preset`` to fill, and their help shows both values. Returns the dests, which are the
+    field names after ``dest_prefix``."""
     defaults = cls() if defaults is None else defaults
-    unset, suffix, dests = set(unset), help_suffix or {}, []
+    preset, dests = preset or {}, []
+    suffix = {name: f"; default {_shown(getattr(defaults, name))}, with --quick {_shown(value)}"
+              for name, value in preset.items()} | (help_suffix or {})
     for f in dataclasses.fields(cls):
         flag, opt = flag_of(f), option_of(f)
         if not flag:
             continue
         hint = _scalar(hints(cls)[f.name])
-        value = None if f.name in unset else getattr(defaults, f.name)
+        value = None if f.name in preset else getattr(defaults, f.name)
         kwargs: dict[str, Any] = {"dest": dest_prefix + f.name, "default": value,
                                   "help": opt.help + suffix.get(f.name, "")}
         if hint is bool:
@@ -106,6 +109,11 @@ def add_options(parser: argparse.ArgumentParser, cls: type, defaults: Any = None
         parser.add_argument(flag, **kwargs)
         dests.append(kwargs["dest"])
     return dests
+
+
+def _shown(value: Any) -> str:
+    """A default as its option is written: a list comma-separated."""
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def _argument_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -251,6 +259,10 @@ def background_mix_option(default: str, **more: Any) -> Any:
 
 def backgrounds_option(**more: Any) -> Any:
     return option(None, metavar="DIR", help="a folder of background photos to mix in", **more)
+
+
+def image_size_option(**more: Any) -> Any:
+    return option(None, help="crop side in pixels (default: the input size the estimator declares)", **more)
 
 
 def choose_option(**more: Any) -> Any:

@@ -39,16 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     defaults = ExamineConfig()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_options(p, EstimatorChoice, EstimatorChoice("people-baseline"))
-    sized = {name: f"; default {_text(getattr(defaults, name))}, with --quick {_text(QUICK[name])}" for name in QUICK}
-    add_options(p, ExamineConfig, defaults, unset=QUICK, help_suffix=sized)
+    add_options(p, ExamineConfig, defaults, preset=QUICK)
     add_device_option(p)
     p.add_argument("--out", type=Path, default=None, help="output folder (default runs/examine-<time>)")
     p.add_argument("--quick", action="store_true", help="a tiny run for smoke tests")
     return p
-
-
-def _text(value) -> str:
-    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def parse(argv=None) -> tuple[argparse.Namespace, ExamineConfig]:

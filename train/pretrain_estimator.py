@@ -84,8 +84,7 @@ QUICK = {"train_samples": 96, "val_samples": 32, "steps": 20, "eval_every": 10, 
 def parse(argv=None) -> tuple[argparse.Namespace, PretrainConfig]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     defaults = PretrainConfig()
-    sized = {name: f"; default {getattr(defaults, name)}, with --quick {QUICK[name]}" for name in QUICK}
-    add_options(parser, PretrainConfig, defaults, unset=QUICK, help_suffix=sized)
+    add_options(parser, PretrainConfig, defaults, preset=QUICK)
     add_device_option(parser)
     parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
     args = parser.parse_args(argv)

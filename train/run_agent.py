@@ -45,7 +45,6 @@ from posegen_env.settings import (
 )
 
 REWARD = "reward_"  # the dests of RewardConfig's options
-SCRIPT_OPTIONS = ("device", "out", "resume", "quick", "examine")  # the run's own options, not settings
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, list[str]]:
@@ -53,8 +52,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, list[str]]:
     defaults = RoundConfig()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                 allow_abbrev=False)  # --resume tells given options by their full names
-    sized = {name: f"; default {getattr(defaults, name)}, with --quick {QUICK[name]}" for name in QUICK}
-    dests = add_options(p, RoundConfig, defaults, unset=QUICK, help_suffix=sized)
+    dests = add_options(p, RoundConfig, defaults, preset=QUICK)
     dests += add_options(p, RewardConfig, RewardConfig.from_any(defaults.reward), dest_prefix=REWARD)
     add_device_option(p)
     p.add_argument("--out", type=Path, default=None, help="run directory (default: runs/agent-<time>)")

@@ -33,7 +33,7 @@ from agents.policies.anchored import REACH, UNIFORM_SHARE, Anchoring
 from posegen_env.data.dataset import write_dataset
 from posegen_env.data.image_grid import save_image_grid
 from posegen_env.envs.action_space import check_choose, choose_list
-from posegen_env.envs.checks import MAX_IMAGE_SIZE
+from posegen_env.envs.checks import check_image_size
 from posegen_env.envs.reward import RewardConfig, reward_pairs
 from posegen_env.envs.task import PoseGenTask
 from posegen_env.envs.vector_env import PoseGenVectorEnv
@@ -46,6 +46,7 @@ from posegen_env.settings import (
     backgrounds_option,
     choose_option,
     comma_ints,
+    image_size_option,
     option,
 )
 
@@ -70,7 +71,7 @@ class ExamineConfig:
     background_mix: str = background_mix_option("plain=1,texture=1")
     backgrounds: str | None = backgrounds_option()
     choose: list[str] = choose_option(parse=choose_list)
-    image_size: int | None = option(None, help="crop side in pixels (default: the input size the estimator declares)")
+    image_size: int | None = image_size_option()
     no_detection_mm: float = option(500.0, help=(
         "error a sample scores when the estimator returns no pose (NaN); default %(default)s"))
     reward: dict = option(factory=lambda: dict(EXAMINE_REWARD), parse=lambda text: EXAMINE_REWARD | reward_pairs(text),
@@ -100,8 +101,7 @@ class ExamineConfig:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
         if not self.no_detection_mm > 0:
             raise ValueError(f"no_detection_mm must be positive, got {self.no_detection_mm}")
-        if self.image_size is not None and not 16 <= self.image_size <= MAX_IMAGE_SIZE:
-            raise ValueError(f"image_size must be a crop side in pixels, 16 to {MAX_IMAGE_SIZE}, got {self.image_size}")
+        check_image_size(self.image_size)
         check_choose(self.choose)
         RewardConfig.from_any(self.reward)
         Anchoring(self.reach, self.uniform_share)

@@ -18,7 +18,7 @@ from agents.policies import ORDER, POLICIES, policy_list
 from agents.policies.anchored import REACH, UNIFORM_SHARE, Anchoring
 from agents.policies.objectives import OBJECTIVES, Objective
 from posegen_env.envs.action_space import check_choose, choose_list
-from posegen_env.envs.checks import MAX_IMAGE_SIZE
+from posegen_env.envs.checks import check_image_size
 from posegen_env.envs.reward import RewardConfig
 from posegen_env.estimation.plugins import absolute_callable
 from posegen_env.estimation.training import OPTIMIZERS
@@ -34,6 +34,7 @@ from posegen_env.settings import (
     comma_list,
     estimator_checkpoint_option,
     estimator_option,
+    image_size_option,
     option,
     read_settings,
 )
@@ -99,8 +100,7 @@ class RoundConfig:
     estimator: str | None = estimator_option("people-baseline", before=None, parse=absolute_callable)
     avatar: str | None = avatar_option("people", before=None)
     estimator_checkpoint: str | None = estimator_checkpoint_option(parse=absolute_path)
-    image_size: int | None = option(None, help="crop side in pixels (default: the input size the estimator "
-                                               "declares)")
+    image_size: int | None = image_size_option()
     loss: str | None = option(None, parse=absolute_callable, metavar="MODULE:CALLABLE", help=(
         "fine-tuning loss(model, batch) -> scalar tensor (default: L1 on the estimator's joints)"))
     finetune_optimizer: str = option("adamw", choices=sorted(OPTIMIZERS), help="default %(default)s")
@@ -129,9 +129,7 @@ class RoundConfig:
             raise ValueError(f"replay_ratio must be in [0, 1), got {self.replay_ratio!r}")
         if not self.finetune_lr > 0:
             raise ValueError(f"finetune_lr must be positive, got {self.finetune_lr!r}")
-        if self.image_size is not None and not 16 <= self.image_size <= MAX_IMAGE_SIZE:
-            raise ValueError(f"image_size must be a crop side in pixels, 16 to {MAX_IMAGE_SIZE}, "
-                             f"got {self.image_size!r}")
+        check_image_size(self.image_size)
         if self.finetune_optimizer not in OPTIMIZERS:
             raise ValueError(f"finetune_optimizer must be one of {', '.join(sorted(OPTIMIZERS))}, got "
                              f"{self.finetune_optimizer!r}")

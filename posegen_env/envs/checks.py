@@ -25,6 +25,13 @@ def check_int(name: str, value, minimum: int = 1, meaning: str = "", maximum: in
 MAX_IMAGE_SIZE = 2048  # px: a crop side beyond this is a mistake (a 2048 px batch of 64 is already 3 GB of floats)
 
 
+def check_image_size(image_size: int | None) -> None:
+    """Refuse a settings file's or command line's crop side outside 16 to ``MAX_IMAGE_SIZE`` (None: the
+    estimator's own size)."""
+    if image_size is not None and not 16 <= image_size <= MAX_IMAGE_SIZE:
+        raise ValueError(f"image_size must be a crop side in pixels, 16 to {MAX_IMAGE_SIZE}, got {image_size!r}")
+
+
 def check_render_mode(render_mode: str | None, modes: Sequence[str] = ("rgb_array",)) -> str | None:
     """``render_mode`` if it is None or one of ``modes``, else a ValueError naming the choices."""
     if render_mode is not None and render_mode not in modes:

@@ -60,7 +60,7 @@ def test_a_mixed_batch_renders_each_person_as_alone(people):
     mixed = people.render(*pose, cameras=cams, subjects=[1, 5, 2]).rgb
     for i, k in enumerate((1, 5, 2)):
         alone = people.render(pose[0][i:i + 1], pose[1][i:i + 1], cameras=cams[i:i + 1], subjects=k).rgb
-        assert torch.allclose(mixed[i], alone[0], atol=1e-5)
+        assert torch.allclose(mixed[i], alone[0], atol=1e-4)  # float32 sums differ by batch on some CPUs
     assert people.colours.baked[[1, 2, 5]].all() and not people.colours.baked[3]  # baked on first use
 
 
