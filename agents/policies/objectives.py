@@ -14,8 +14,16 @@ to it: hard and learnable. Both errors are of the same image, so the draw's own 
 (body, view, person, background) cancels in the difference, a paired estimate far less noisy than
 the raw error. The reward's penalties (joint limits, limbs through each other) are kept.
 
-Only the samples a policy drew feed either objective: no held-out pose, person, validation or
-test suite reaches it (an import-linter contract keeps ``agents.policies`` away from the suites).
+``transfer`` scores what fine-tuning on a sample does to a *broad* training-side set, the probe:
+the anchors the policy's draws started from (natural bodies from every view, a quarter uniform
+draws), rendered alongside. A sample's score is the drop of the probe's loss that one gradient
+step on it alone would give, to first order (TracIn's influence estimate,
+``posegen_env/estimation/training.py:transfer_mm``). A hard sample scores high only if its lesson
+carries over to natural bodies, which is also what the rounds' in-distribution guard admits.
+
+Only the samples a policy drew (and, for ``transfer``, the anchors they started from) feed an
+objective: no held-out pose, person, validation or test suite reaches it (an import-linter
+contract keeps ``agents.policies`` away from the suites).
 """
 
 from __future__ import annotations
@@ -27,16 +35,17 @@ import numpy as np
 
 from posegen_env.envs.task import PoseGenTask
 from posegen_env.estimation.targets import training_data
-from posegen_env.estimation.training import adapted_copy, sample_mpjpe
+from posegen_env.estimation.training import adapted_copy, sample_mpjpe, transfer_mm
 from posegen_env.render.step import PoseBatch, StepResult
 
-OBJECTIVES = ("error", "learnability")
+OBJECTIVES = ("error", "learnability", "transfer")
 
 
 @dataclass(frozen=True)
 class Objective:
     """One objective (``name`` in ``OBJECTIVES``) and, for ``learnability``, how its copies adapt:
-    ``folds`` copies, each fine-tuned ``adapt_steps`` steps of ``adapt_batch`` samples at ``adapt_lr``."""
+    ``folds`` copies, each fine-tuned ``adapt_steps`` steps of ``adapt_batch`` samples at ``adapt_lr``
+    (also ``transfer``'s step size, which only scales its scores)."""
 
     name: str = "error"
     folds: int = 2
@@ -50,10 +59,20 @@ class Objective:
         if self.folds < 2 or self.adapt_steps < 1 or self.adapt_batch < 1 or not self.adapt_lr > 0:
             raise ValueError("learnability needs folds >= 2, adapt_steps >= 1, adapt_batch >= 1 and adapt_lr > 0")
 
-    def score(self, task: PoseGenTask, results: Sequence[StepResult], seed: int) -> np.ndarray:
+    @property
+    def needs_probe(self) -> bool:
+        """Whether ``score`` needs the renderings of the anchors the draws started from."""
+        return self.name == "transfer"
+
+    def score(self, task: PoseGenTask, results: Sequence[StepResult], seed: int,
+              probe: Sequence[StepResult] | None = None) -> np.ndarray:
         """Each drawn sample's score (higher is what the policy seeks), over ``results`` in order.
 
-        ``learnability`` needs at least ``folds`` samples; its folds are drawn from ``seed``."""
+        ``learnability`` needs at least ``folds`` samples; its folds are drawn from ``seed``.
+        ``transfer`` needs the ``probe``: renderings of anchors (``needs_probe``)."""
+        if self.needs_probe and not probe:
+            raise ValueError("the transfer objective scores samples against a probe: pass the renderings of "
+                             "the anchors the draws started from (probe=...)")
         rewards = np.concatenate([r.reward for r in results]).astype(np.float64)
         if self.name == "error":
             return rewards
@@ -62,7 +81,14 @@ class Objective:
         config = task.reward_config
         error_mm = np.concatenate([r.mpjpe_mm if config.metric == "mpjpe" else r.pa_mpjpe_mm for r in results])
         penalties = np.asarray(config.shaped_error(error_mm), np.float64) / 1000.0 - rewards  # the rest of the reward
-        return self.learnable_mm(task, PoseBatch.concat([r.data for r in results]), seed) / 1000.0 - penalties
+        batch = PoseBatch.concat([r.data for r in results])
+        if self.name == "transfer":
+            assert probe  # checked above
+            body, joints = task.avatar.body, task.spec.joint_set
+            gain = transfer_mm(task.estimator, training_data(joints, batch, body),
+                               training_data(joints, PoseBatch.concat([r.data for r in probe]), body), self.adapt_lr)
+            return gain / 1000.0 - penalties
+        return self.learnable_mm(task, batch, seed) / 1000.0 - penalties
 
     def learnable_mm(self, task: PoseGenTask, batch: PoseBatch, seed: int) -> np.ndarray:
         """Per sample: MPJPE (mm) under ``task``'s estimator minus under a copy adapted on the other folds."""

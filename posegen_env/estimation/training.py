@@ -293,6 +293,49 @@ def adapted_copy(model: torch.nn.Module, data: PoseData, steps: int, lr: float, 
     return adapted.eval()
 
 
+def transfer_mm(model: torch.nn.Module, data: PoseData, probe: PoseData, lr: float, chunk: int = 256) -> np.ndarray:
+    """Per sample of ``data``: how far one plain gradient step of ``lr`` on that sample alone would
+    lower ``probe``'s default loss, in mm (first order: ``lr * grad L_probe . grad L_i``, TracIn's
+    influence estimate). Positive when learning the sample also teaches the probe, negative when it
+    pulls against it. The directional derivatives come from one forward-mode pass per ``chunk``
+    (``torch.func.jvp``), so no per-sample gradient is ever stored. Batch-norm statistics stay as they
+    are (evaluation mode), as in ``finetune``; no augmentation, so the score is exact; ``model`` is
+    untouched."""
+    spec = spec_of(model)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    params = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
+    buffers = dict(model.named_buffers())
+
+    def inputs(d: PoseData, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        x = spec.prepare(as_batch(d.images[rows], spec.input_size).to(device))
+        return x, torch.as_tensor(d.joints3d[rows], dtype=torch.float32, device=device)
+
+    def losses(p: dict, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        out = torch.func.functional_call(model, (p, buffers), (x,))
+        return (spec.to_metres(out) - y).abs().flatten(1).mean(dim=1)
+
+    try:
+        own = dict(model.named_parameters())
+        direction = {n: torch.zeros_like(p) for n, p in params.items()}
+        for rows in np.array_split(np.arange(len(probe)), max(1, -(-len(probe) // chunk))):
+            loss = losses(own, *inputs(probe, rows)).sum() / len(probe)
+            for n, g in zip(params, torch.autograd.grad(loss, [own[n] for n in params], allow_unused=True),
+                            strict=True):
+                if g is not None:
+                    direction[n] += g
+        drops = []
+        with torch.no_grad():
+            for rows in np.array_split(np.arange(len(data)), max(1, -(-len(data) // chunk))):
+                x, y = inputs(data, rows)
+                slope = torch.func.jvp(lambda p, x=x, y=y: losses(p, x, y), (params,), (direction,))[1]
+                drops.append(slope.double().cpu().numpy())
+    finally:
+        model.train(was_training)
+    return lr * 1000.0 * np.concatenate(drops)
+
+
 def finetune(model: torch.nn.Module, new: PoseData, replay: PoseData, val: PoseData, training: Training, *,
              replay_ratio: float = 0.85, tolerance: float = 0.015, holdout: float = 0.1,
              reference_mpjpe: float | None = None, anchor: dict | None = None) -> dict:

@@ -1,5 +1,6 @@
 """The learning objectives: the raw error is the reward itself; learnability is a paired, cross-fitted
-error drop that never scores a sample with a copy that trained on it; fresh draws stay at their anchor."""
+error drop that never scores a sample with a copy that trained on it; transfer is the exact first-order
+drop of the anchors' loss; fresh draws stay at their anchor."""
 
 import numpy as np
 import pytest
@@ -13,6 +14,11 @@ from posegen_env.envs.action_space import CAMERA_SLICE
 from posegen_env.envs.task import PoseGenTask
 from posegen_env.envs.vector_env import PoseGenVectorEnv
 from posegen_env.estimation.checkpoints import load_estimator
+from posegen_env.estimation.prediction import as_batch
+from posegen_env.estimation.spec import spec_of
+from posegen_env.estimation.targets import training_data
+from posegen_env.estimation.training import default_loss, transfer_mm
+from posegen_env.render.step import PoseBatch
 
 QUICK = Objective("learnability", adapt_steps=8)
 
@@ -104,6 +110,8 @@ def test_bad_objectives_and_shares_are_refused():
         Objective("regret")
     with pytest.raises(ValueError, match="folds >= 2"):
         Objective("learnability", folds=1)
+    with pytest.raises(ValueError, match="transfer objective scores samples against a probe"):
+        Objective("transfer").score(PoseGenTask(), [], seed=0)
     with pytest.raises(ValueError, match=r"fresh_share must be in \[0, 1\)"):
         make_policy("search", fresh_share=1.0)
 
@@ -150,3 +158,71 @@ def test_the_run_config_checks_its_learning_settings():
                        ({"search_replay": 2.0}, "search_replay"), ({"samples": 0}, "samples")):
         with pytest.raises(ValueError, match=match):
             RoundConfig(**bad).check()
+
+
+def _data(task, results):
+    return training_data(task.spec.joint_set, PoseBatch.concat([r.data for r in results]), task.avatar.body)
+
+
+def test_transfer_is_the_first_order_drop_of_the_probes_loss(task, results):
+    """Against plain autograd: lr * grad(probe's mean loss) . grad(one sample's loss), in mm."""
+    data = _data(task, results)
+    probe, samples = data.select(np.arange(48, 64)), data.select(np.arange(6))
+    model = task.estimator
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    got = transfer_mm(model, samples, probe, lr=1e-3, chunk=4)  # chunks smaller than either set
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()) and not model.training
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    def loss(d, rows):
+        x = spec_of(model).prepare(as_batch(d.images[rows], spec_of(model).input_size))
+        return default_loss(model, {"images": x, "joints3d": torch.as_tensor(d.joints3d[rows])})
+
+    towards = torch.autograd.grad(loss(probe, np.arange(len(probe))), params)
+    expected = [1e-3 * 1000 * sum((a * b).sum() for a, b in
+                                  zip(towards, torch.autograd.grad(loss(samples, [i]), params), strict=True)).item()
+                for i in range(len(samples))]
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-7)
+    np.testing.assert_array_equal(transfer_mm(model, samples, probe, lr=1e-3, chunk=4), got)  # the same every time
+    np.testing.assert_allclose(transfer_mm(model, samples, probe, lr=2e-3), 2 * got, rtol=1e-5)  # any chunks
+
+
+def test_transfer_scores_keep_the_rewards_penalties(task, results):
+    probe = results[1:]
+    gain = transfer_mm(task.estimator, _data(task, results[:1]), _data(task, probe), lr=1e-3)
+    rewards = results[0].reward
+    penalties = results[0].mpjpe_mm / 1000.0 - rewards
+    np.testing.assert_allclose(Objective("transfer").score(task, results[:1], seed=0, probe=probe),
+                               gain / 1000.0 - penalties, atol=1e-12)
+
+
+def test_search_probes_transfer_with_the_anchors_its_draws_started_from(task, monkeypatch):
+    probes, drawn = [], []
+    real = Objective.score
+
+    def recording(self, task, results, seed, probe=None):
+        probes.append(np.concatenate([p.data.pose for p in probe]))
+        drawn.append(np.concatenate([r.data.pose for r in results]))
+        return real(self, task, results, seed, probe)
+
+    monkeypatch.setattr(Objective, "score", recording)
+    search = make_policy("search", num_agents=2, population_per_agent=16, objective=Objective("transfer"))
+    env = PoseGenVectorEnv(num_envs=16, task=task)
+    env.reset(seed=0)
+    search.learn(env, 32, None)
+    assert len(probes) == 1 and probes[0].shape == drawn[0][:16].shape
+    assert not np.allclose(probes[0], drawn[0][:16])  # the same bodies before the learned step moved them
+    assert np.abs(probes[0] - drawn[0][:16]).max() < 3.0
+
+
+def test_only_an_anchored_sb3_env_can_probe(task):
+    from agents.policies.sb3 import AnchoredVecEnv, SB3VecEnv
+
+    env = PoseGenVectorEnv(num_envs=4, task=task)
+    with pytest.raises(ValueError, match="needs anchors to probe with"):
+        SB3VecEnv(env, Objective("transfer"))
+    vec = AnchoredVecEnv(env, np.random.default_rng(0), objective=Objective("transfer"))
+    vec.reset()
+    vec.step_async(np.zeros((4, vec.action_dim), np.float32))
+    _, rewards, _, _ = vec.step_wait()
+    assert rewards.shape == (4,) and np.isfinite(rewards).all()
