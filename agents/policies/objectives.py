@@ -87,7 +87,7 @@ class Objective:
             body, joints = task.avatar.body, task.spec.joint_set
             gain = transfer_mm(task.estimator, training_data(joints, batch, body),
                                training_data(joints, PoseBatch.concat([r.data for r in probe]), body), self.adapt_lr)
-            return gain / 1000.0 - penalties
+            return transfer_in_error_units(gain, error_mm) / 1000.0 - penalties
         return self.learnable_mm(task, batch, seed) / 1000.0 - penalties
 
     def learnable_mm(self, task: PoseGenTask, batch: PoseBatch, seed: int) -> np.ndarray:
@@ -102,6 +102,15 @@ class Objective:
                                 self.adapt_lr, self.adapt_batch, seed=seed + f)
             after[held] = sample_mpjpe(copy, data.select(held))
         return before - after
+
+
+def transfer_in_error_units(gain_mm: np.ndarray, error_mm: np.ndarray) -> np.ndarray:
+    """``transfer``'s gains rescaled so that their spread over the scored draws is the error's. One
+    step's first-order gain is a small fraction of a millimetre, so the reward's penalties (tens of
+    mm for a limb through the body) would otherwise decide every ranking; rescaled, they weigh
+    against transfer as they weigh against the error in the reward."""
+    spread = float(np.std(gain_mm))
+    return gain_mm * (float(np.std(error_mm)) / spread) if spread > 0 else np.zeros_like(gain_mm)
 
 
 DEFAULT_OBJECTIVE = Objective()  # frozen, so one shared default is safe
