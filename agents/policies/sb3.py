@@ -23,7 +23,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from agents.policies.anchored import DEFAULT_ANCHORING, Anchoring, observation_space, observe
 from agents.policies.base import Progress, SamplingPolicy
-from agents.policies.objectives import DEFAULT_OBJECTIVE, Objective
+from agents.policies.objectives import DEFAULT_OBJECTIVE, Objective, Probe
 from posegen_env.envs.action_space import ACTION_DIM
 from posegen_env.envs.vector_env import PoseGenVectorEnv
 from posegen_env.files import atomic_write
@@ -33,9 +33,10 @@ class SB3VecEnv(VecEnv):
     """Stable-Baselines3 view of a ``PoseGenVectorEnv``: one ``step_wait`` renders the whole batch."""
 
     def __init__(self, env: PoseGenVectorEnv, objective: Objective = DEFAULT_OBJECTIVE, seed: int = 0):
-        if objective.needs_probe and not isinstance(self, AnchoredVecEnv):
-            raise ValueError(f"the {objective.name} objective needs anchors to probe with: use AnchoredVecEnv")
         self.env, self.objective = env, objective
+        # transfer's probe, made at the first step of a learning call (the estimator is fixed until it ends)
+        self._probe: Probe | None = None
+        self.anchoring = DEFAULT_ANCHORING
         self._scoring_seed = seed  # of the objective's own draws (learnability's folds), one per step
         super().__init__(env.num_envs, env.single_observation_space, env.single_action_space)
         self._actions: np.ndarray | None = None
@@ -52,18 +53,13 @@ class SB3VecEnv(VecEnv):
 
     def step_wait(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict]]:
         contexts, ended, rewards, result = self.env.step_batch(self._actions)
-        probe = None
-        if self.objective.needs_probe:  # the anchors of this step, rendered too; the env moves on from there
-            contexts, _, _, anchored = self.env.step_batch(self._probe_actions())
-            probe = [anchored]
-        rewards = self.objective.score(self.env.task, [result], seed=self._scoring_seed, probe=probe)
+        if self.objective.needs_probe and self._probe is None:
+            self._probe = self.objective.probe(self.env.task, self.anchoring, seed=self._scoring_seed)
+        rewards = self.objective.score(self.env.task, [result], seed=self._scoring_seed, probe=self._probe)
         self._scoring_seed += 1
         infos = [result.info(i) | {"terminal_observation": ended[i], "TimeLimit.truncated": False}
                  for i in range(self.num_envs)]
         return contexts, rewards.astype(np.float32), np.ones(self.num_envs, bool), infos
-
-    def _probe_actions(self) -> np.ndarray:
-        raise NotImplementedError  # only anchored envs have anchors (checked at construction)
 
     def close(self) -> None:
         self.env.close()
@@ -117,9 +113,6 @@ class AnchoredVecEnv(SB3VecEnv):
 
     def reset(self) -> np.ndarray:
         return self._observe(super().reset())
-
-    def _probe_actions(self) -> np.ndarray:
-        return self._anchors
 
     def step_async(self, actions: np.ndarray) -> None:
         steps = actions if self._shape_steps is None else self._shape_steps(actions)

@@ -93,14 +93,12 @@ class SearchPolicy(SamplingPolicy):
         wanted = min(self.population_per_agent * self.num_agents, steps)
         population = env.num_envs * max(1, -(-wanted // env.num_envs))
         done = 0
+        probe = self.objective.probe(env.task, self.anchoring, seed=2000 + self.iterations)  # one per estimator
         for _ in range(max(1, steps // population)):
             agent = np.arange(population) % self.num_agents
             moves = self._steps(agent, rng)
-            anchors = self.anchoring.draw(population, rng, self.action_dim)
-            actions = self.anchoring.move(anchors, moves)
+            actions = self.anchoring.move(self.anchoring.draw(population, rng, self.action_dim), moves)
             results = [env.step_batch(chunk)[3] for chunk in np.split(actions, population // env.num_envs)]
-            # transfer's probe: one batch of the very anchors these draws started from (common random numbers)
-            probe = [env.step_batch(anchors[:env.num_envs])[3]] if self.objective.needs_probe else None
             rewards = self.objective.score(env.task, results, seed=1000 + self.iterations, probe=probe)
             self._remember(actions, rewards)
             for k in range(self.num_agents):

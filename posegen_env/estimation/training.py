@@ -293,43 +293,65 @@ def adapted_copy(model: torch.nn.Module, data: PoseData, steps: int, lr: float, 
     return adapted.eval()
 
 
-def transfer_mm(model: torch.nn.Module, data: PoseData, probe: PoseData, lr: float, chunk: int = 256) -> np.ndarray:
-    """Per sample of ``data``: how far one plain gradient step of ``lr`` on that sample alone would
-    lower ``probe``'s default loss, in mm (first order: ``lr * grad L_probe . grad L_i``, TracIn's
-    influence estimate). Positive when learning the sample also teaches the probe, negative when it
-    pulls against it. The directional derivatives come from one forward-mode pass per ``chunk``
-    (``torch.func.jvp``), so no per-sample gradient is ever stored. Batch-norm statistics stay as they
-    are (evaluation mode), as in ``finetune``; no augmentation, so the score is exact; ``model`` is
-    untouched."""
+def _per_sample_loss(model: torch.nn.Module):
+    """(inputs, losses): prepared crops and targets of chosen rows, and ``default_loss`` per sample under
+    given parameters (``torch.func.functional_call``), in evaluation mode as ``finetune`` trains."""
     spec = spec_of(model)
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    params = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
     buffers = dict(model.named_buffers())
 
     def inputs(d: PoseData, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         x = spec.prepare(as_batch(d.images[rows], spec.input_size).to(device))
         return x, torch.as_tensor(d.joints3d[rows], dtype=torch.float32, device=device)
 
-    def losses(p: dict, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        out = torch.func.functional_call(model, (p, buffers), (x,))
+    def losses(params: dict, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        out = torch.func.functional_call(model, (params, buffers), (x,))
         return (spec.to_metres(out) - y).abs().flatten(1).mean(dim=1)
 
+    return inputs, losses
+
+
+def _chunks(n: int, chunk: int) -> list[np.ndarray]:
+    return np.array_split(np.arange(n), max(1, -(-n // chunk)))
+
+
+def loss_gradient(model: torch.nn.Module, data: PoseData, chunk: int = 256) -> dict[str, torch.Tensor]:
+    """The gradient of ``model``'s mean ``default_loss`` on ``data`` (no augmentation, batch-norm
+    statistics as they are), per trainable parameter name; ``model`` is untouched."""
+    inputs, losses = _per_sample_loss(model)
+    was_training = model.training
+    model.eval()
     try:
-        own = dict(model.named_parameters())
-        direction = {n: torch.zeros_like(p) for n, p in params.items()}
-        for rows in np.array_split(np.arange(len(probe)), max(1, -(-len(probe) // chunk))):
-            loss = losses(own, *inputs(probe, rows)).sum() / len(probe)
-            for n, g in zip(params, torch.autograd.grad(loss, [own[n] for n in params], allow_unused=True),
-                            strict=True):
+        own = {n: p for n, p in model.named_parameters() if p.requires_grad}
+        gradient = {n: torch.zeros_like(p) for n, p in own.items()}
+        for rows in _chunks(len(data), chunk):
+            loss = losses(own, *inputs(data, rows)).sum() / len(data)
+            for n, g in zip(own, torch.autograd.grad(loss, list(own.values()), allow_unused=True), strict=True):
                 if g is not None:
-                    direction[n] += g
-        drops = []
+                    gradient[n] += g
+    finally:
+        model.train(was_training)
+    return gradient
+
+
+def transfer_mm(model: torch.nn.Module, data: PoseData, probe_gradient: dict[str, torch.Tensor], lr: float,
+                chunk: int = 256) -> np.ndarray:
+    """Per sample of ``data``: how far one plain gradient step of ``lr`` on that sample alone would
+    lower a probe set's ``default_loss``, in mm, to first order: ``lr * grad L_probe . grad L_i``
+    (TracIn's influence estimate), with ``probe_gradient`` from ``loss_gradient``. Positive when
+    learning the sample also teaches the probe, negative when it pulls against it. The directional
+    derivatives come from one forward-mode pass per ``chunk`` (``torch.func.jvp``), so no per-sample
+    gradient is ever stored; ``model`` is untouched."""
+    inputs, losses = _per_sample_loss(model)
+    params = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
+    was_training = model.training
+    model.eval()
+    drops = []
+    try:
         with torch.no_grad():
-            for rows in np.array_split(np.arange(len(data)), max(1, -(-len(data) // chunk))):
+            for rows in _chunks(len(data), chunk):
                 x, y = inputs(data, rows)
-                slope = torch.func.jvp(lambda p, x=x, y=y: losses(p, x, y), (params,), (direction,))[1]
+                slope = torch.func.jvp(lambda p, x=x, y=y: losses(p, x, y), (params,), (probe_gradient,))[1]
                 drops.append(slope.double().cpu().numpy())
     finally:
         model.train(was_training)

@@ -10,14 +10,14 @@ import agents.policies.objectives as objectives
 from agents.policies import make_policy
 from agents.policies.anchored import Anchoring
 from agents.policies.objectives import Objective
-from posegen_env.envs.action_space import CAMERA_SLICE
+from posegen_env.envs.action_space import CAMERA_SLICE, decode
 from posegen_env.envs.task import PoseGenTask
 from posegen_env.envs.vector_env import PoseGenVectorEnv
 from posegen_env.estimation.checkpoints import load_estimator
 from posegen_env.estimation.prediction import as_batch
 from posegen_env.estimation.spec import spec_of
 from posegen_env.estimation.targets import training_data
-from posegen_env.estimation.training import default_loss, transfer_mm
+from posegen_env.estimation.training import default_loss, loss_gradient, transfer_mm
 from posegen_env.render.step import PoseBatch
 
 QUICK = Objective("learnability", adapt_steps=8)
@@ -164,13 +164,17 @@ def _data(task, results):
     return training_data(task.spec.joint_set, PoseBatch.concat([r.data for r in results]), task.avatar.body)
 
 
+SMALL_PROBE = Objective("transfer", probe_size=16)
+
+
 def test_transfer_is_the_first_order_drop_of_the_probes_loss(task, results):
     """Against plain autograd: lr * grad(probe's mean loss) . grad(one sample's loss), in mm."""
     data = _data(task, results)
     probe, samples = data.select(np.arange(48, 64)), data.select(np.arange(6))
     model = task.estimator
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    got = transfer_mm(model, samples, probe, lr=1e-3, chunk=4)  # chunks smaller than either set
+    towards = loss_gradient(model, probe, chunk=4)  # chunks smaller than either set
+    got = transfer_mm(model, samples, towards, lr=1e-3, chunk=4)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()) and not model.training
     params = [p for p in model.parameters() if p.requires_grad]
 
@@ -178,53 +182,45 @@ def test_transfer_is_the_first_order_drop_of_the_probes_loss(task, results):
         x = spec_of(model).prepare(as_batch(d.images[rows], spec_of(model).input_size))
         return default_loss(model, {"images": x, "joints3d": torch.as_tensor(d.joints3d[rows])})
 
-    towards = torch.autograd.grad(loss(probe, np.arange(len(probe))), params)
-    expected = [1e-3 * 1000 * sum((a * b).sum() for a, b in
-                                  zip(towards, torch.autograd.grad(loss(samples, [i]), params), strict=True)).item()
-                for i in range(len(samples))]
+    expected_towards = torch.autograd.grad(loss(probe, np.arange(len(probe))), params)
+    expected = [1e-3 * 1000 * sum((a * b).sum() for a, b in zip(expected_towards, torch.autograd.grad(
+        loss(samples, [i]), params), strict=True)).item() for i in range(len(samples))]
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-7)
-    np.testing.assert_array_equal(transfer_mm(model, samples, probe, lr=1e-3, chunk=4), got)  # the same every time
-    np.testing.assert_allclose(transfer_mm(model, samples, probe, lr=2e-3), 2 * got, rtol=1e-5)  # any chunks
+    np.testing.assert_array_equal(transfer_mm(model, samples, towards, lr=1e-3, chunk=4), got)  # the same every time
+    np.testing.assert_allclose(transfer_mm(model, samples, loss_gradient(model, probe), lr=2e-3), 2 * got,
+                               rtol=1e-4)  # any chunks
+
+
+def test_a_transfer_probe_is_fresh_anchors_and_deterministic_per_seed(task):
+    probe = SMALL_PROBE.probe(task, Anchoring(), seed=5)
+    anchors = decode(Anchoring().draw(16, np.random.default_rng(5)))
+    np.testing.assert_array_equal(probe.result.sample.body_pose, anchors.body_pose)
+    again = SMALL_PROBE.probe(task, Anchoring(), seed=5)
+    assert all(torch.equal(probe.gradient[k], again.gradient[k]) for k in probe.gradient)  # deterministic per seed
+    assert Objective().probe(task, Anchoring(), seed=5) is None  # only transfer probes
 
 
 def test_transfer_scores_keep_the_rewards_penalties(task, results):
-    probe = results[1:]
-    gain = transfer_mm(task.estimator, _data(task, results[:1]), _data(task, probe), lr=1e-3)
-    rewards = results[0].reward
-    penalties = results[0].mpjpe_mm / 1000.0 - rewards
-    scored = Objective("transfer").score(task, results[:1], seed=0, probe=probe)
+    probe = SMALL_PROBE.probe(task, Anchoring(), seed=0)
+    gain = transfer_mm(task.estimator, _data(task, results[:1]), probe.gradient, lr=1e-3)
+    penalties = results[0].mpjpe_mm / 1000.0 - results[0].reward
+    scored = SMALL_PROBE.score(task, results[:1], seed=0, probe=probe)
     in_error_units = (scored + penalties) * 1000.0
     np.testing.assert_allclose(in_error_units / gain, np.std(results[0].mpjpe_mm) / np.std(gain))  # one scale
     assert np.std(in_error_units) == pytest.approx(np.std(results[0].mpjpe_mm))  # the error's spread
 
 
-def test_search_probes_transfer_with_the_anchors_its_draws_started_from(task, monkeypatch):
-    probes, drawn = [], []
-    real = Objective.score
-
-    def recording(self, task, results, seed, probe=None):
-        probes.append(np.concatenate([p.data.pose for p in probe]))
-        drawn.append(np.concatenate([r.data.pose for r in results]))
-        return real(self, task, results, seed, probe)
-
-    monkeypatch.setattr(Objective, "score", recording)
-    search = make_policy("search", num_agents=2, population_per_agent=16, objective=Objective("transfer"))
+@pytest.mark.parametrize("name", ["search", "ppo"])
+def test_a_learning_call_probes_once_and_scores_every_draw_against_that_probe(name, task, monkeypatch):
+    made, used = [], []
+    real_probe, real_score = Objective.probe, Objective.score
+    monkeypatch.setattr(Objective, "probe", lambda self, *a, **k: made.append(real_probe(self, *a, **k)) or made[-1])
+    monkeypatch.setattr(Objective, "score", lambda self, task, results, seed, probe=None: (
+        used.append(probe), real_score(self, task, results, seed, probe))[1])
+    policy = make_policy(name, objective=SMALL_PROBE, **({"num_agents": 2, "population_per_agent": 16}
+                                                         if name == "search" else {}))
     env = PoseGenVectorEnv(num_envs=16, task=task)
     env.reset(seed=0)
-    search.learn(env, 32, None)
-    assert len(probes) == 1 and probes[0].shape == drawn[0][:16].shape
-    assert not np.allclose(probes[0], drawn[0][:16])  # the same bodies before the learned step moved them
-    assert np.abs(probes[0] - drawn[0][:16]).max() < 3.0
-
-
-def test_only_an_anchored_sb3_env_can_probe(task):
-    from agents.policies.sb3 import AnchoredVecEnv, SB3VecEnv
-
-    env = PoseGenVectorEnv(num_envs=4, task=task)
-    with pytest.raises(ValueError, match="needs anchors to probe with"):
-        SB3VecEnv(env, Objective("transfer"))
-    vec = AnchoredVecEnv(env, np.random.default_rng(0), objective=Objective("transfer"))
-    vec.reset()
-    vec.step_async(np.zeros((4, vec.action_dim), np.float32))
-    _, rewards, _, _ = vec.step_wait()
-    assert rewards.shape == (4,) and np.isfinite(rewards).all()
+    policy.prepare(env)
+    policy.learn(env, 64, None)
+    assert len(made) == 1 and len(used) >= 2 and all(p is made[0] for p in used)
