@@ -1,14 +1,15 @@
 """How much signal each learning objective gives the search: spread between agents against noise.
 
-    python benchmarks/objective_signal.py [--objectives error,learnability,transfer] [--probe 64] [--agents 16]
+    python benchmarks/objective_signal.py [--objectives error,learnability,transfer] [--probe 1024]
 
 One untrained ``search`` population (``--agents`` agents, ``--draws`` draws each, the rounds'
 anchoring) is rendered on the people with ``people-baseline`` and scored by every objective twice,
 with two scoring seeds (learnability's folds; transfer's probe is drawn afresh). Per objective:
 the mean score, its sd per draw, the spread of the agents' mean scores ("agent spread"), the
-sampling error of one agent's mean ("noise", sd per draw over sqrt(draws)), the correlation of the
-agents' means between the two scorings ("repeat"), the correlation with the raw error per draw and
-the scoring time. The cross-entropy method can only follow an objective whose agent spread stands
+sampling error of one agent's mean ("noise", sd per draw over sqrt(draws)), the correlation of
+the agents' means and of the draws' scores between the two scorings ("repeat"), the correlation
+with the raw error per draw and the time (for transfer, also that of making its probe, once per
+learning call). The cross-entropy method can only follow an objective whose agent spread stands
 above its noise. Scores are in mm (transfer in error units, as the search sees it).
 """
 
@@ -53,16 +54,15 @@ def main() -> None:
     print(f"{population} draws of {args.agents} agents, people, people-baseline; raw error mean "
           f"{error.mean():.0f} mm; transfer probes of {args.probe} anchors\n")
     print("| objective | mean | sd per draw | agent spread | noise | repeat (agents) | repeat (draws) | "
-          "corr. with raw error | time |")
+          "corr. with raw error | time per population |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name in args.objectives.split(","):
-        objective = Objective(name)
-        scorings, seconds = [], []
+        objective = Objective(name, probe_size=args.probe)
+        scorings, seconds, probing = [], [], []
         for seed in (1, 2):
-            probe = None
-            if objective.needs_probe:
-                anchors = search.anchoring.draw(args.probe, np.random.default_rng(seed))
-                probe = [env.step_batch(chunk)[3] for chunk in np.split(anchors, args.probe // args.num_envs)]
+            start = time.perf_counter()
+            probe = objective.probe(task, search.anchoring, seed)  # rendered and differentiated once per round
+            probing.append(time.perf_counter() - start)
             start = time.perf_counter()
             scorings.append(objective.score(task, results, seed=seed, probe=probe) * 1000.0)
             seconds.append(time.perf_counter() - start)
@@ -72,7 +72,7 @@ def main() -> None:
                                                f"{np.corrcoef(*scorings)[0, 1]:.2f}")
         print(f"| {name} | {score.mean():.1f} | {score.std():.1f} | {means[0].std():.1f} | "
               f"{score.std() / np.sqrt(args.draws):.1f} | {repeat} | {np.corrcoef(score, error)[0, 1]:.2f} | "
-              f"{np.mean(seconds):.1f} s |")
+              f"{np.mean(seconds):.1f} s" + (f" (+ {np.mean(probing):.1f} s probe)" if probe else "") + " |")
 
 
 if __name__ == "__main__":
