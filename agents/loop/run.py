@@ -66,8 +66,8 @@ class RoundConfig:
     learn_steps: int = option(2048, help="environment steps each learned policy may spend per round")
     objective: str = option("error", choices=OBJECTIVES, help=(
         "what learned policies maximise: the estimator's error (the reward), its learnability (the error a "
-        "briefly fine-tuned copy removes) or transfer (how much a step on the sample teaches the anchors it "
-        "started from) (agents/policies/objectives.py); default %(default)s"))
+        "briefly fine-tuned copy removes) or transfer (how much a step on the sample teaches "
+        f"{Objective.probe_size:,} fresh anchors) (agents/policies/objectives.py); default %(default)s"))
     fresh_share: float = option(0.0, help=(
         "share of a learned policy's collected draws left at their anchor, so that the learned samples add to "
         "the anchor distribution (Prioritized Level Replay's mixture); default %(default)s"))

@@ -41,16 +41,17 @@ from agents.policies.anchored import Anchoring
 from posegen_env.envs.task import PoseGenTask
 from posegen_env.estimation.targets import training_data
 from posegen_env.estimation.training import adapted_copy, loss_gradient, sample_mpjpe, transfer_mm
-from posegen_env.render.step import PoseBatch, StepResult
+from posegen_env.render.step import PoseBatch, Sample, StepResult
 
 OBJECTIVES = ("error", "learnability", "transfer")
 
 
 @dataclass(frozen=True)
 class Probe:
-    """``transfer``'s probe: rendered anchors and the estimator's loss gradient on them, taken once."""
+    """``transfer``'s probe: the anchors drawn and the estimator's loss gradient on their renderings,
+    taken once (the crops themselves are not kept)."""
 
-    result: StepResult
+    sample: Sample
     gradient: dict[str, torch.Tensor]
 
 
@@ -88,8 +89,8 @@ class Objective:
             return None
         actions = anchoring.draw(self.probe_size, np.random.default_rng(seed), task.action_dim)
         result = task.evaluate(actions, [np.random.default_rng([seed, k]) for k in range(self.probe_size)])
-        return Probe(result, loss_gradient(task.estimator, training_data(task.spec.joint_set, result.data,
-                                                                          task.avatar.body)))
+        return Probe(result.sample, loss_gradient(task.estimator, training_data(task.spec.joint_set, result.data,
+                                                                                 task.avatar.body)))
 
     def score(self, task: PoseGenTask, results: Sequence[StepResult], seed: int,
               probe: Probe | None = None) -> np.ndarray:
@@ -107,7 +108,8 @@ class Objective:
         error_mm = np.concatenate([r.mpjpe_mm if config.metric == "mpjpe" else r.pa_mpjpe_mm for r in results])
         penalties = np.asarray(config.shaped_error(error_mm), np.float64) / 1000.0 - rewards  # the rest of the reward
         batch = PoseBatch.concat([r.data for r in results])
-        if probe is not None:
+        if self.needs_probe:
+            assert probe is not None  # refused above
             gain = transfer_mm(task.estimator, training_data(task.spec.joint_set, batch, task.avatar.body),
                                probe.gradient, self.adapt_lr)
             return transfer_in_error_units(gain, error_mm) / 1000.0 - penalties

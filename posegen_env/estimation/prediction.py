@@ -9,6 +9,8 @@ set for the baseline, a checkpoint or a user's callable alike.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -89,6 +91,20 @@ def predict(estimator, images, batch_size: int = 256, device=None, missing: bool
     return predict_tensor(estimator, images, batch_size, device, missing, units_check).cpu().numpy()
 
 
+@contextmanager
+def evaluation_mode(module: torch.nn.Module | None) -> Iterator[None]:
+    """``module`` in evaluation mode (batch-norm statistics as they are, no dropout) for the block, then
+    back in the mode it was in; nothing for a plain callable (None)."""
+    was_training = module.training if module is not None else False
+    if module is not None:
+        module.eval()
+    try:
+        yield
+    finally:
+        if module is not None:
+            module.train(was_training)
+
+
 @torch.no_grad()
 def predict_tensor(estimator, images, batch_size: int = 256, device=None, missing: bool = False,
                    units_check: bool = True) -> torch.Tensor:
@@ -99,23 +115,18 @@ def predict_tensor(estimator, images, batch_size: int = 256, device=None, missin
     name = getattr(estimator, "name", type(estimator).__name__)
     module = estimator if isinstance(estimator, torch.nn.Module) else None
     home = images.device if torch.is_tensor(images) else torch.device("cpu")
-    was_training = module.training if module is not None else False
     if module is not None:
-        module.eval()
         device = device or next(module.parameters()).device
     else:
         device = device or getattr(estimator, "device", None)
     out = []
-    try:
+    with evaluation_mode(module):
         for start in range(0, len(images), batch_size):
             batch = as_batch(images[start:start + batch_size], spec.input_size)
             if device is not None:
                 batch = batch.to(device)
             pred = check_prediction(_call(estimator, spec.prepare(batch), name), batch.shape[0], spec, name, missing)
             out.append(spec.to_metres(pred).to(home))
-    finally:
-        if module is not None:
-            module.train(was_training)
     joints = torch.cat(out) if out else torch.zeros((0, len(spec.joint_set), 3), device=home)
     if units_check:
         try:

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from posegen_env.data.dataset import PoseData
 from posegen_env.estimation.metrics import mpjpe
-from posegen_env.estimation.prediction import as_batch, predict
+from posegen_env.estimation.prediction import as_batch, evaluation_mode, predict
 from posegen_env.estimation.spec import EstimatorError, mirror_joints, spec_of
 
 # Every public torch module with batch-norm running statistics (their common base class is private).
@@ -319,18 +319,14 @@ def loss_gradient(model: torch.nn.Module, data: PoseData, chunk: int = 256) -> d
     """The gradient of ``model``'s mean ``default_loss`` on ``data`` (no augmentation, batch-norm
     statistics as they are), per trainable parameter name; ``model`` is untouched."""
     inputs, losses = _per_sample_loss(model)
-    was_training = model.training
-    model.eval()
-    try:
-        own = {n: p for n, p in model.named_parameters() if p.requires_grad}
-        gradient = {n: torch.zeros_like(p) for n, p in own.items()}
+    own = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    gradient = {n: torch.zeros_like(p) for n, p in own.items()}
+    with evaluation_mode(model):
         for rows in _chunks(len(data), chunk):
             loss = losses(own, *inputs(data, rows)).sum() / len(data)
             for n, g in zip(own, torch.autograd.grad(loss, list(own.values()), allow_unused=True), strict=True):
                 if g is not None:
                     gradient[n] += g
-    finally:
-        model.train(was_training)
     return gradient
 
 
@@ -344,17 +340,12 @@ def transfer_mm(model: torch.nn.Module, data: PoseData, probe_gradient: dict[str
     gradient is ever stored; ``model`` is untouched."""
     inputs, losses = _per_sample_loss(model)
     params = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
-    was_training = model.training
-    model.eval()
     drops = []
-    try:
-        with torch.no_grad():
-            for rows in _chunks(len(data), chunk):
-                x, y = inputs(data, rows)
-                slope = torch.func.jvp(lambda p, x=x, y=y: losses(p, x, y), (params,), (probe_gradient,))[1]
-                drops.append(slope.double().cpu().numpy())
-    finally:
-        model.train(was_training)
+    with evaluation_mode(model), torch.no_grad():
+        for rows in _chunks(len(data), chunk):
+            x, y = inputs(data, rows)
+            slope = torch.func.jvp(lambda p, x=x, y=y: losses(p, x, y), (params,), (probe_gradient,))[1]
+            drops.append(slope.double().cpu().numpy())
     return lr * 1000.0 * np.concatenate(drops)
 
 

@@ -194,7 +194,7 @@ def test_transfer_is_the_first_order_drop_of_the_probes_loss(task, results):
 def test_a_transfer_probe_is_fresh_anchors_and_deterministic_per_seed(task):
     probe = SMALL_PROBE.probe(task, Anchoring(), seed=5)
     anchors = decode(Anchoring().draw(16, np.random.default_rng(5)))
-    np.testing.assert_array_equal(probe.result.sample.body_pose, anchors.body_pose)
+    np.testing.assert_array_equal(probe.sample.body_pose, anchors.body_pose)
     again = SMALL_PROBE.probe(task, Anchoring(), seed=5)
     assert all(torch.equal(probe.gradient[k], again.gradient[k]) for k in probe.gradient)  # deterministic per seed
     assert Objective().probe(task, Anchoring(), seed=5) is None  # only transfer probes
