@@ -19,7 +19,7 @@ from posegen_env.settings import flag_of, read_settings
 # A value other than the default for every option, as typed on a command line. A new setting
 # fails these tests until it is listed here, so that its option is tried.
 ROUND = {"policies": ["ppo,sac"], "rounds": ["3"], "samples": ["10"], "learn_steps": ["32"],
-         "objective": ["learnability"], "fresh_share": ["0.5"], "learn_view": None, "search_replay": ["0.5"],
+         "objective": ["learnability"], "fresh_share": ["0.5"], "learn_part": ["view"], "search_replay": ["0.5"],
          "finetune_steps": ["5"], "finetune_lr": ["0.001"], "recolour": None, "replay_ratio": ["0.5"],
          "in_distribution_tolerance": ["0.02"], "replay_samples": ["100"], "val_samples": ["50"],
          "suite_samples": ["40"], "num_envs": ["8"], "estimator": ["baseline"], "avatar": ["cast"],

@@ -212,7 +212,7 @@ class RoundRunner:
         return make_policy(name, **extra, seed=self.config.seed, anchoring=self.config.anchoring,
                            action_dim=self.task.action_dim, tensorboard_log=str(self.run_dir / "tensorboard"),
                            objective=Objective(self.config.objective), fresh_share=self.config.fresh_share,
-                           learn_view=self.config.learn_view)
+                           learn_part=self.config.learn_part)
 
     def policy(self, name: str, k: int) -> SamplingPolicy:
         """A ``name`` policy in the state round ``k - 1`` left it; a fresh one (noted in the round's

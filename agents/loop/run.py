@@ -16,6 +16,7 @@ from pathlib import Path
 
 from agents.policies import ORDER, POLICIES, policy_list
 from agents.policies.anchored import REACH, UNIFORM_SHARE, Anchoring
+from agents.policies.base import LEARN_PARTS
 from agents.policies.objectives import OBJECTIVES, Objective
 from posegen_env.envs.action_space import check_choose, choose_list
 from posegen_env.envs.checks import check_image_size
@@ -41,7 +42,7 @@ from posegen_env.settings import (
 
 ANCHORING_SETTINGS = tuple(f.name for f in fields(Anchoring))  # read only by anchored policies
 # read only by learned policies
-LEARNING_SETTINGS = ("reward", "learn_steps", "objective", "fresh_share", "learn_view", "search_replay")
+LEARNING_SETTINGS = ("reward", "learn_steps", "objective", "fresh_share", "learn_part", "search_replay")
 COUNTS = ("rounds", "samples", "learn_steps", "finetune_steps", "replay_samples", "val_samples", "suite_samples",
           "num_envs")  # settings that count something: at least 1
 # The sizes of a tiny run (``--quick``: smoke tests of the whole loop).
@@ -71,9 +72,9 @@ class RoundConfig:
     fresh_share: float = option(0.0, help=(
         "share of a learned policy's collected draws left at their anchor, so that the learned samples add to "
         "the anchor distribution (Prioritized Level Replay's mixture); default %(default)s"))
-    learn_view: bool = option(True, help=(
-        "whether learned policies step the camera too; with --no-learn-view the view stays the anchor's, "
-        "uniform over the sphere, and only the body moves (default: learn it)"))
+    learn_part: str = option("all", choices=LEARN_PARTS, help=(
+        "what learned policies' steps move: all of the sample, the body only (the camera stays the anchor's, "
+        "uniform over the sphere) or the view only (the anchor's natural body stays); default %(default)s"))
     search_replay: float = option(0.0, help=(
         "share of the search's samples replayed from the best draws of its learning with small edits "
         "(Prioritized Level Replay); default %(default)s"))
@@ -137,6 +138,8 @@ class RoundConfig:
         Objective(self.objective)
         if not 0 <= self.fresh_share < 1:
             raise ValueError(f"fresh_share must be in [0, 1), got {self.fresh_share!r}")
+        if self.learn_part not in LEARN_PARTS:
+            raise ValueError(f"learn_part must be one of {', '.join(LEARN_PARTS)}, got {self.learn_part!r}")
         if not 0 <= self.search_replay <= 1:
             raise ValueError(f"search_replay must be in [0, 1], got {self.search_replay!r}")
         if self.seed < 0:
@@ -161,6 +164,8 @@ class RoundConfig:
             doc = json.loads(path.read_text())
         except (OSError, ValueError) as err:
             raise RunError(f"{path}: unreadable run config ({err}); start a new run instead of --resume") from None
+        if "learn_view" in doc and "learn_part" not in doc:  # the setting's earlier form, a yes/no
+            doc["learn_part"] = "all" if doc["learn_view"] else "body"
         if doc.get("format") != RUN_FORMAT:
             raise RunError(f"{path.parent} was written by an incompatible version (format {doc.get('format')!r}, "
                            f"this version reads {RUN_FORMAT!r}); start a new run with --out")

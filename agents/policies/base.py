@@ -7,7 +7,7 @@ state, so interrupted runs resume and later rounds start from the policy of the 
 
 Every policy takes the same settings (``seed``, ``anchoring``, ``tensorboard_log``, ``action_dim``:
 the environment's action length, longer than ``ACTION_DIM`` when it lets actions choose the subject
-or background; ``objective``, what a learned policy maximises, ``fresh_share`` and ``learn_view``), so a
+or background; ``objective``, what a learned policy maximises, ``fresh_share`` and ``learn_part``), so a
 run builds them all alike; a policy with no use for one ignores it.
 """
 
@@ -26,6 +26,9 @@ from posegen_env.envs.vector_env import PoseGenVectorEnv
 
 # Called after every batch of learning steps with (steps done so far, rewards of that batch).
 Progress = Callable[[int, np.ndarray], None]
+# Which part of an anchored draw a learned policy's step moves: everything, the body only (the camera
+# stays the anchor's, uniform over the sphere) or the view only (the anchor's natural body stays).
+LEARN_PARTS = ("all", "body", "view")
 
 
 class SamplingPolicy(ABC):
@@ -36,10 +39,13 @@ class SamplingPolicy(ABC):
 
     def __init__(self, *, seed: int = 0, anchoring: Anchoring = DEFAULT_ANCHORING,
                  tensorboard_log: str | None = None, action_dim: int = ACTION_DIM,
-                 objective: Objective = DEFAULT_OBJECTIVE, fresh_share: float = 0.0, learn_view: bool = True) -> None:
+                 objective: Objective = DEFAULT_OBJECTIVE, fresh_share: float = 0.0, learn_part: str = "all") -> None:
         if not 0.0 <= fresh_share < 1.0:
             raise ValueError(f"fresh_share must be in [0, 1) (the share of a learned policy's draws left at their "
                              f"anchor), got {fresh_share}")
+        if learn_part not in LEARN_PARTS:
+            raise ValueError(f"learn_part must be one of {', '.join(LEARN_PARTS)} (what a learned policy's step "
+                             f"moves), got {learn_part!r}")
         if action_dim < ACTION_DIM:
             raise ValueError(f"action_dim must be at least {ACTION_DIM} (body and camera), got {action_dim}")
         self.action_dim = action_dim
@@ -48,20 +54,20 @@ class SamplingPolicy(ABC):
         self.tensorboard_log = tensorboard_log  # where a policy that logs its own training writes it
         self.objective = objective  # what a learned policy maximises (agents/policies/objectives.py)
         self.fresh_share = fresh_share  # read only by anchored learned policies (``keep_fresh``)
-        self.learn_view = learn_view  # False: an anchored learned policy's steps leave the camera as drawn
+        self.learn_part = learn_part  # what an anchored learned policy's steps move (``LEARN_PARTS``)
 
     @abstractmethod
     def act(self, contexts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One action in [-1, 1] per context row: a draw from the policy's distribution."""
 
-    def view_kept(self, steps: np.ndarray) -> np.ndarray:
-        """``steps`` without their camera components unless the policy learns the view: the anchor's
-        camera, uniform over the sphere, then stays as drawn and only the body moves."""
-        if self.learn_view:
+    def part_kept(self, steps: np.ndarray) -> np.ndarray:
+        """``steps`` with the components the policy does not learn zeroed, so those stay at the anchor:
+        the camera for ``learn_part="body"``, everything but the camera for ``"view"``."""
+        if self.learn_part == "all":
             return steps
-        steps = np.array(steps, dtype=np.float64)
-        steps[:, CAMERA_SLICE] = 0.0
-        return steps
+        kept = np.zeros(np.shape(steps))
+        kept[:, CAMERA_SLICE] = np.asarray(steps)[:, CAMERA_SLICE]
+        return np.asarray(steps, np.float64) - kept if self.learn_part == "body" else kept
 
     def keep_fresh(self, steps: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """``steps`` with about ``fresh_share`` of the rows zeroed: those draws stay at their anchor.

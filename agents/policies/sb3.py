@@ -138,9 +138,9 @@ class SB3Policy(SamplingPolicy):
     # that renders and runs the estimator (SB3 warns when PPO without a CNN is put on a GPU).
     def __init__(self, *, seed: int = 0, anchoring: Anchoring = DEFAULT_ANCHORING, tensorboard_log: str | None = None,
                  device: str = "cpu", action_dim: int = ACTION_DIM, objective: Objective = DEFAULT_OBJECTIVE,
-                 fresh_share: float = 0.0, learn_view: bool = True, **hyperparameters) -> None:
+                 fresh_share: float = 0.0, learn_part: str = "all", **hyperparameters) -> None:
         super().__init__(seed=seed, anchoring=anchoring, tensorboard_log=tensorboard_log, action_dim=action_dim,
-                         objective=objective, fresh_share=fresh_share, learn_view=learn_view)
+                         objective=objective, fresh_share=fresh_share, learn_part=learn_part)
         self.device = device
         self.hyperparameters = self.defaults() | hyperparameters
         self.model: OnPolicyAlgorithm | OffPolicyAlgorithm | None = None
@@ -151,7 +151,7 @@ class SB3Policy(SamplingPolicy):
     def _ensure_model(self, env: PoseGenVectorEnv) -> OnPolicyAlgorithm | OffPolicyAlgorithm:
         done = 0 if self.model is None else self.model.num_timesteps
         vec = AnchoredVecEnv(env, np.random.default_rng([self.seed, done]), self.anchoring, self.objective,
-                             seed=1000 * self.seed + done, shape_steps=self.view_kept)
+                             seed=1000 * self.seed + done, shape_steps=self.part_kept)
         if self.model is None:
             self.model = self.algorithm("MlpPolicy", vec, seed=self.seed, device=self.device,
                                         tensorboard_log=self.tensorboard_log, verbose=0, **self.hyperparameters)
@@ -175,7 +175,7 @@ class SB3Policy(SamplingPolicy):
         anchors = self.anchoring.draw(len(contexts), rng, self.action_dim)
         torch.manual_seed(int(rng.integers(2**31)))
         steps, _ = self.model.predict(observe(np.asarray(contexts, np.float32), anchors), deterministic=False)
-        return self.anchoring.move(anchors, self.keep_fresh(self.view_kept(steps), rng))
+        return self.anchoring.move(anchors, self.keep_fresh(self.part_kept(steps), rng))
 
     def save(self, path: Path) -> None:
         model = self.model

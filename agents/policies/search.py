@@ -40,7 +40,7 @@ class SearchPolicy(SamplingPolicy):
                  smoothing: float = 0.6, population_per_agent: int = 16, *, seed: int = 0,
                  anchoring: Anchoring = DEFAULT_ANCHORING, tensorboard_log: str | None = None,
                  action_dim: int = ACTION_DIM, objective: Objective = DEFAULT_OBJECTIVE,
-                 fresh_share: float = 0.0, learn_view: bool = True, replay_share: float = 0.0, archive_size: int = 64,
+                 fresh_share: float = 0.0, learn_part: str = "all", replay_share: float = 0.0, archive_size: int = 64,
                  edit_std: float = 0.05) -> None:
         if not 0.0 <= replay_share <= 1.0 or archive_size < 1 or not edit_std >= 0:
             raise ValueError(f"search needs replay_share in [0, 1], archive_size >= 1 and edit_std >= 0, got "
@@ -49,7 +49,7 @@ class SearchPolicy(SamplingPolicy):
             raise ValueError("search needs num_agents >= 1, elite_frac and smoothing in (0, 1], "
                              "0 < min_std <= init_std")
         super().__init__(seed=seed, anchoring=anchoring, tensorboard_log=tensorboard_log, action_dim=action_dim,
-                         objective=objective, fresh_share=fresh_share, learn_view=learn_view)
+                         objective=objective, fresh_share=fresh_share, learn_part=learn_part)
         self.num_agents, self.min_std, self.elite_frac, self.smoothing = num_agents, min_std, elite_frac, smoothing
         self.population_per_agent = population_per_agent
         rng = np.random.default_rng(seed)  # the agents' starting means
@@ -67,7 +67,7 @@ class SearchPolicy(SamplingPolicy):
 
     def _steps(self, agents: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         steps = self.mean[agents] + self.std[agents] * rng.standard_normal((len(agents), self.action_dim))
-        return self.view_kept(np.clip(steps, -1.0, 1.0))
+        return self.part_kept(np.clip(steps, -1.0, 1.0))
 
     def act(self, contexts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         anchors = self.anchoring.draw(len(contexts), rng, self.action_dim)

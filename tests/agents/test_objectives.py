@@ -2,6 +2,8 @@
 error drop that never scores a sample with a copy that trained on it; transfer is the exact first-order
 drop of the anchors' loss; fresh draws stay at their anchor."""
 
+from dataclasses import asdict
+
 import numpy as np
 import pytest
 import torch
@@ -137,25 +139,41 @@ def test_replay_keeps_the_best_draws_and_redraws_them_with_small_edits(task, tmp
 
 
 @pytest.mark.parametrize("name", ["search", "ppo"])
-def test_without_learning_the_view_the_camera_stays_the_anchors(name, task):
+def test_the_learned_part_moves_and_the_rest_stays_the_anchors(name, task):
     contexts = np.random.default_rng(2).uniform(-1, 1, (50, 8))
     anchors = Anchoring().draw(50, np.random.default_rng(9))  # act draws its anchors first
     at_anchor = Anchoring().move(anchors, 0 * anchors)
-    for learn_view in (False, True):
-        policy = make_policy(name, learn_view=learn_view)
+    body = slice(0, CAMERA_SLICE.start)
+    for part, view_moves, body_moves in (("all", True, True), ("body", False, True), ("view", True, False)):
+        policy = make_policy(name, learn_part=part)
         policy.prepare(PoseGenVectorEnv(num_envs=4, task=task))
         actions = policy.act(contexts, np.random.default_rng(9))
-        same_view = np.allclose(actions[:, CAMERA_SLICE], at_anchor[:, CAMERA_SLICE])
-        assert same_view != learn_view
-        assert not np.allclose(actions[:, :CAMERA_SLICE.start], at_anchor[:, :CAMERA_SLICE.start])  # the body moves
+        assert np.allclose(actions[:, CAMERA_SLICE], at_anchor[:, CAMERA_SLICE]) != view_moves, part
+        assert np.allclose(actions[:, body], at_anchor[:, body]) != body_moves, part
+        assert np.allclose(actions[:, CAMERA_SLICE.stop:], at_anchor[:, CAMERA_SLICE.stop:]) != body_moves, part
+    with pytest.raises(ValueError, match="learn_part must be one of all, body, view"):
+        make_policy(name, learn_part="camera")
+
+
+def test_a_run_written_with_learn_view_resumes_with_its_part(tmp_path):
+    import json
+
+    from agents.loop.run import RoundConfig
+
+    for learn_view, part in ((False, "body"), (True, "all")):
+        doc = json.loads(json.dumps(asdict(RoundConfig())))
+        del doc["learn_part"]
+        (tmp_path / "config.json").write_text(json.dumps(doc | {"learn_view": learn_view}))
+        assert RoundConfig.read(tmp_path / "config.json").learn_part == part
 
 
 def test_the_run_config_checks_its_learning_settings():
     from agents.loop.run import RoundConfig
 
-    RoundConfig(objective="learnability", fresh_share=0.5, search_replay=1.0, learn_view=False).check()
+    RoundConfig(objective="learnability", fresh_share=0.5, search_replay=1.0, learn_part="view").check()
     for bad, match in (({"objective": "regret"}, "unknown objective"), ({"fresh_share": 1.0}, "fresh_share"),
-                       ({"search_replay": 2.0}, "search_replay"), ({"samples": 0}, "samples")):
+                       ({"search_replay": 2.0}, "search_replay"), ({"samples": 0}, "samples"),
+                       ({"learn_part": "camera"}, "learn_part")):
         with pytest.raises(ValueError, match=match):
             RoundConfig(**bad).check()
 
