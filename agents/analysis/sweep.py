@@ -19,7 +19,7 @@ from itertools import product
 from pathlib import Path
 
 from agents.loop.run import RoundConfig, RunError
-from agents.policies import ORDER, POLICIES, policy_list
+from agents.policies import ORDER, check_policies, policy_list
 from posegen_env.files import atomic_write
 from posegen_env.settings import NO_FLAG, comma_ints, from_text, option
 
@@ -44,9 +44,10 @@ class SweepConfig:
     format: str = option(SWEEP_FORMAT, flag=NO_FLAG)
 
     def __post_init__(self):
-        unknown = [p for p in self.policies if p not in POLICIES]
-        if not self.policies or unknown or len(set(self.policies)) != len(self.policies):
-            raise RunError(f"policies {self.policies}: give distinct ones of {', '.join(POLICIES)}")
+        try:
+            check_policies(self.policies)
+        except ValueError as err:
+            raise RunError(str(err)) from None
         if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
             raise RunError(f"seeds {self.seeds}: give one or more distinct, non-negative seeds")
         for key, values in self.grid.items():

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from agents.loop.collect import Collected, collect
 from agents.loop.examine_report import write_report
-from agents.policies import ORDER, POLICIES, make_policy, policy_list
+from agents.policies import ORDER, check_policies, make_policy, policy_list
 from agents.policies.anchored import REACH, UNIFORM_SHARE, Anchoring
 from posegen_env.data.dataset import write_dataset
 from posegen_env.data.image_grid import save_image_grid
@@ -91,9 +91,7 @@ class ExamineConfig:
         "(0: draw from its agents); default %(default)s"))
 
     def __post_init__(self):
-        unknown = [p for p in self.policies if p not in POLICIES]
-        if unknown or not self.policies or len(set(self.policies)) != len(self.policies):
-            raise ValueError(f"policies {self.policies}: name distinct ones of {', '.join(POLICIES)}")
+        check_policies(self.policies)
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds {self.seeds}: give one or more distinct seeds (three or more to see the spread)")
         for name in ("learn_steps", "samples", "num_envs", "search_agents", "search_draws"):

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from agents.policies import ORDER, POLICIES, policy_list
+from agents.policies import ORDER, POLICIES, check_policies, policy_list
 from agents.policies.anchored import REACH, UNIFORM_SHARE, Anchoring
 from agents.policies.base import LEARN_PARTS
 from agents.policies.objectives import OBJECTIVES, Objective
@@ -124,6 +124,7 @@ class RoundConfig:
     def check(self) -> None:
         """Raise ValueError, naming the setting, for a value a run would refuse only once it runs: a
         sweep checks every grid point with it before Ray starts."""
+        check_policies(self.policies)
         for name in COUNTS:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive whole number, got {getattr(self, name)!r}")

@@ -9,13 +9,20 @@ POLICIES = {cls.name: cls for cls in (RandomPolicy, PriorPolicy, AnchorPolicy, S
 ORDER = ["search", "ppo", "sac", "random", "prior", "anchor"]  # of a comparison's tables
 
 
+def check_policies(names: list[str]) -> list[str]:
+    """``names`` if they are one or more distinct policy names; ValueError naming the choices otherwise."""
+    if not names or any(name not in POLICIES for name in names) or len(set(names)) != len(names):
+        raise ValueError(f"policies {names}: name one or more distinct ones of {', '.join(ORDER)}")
+    return names
+
+
 def policy_list(text: str) -> list[str]:
     """``"all"`` or comma-separated distinct policy names, as a list (a command line's ``--policy``)."""
-    names = list(ORDER) if text == "all" else [name for name in text.split(",") if name]
-    if not names or any(name not in POLICIES for name in names) or len(set(names)) != len(names):
+    try:
+        return check_policies(list(ORDER) if text == "all" else [name for name in text.split(",") if name])
+    except ValueError:
         raise ValueError(f"{text!r}: use one of {', '.join(ORDER)}, a comma-separated list without "
-                         "repeats, or 'all'")
-    return names
+                         "repeats, or 'all'") from None
 
 
 def make_policy(name: str, **kwargs) -> SamplingPolicy:

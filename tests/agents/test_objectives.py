@@ -242,3 +242,15 @@ def test_a_learning_call_probes_once_and_scores_every_draw_against_that_probe(na
     policy.prepare(env)
     policy.learn(env, 64, None)
     assert len(made) == 1 and len(used) >= 2 and all(p is made[0] for p in used)
+
+
+def test_every_config_refuses_the_same_bad_policy_lists():
+    from agents.analysis.sweep import SweepConfig
+    from agents.loop.examine import ExamineConfig
+    from agents.loop.run import RoundConfig, RunError
+
+    for bad in ([], ["anchor", "anchor"], ["nope"]):
+        for build in (lambda p: RoundConfig(policies=p).check(), lambda p: ExamineConfig(policies=p),
+                      lambda p: SweepConfig(policies=p)):
+            with pytest.raises((ValueError, RunError), match=r"name one or more distinct ones of .*anchor"):
+                build(bad)
