@@ -92,7 +92,8 @@ def _good_rounds(run: RoundRunner, rows: list[dict]) -> list[dict]:
     dropped (and the fallback noted for the redone round's row)."""
     kept: list[dict] = []
     bad_from: dict[str, int] = {}
-    for r in sorted(rows, key=lambda r: (r["policy"], r["round"])):
+    order = {name: i for i, name in enumerate([BASELINE, *run.config.policies])}  # as a fresh run lists them
+    for r in sorted(rows, key=lambda r: (order.get(r["policy"], len(order)), r["policy"], r["round"])):
         if r["policy"] == BASELINE:
             kept.append(r)
             continue

@@ -25,20 +25,22 @@ def rounds_of(run, policy):
 
 def test_resume_refuses_other_settings_and_extends_rounds_and_policies(tmp_path, capsys):
     run = tmp_path / "run"
-    assert run_agent.main([*RANDOM, "--out", str(run)]) == 0
+    assert run_agent.main([*RANDOM, "--policy", "anchor", "--out", str(run)]) == 0
     with pytest.raises(RunError, match=r"--seed: the run has 0, you asked for 5") as err:
-        run_agent.main(["--resume", str(run), "--rounds", "3", "--seed", "5", "--policy", "random"])
+        run_agent.main(["--resume", str(run), "--rounds", "3", "--seed", "5", "--policy", "anchor"])
     assert "--rounds:" not in str(err.value) and "--policy:" not in str(err.value)  # those extend the run
     with pytest.raises(RunError, match=r"--quick \(a run's sizes are set when it starts\)"):
         run_agent.main(["--resume", str(run), "--quick"])
     with pytest.raises(RunError, match="--samples: the run has 48, you asked for 7"):
         run_agent.main(["--resume", str(run), "--samples", "7"])
     capsys.readouterr()
-    assert run_agent.main(["--resume", str(run), "--rounds", "2", "--policy", "anchor"]) == 0
+    assert run_agent.main(["--resume", str(run), "--rounds", "2", "--policy", "random"]) == 0
     assert "extending" in capsys.readouterr().out
     config = json.loads((run / "config.json").read_text())
-    assert config["rounds"] == 2 and config["policies"] == ["random", "anchor"]
-    assert rounds_of(run, "random") == [1, 2] and rounds_of(run, "anchor") == [1, 2]
+    assert config["rounds"] == 2 and config["policies"] == ["anchor", "random"]
+    rows = json.loads((run / "results.json").read_text())["rows"]
+    assert [(r["policy"], r["round"]) for r in rows] == [  # in the order a fresh run writes them
+        ("pretrained", 0), ("anchor", 1), ("anchor", 2), ("random", 1), ("random", 2)]
 
 
 @pytest.fixture(scope="module")
