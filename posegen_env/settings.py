@@ -147,6 +147,14 @@ def fill_preset(args: argparse.Namespace, defaults: Any, preset: dict[str, Any],
             setattr(args, name, preset[name] if use else getattr(defaults, name))
 
 
+def check_counts(settings: Any, names: Iterable[str]) -> None:
+    """ValueError naming the first of ``names`` whose value in ``settings`` is not a positive whole number."""
+    for name in names:
+        value = getattr(settings, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive whole number, got {value!r}")
+
+
 def from_args(cls: type, args: argparse.Namespace, dest_prefix: str = "", **more: Any) -> Any:
     """An instance of ``cls`` from the parsed options ``add_options`` added, plus the fields in ``more``."""
     return cls(**{f.name: getattr(args, dest_prefix + f.name) for f in dataclasses.fields(cls)

@@ -38,6 +38,7 @@ from posegen_env.settings import (
     add_options,
     background_mix_option,
     backgrounds_option,
+    check_counts,
     fill_preset,
     from_args,
     option,
@@ -71,9 +72,7 @@ class PretrainConfig:
     half: bool = option(False, help="store the final weights in float16 (half the file, as the shipped estimators are)")
 
     def __post_init__(self) -> None:
-        for name in ("train_samples", "val_samples", "steps", "batch", "eval_every", "width"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive whole number, got {getattr(self, name)}")
+        check_counts(self, ("train_samples", "val_samples", "steps", "batch", "eval_every", "width"))
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
 

@@ -44,6 +44,7 @@ from posegen_env.settings import (
     avatar_option,
     background_mix_option,
     backgrounds_option,
+    check_counts,
     choose_option,
     comma_ints,
     image_size_option,
@@ -94,9 +95,7 @@ class ExamineConfig:
         check_policies(self.policies)
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds {self.seeds}: give one or more distinct seeds (three or more to see the spread)")
-        for name in ("learn_steps", "samples", "num_envs", "search_agents", "search_draws"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        check_counts(self, ("learn_steps", "samples", "num_envs", "search_agents", "search_draws"))
         if not self.no_detection_mm > 0:
             raise ValueError(f"no_detection_mm must be positive, got {self.no_detection_mm}")
         check_image_size(self.image_size)

@@ -31,6 +31,7 @@ from posegen_env.settings import (
     avatar_option,
     background_mix_option,
     backgrounds_option,
+    check_counts,
     choose_option,
     comma_list,
     estimator_checkpoint_option,
@@ -125,9 +126,7 @@ class RoundConfig:
         """Raise ValueError, naming the setting, for a value a run would refuse only once it runs: a
         sweep checks every grid point with it before Ray starts."""
         check_policies(self.policies)
-        for name in COUNTS:
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive whole number, got {getattr(self, name)!r}")
+        check_counts(self, COUNTS)
         if not 0 <= self.replay_ratio < 1:
             raise ValueError(f"replay_ratio must be in [0, 1), got {self.replay_ratio!r}")
         if not self.finetune_lr > 0:

@@ -60,7 +60,7 @@ def test_examine_refuses_bad_settings(tmp_path, capsys):
     for args, message in [(["--policy", "search,walk"], "--policy: 'search,walk': use one of"),
                           (["--seeds", ""], "give one or more distinct seeds"),
                           (["--seeds", "a,b"], "comma-separated whole numbers"),
-                          (["--samples", "0"], "--samples must be a positive integer"),
+                          (["--samples", "0"], "--samples must be a positive whole number"),
                           (["--no-detection-mm", "-1"], "--no-detection-mm must be positive")]:
         with pytest.raises(SystemExit):
             examine.parse([*args, "--out", str(tmp_path / "x")])
