@@ -16,7 +16,7 @@ from pathlib import Path
 
 from agents.policies import ORDER, POLICIES, check_policies, policy_list
 from agents.policies.anchored import REACH, UNIFORM_SHARE, Anchoring
-from agents.policies.base import LEARN_PARTS
+from agents.policies.base import LEARN_PARTS, check_step_settings
 from agents.policies.objectives import OBJECTIVES, Objective
 from posegen_env.envs.action_space import check_choose, choose_list
 from posegen_env.envs.checks import check_image_size
@@ -136,10 +136,7 @@ class RoundConfig:
             raise ValueError(f"finetune_optimizer must be one of {', '.join(sorted(OPTIMIZERS))}, got "
                              f"{self.finetune_optimizer!r}")
         Objective(self.objective)
-        if not 0 <= self.fresh_share < 1:
-            raise ValueError(f"fresh_share must be in [0, 1), got {self.fresh_share!r}")
-        if self.learn_part not in LEARN_PARTS:
-            raise ValueError(f"learn_part must be one of {', '.join(LEARN_PARTS)}, got {self.learn_part!r}")
+        check_step_settings(self.fresh_share, self.learn_part)
         if not 0 <= self.search_replay <= 1:
             raise ValueError(f"search_replay must be in [0, 1], got {self.search_replay!r}")
         if self.seed < 0:

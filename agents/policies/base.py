@@ -31,6 +31,17 @@ Progress = Callable[[int, np.ndarray], None]
 LEARN_PARTS = ("all", "body", "view")
 
 
+def check_step_settings(fresh_share: float, learn_part: str) -> None:
+    """ValueError for a ``fresh_share`` or ``learn_part`` no learned policy can use (the run config checks
+    them with this before a run starts, the policies when they are built)."""
+    if not 0.0 <= fresh_share < 1.0:
+        raise ValueError(f"fresh_share must be in [0, 1) (the share of a learned policy's draws left at their "
+                         f"anchor), got {fresh_share!r}")
+    if learn_part not in LEARN_PARTS:
+        raise ValueError(f"learn_part must be one of {', '.join(LEARN_PARTS)} (what a learned policy's step "
+                         f"moves), got {learn_part!r}")
+
+
 class SamplingPolicy(ABC):
     name: str = ""
     learns: bool = False
@@ -40,12 +51,7 @@ class SamplingPolicy(ABC):
     def __init__(self, *, seed: int = 0, anchoring: Anchoring = DEFAULT_ANCHORING,
                  tensorboard_log: str | None = None, action_dim: int = ACTION_DIM,
                  objective: Objective = DEFAULT_OBJECTIVE, fresh_share: float = 0.0, learn_part: str = "all") -> None:
-        if not 0.0 <= fresh_share < 1.0:
-            raise ValueError(f"fresh_share must be in [0, 1) (the share of a learned policy's draws left at their "
-                             f"anchor), got {fresh_share}")
-        if learn_part not in LEARN_PARTS:
-            raise ValueError(f"learn_part must be one of {', '.join(LEARN_PARTS)} (what a learned policy's step "
-                             f"moves), got {learn_part!r}")
+        check_step_settings(fresh_share, learn_part)
         if action_dim < ACTION_DIM:
             raise ValueError(f"action_dim must be at least {ACTION_DIM} (body and camera), got {action_dim}")
         self.action_dim = action_dim
